@@ -1,0 +1,277 @@
+"""Frozen, validated model configurations (framework-free).
+
+Every config validates itself on construction and raises ``ValueError`` naming
+the field, the value and what is allowed, so a bad value never reaches a
+backend. Sequence tensors everywhere in rnnflow are time-major: ``(T, B, I)``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+
+from .activations import ACTIVATIONS, MLP_ACTIVATIONS, canonical_activation
+
+INIT_KINDS = (
+    "zeros", "constant", "normal", "uniform",
+    "xavier_normal", "xavier_uniform", "he_normal", "he_uniform",
+    "orthogonal", "identity",
+)
+NORM_PLACEMENTS = ("post", "pre", "none")
+POSITIONAL = ("sinusoidal", "learned", "none")
+
+
+def _fail(cls: str, name: str, value, expected: str):
+    raise ValueError(f"{cls}.{name}={value!r} is invalid: expected {expected}")
+
+
+def _int(cls, name, value, lo=1):
+    if isinstance(value, bool) or not isinstance(value, int) or value < lo:
+        _fail(cls, name, value, f"an integer >= {lo}")
+
+
+def _real(cls, name, value, *, lo=-math.inf, hi=math.inf, lo_open=False, hi_open=False):
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if ok:
+        ok = (value > lo if lo_open else value >= lo) and (value < hi if hi_open else value <= hi)
+    if not ok:
+        lb, hb = ("(" if lo_open else "["), (")" if hi_open else "]")
+        _fail(cls, name, value, f"a finite number in {lb}{lo}, {hi}{hb}")
+
+
+def _choice(cls, name, value, allowed):
+    if value not in allowed:
+        _fail(cls, name, value, f"one of {', '.join(map(repr, allowed))}")
+
+
+@dataclass(frozen=True)
+class Init:
+    """How to initialise one weight tensor (applied by ``rnnflow.params``).
+
+    Shapes are PyTorch's ``(fan_out, fan_in)``. For gated cells the rule is applied
+    to each gate block (``H x fan_in``) separately, so "orthogonal" gives four
+    orthogonal ``H x H`` blocks for an LSTM's ``weight_hh``.
+
+    ``spectral_radius``, when set, rescales a square matrix (or block) after the
+    draw so that ``max |eig| == spectral_radius`` exactly.
+    """
+
+    kind: str = "xavier_uniform"   # one of INIT_KINDS
+    gain: float = 1.0              # multiplies xavier/he/orthogonal/identity
+    mean: float = 0.0              # "normal": N(mean, std**2)
+    std: float = 1.0               # "normal"
+    low: float = -0.1              # "uniform": U[low, high)
+    high: float = 0.1              # "uniform"
+    value: float = 0.0             # "constant"
+    spectral_radius: float | None = None  # rescale square blocks to this radius
+
+    def __post_init__(self):
+        c = "Init"
+        _choice(c, "kind", self.kind, INIT_KINDS)
+        _real(c, "gain", self.gain)
+        _real(c, "mean", self.mean)
+        _real(c, "std", self.std, lo=0.0)
+        _real(c, "low", self.low)
+        _real(c, "high", self.high)
+        if self.high <= self.low:
+            _fail(c, "high", self.high, f"a number > low={self.low!r}")
+        _real(c, "value", self.value)
+        if self.spectral_radius is not None:
+            _real(c, "spectral_radius", self.spectral_radius, lo=0.0, lo_open=True)
+            if self.kind in ("zeros", "constant"):
+                _fail(c, "spectral_radius", self.spectral_radius,
+                      f"None for kind={self.kind!r} (a rank-<=1 matrix cannot be rescaled)")
+
+
+def _check_init(cls, name, value):
+    if not isinstance(value, Init):
+        _fail(cls, name, value, "an rnnflow.Init")
+
+
+@dataclass(frozen=True)
+class _RecurrentConfig:
+    """Fields shared by the recurrent cells (internal base class)."""
+
+    input_size: int                # I, features per time step
+    hidden_size: int               # H, units per layer
+    num_layers: int = 1            # stacked layers; layer l>0 reads layer l-1's h
+    output_size: int | None = None  # linear readout y_t = W_out h_t + b_out (None: y = top h)
+    init_ih: Init = field(default_factory=lambda: Init("xavier_uniform"))
+    init_hh: Init = field(default_factory=lambda: Init("orthogonal"))
+    init_bias: Init = field(default_factory=lambda: Init("zeros"))
+    init_out: Init = field(default_factory=lambda: Init("xavier_uniform"))
+
+    cell = "abstract"
+
+    def __post_init__(self):
+        c = type(self).__name__
+        _int(c, "input_size", self.input_size)
+        _int(c, "hidden_size", self.hidden_size)
+        _int(c, "num_layers", self.num_layers)
+        if self.output_size is not None:
+            _int(c, "output_size", self.output_size)
+        for name in ("init_ih", "init_hh", "init_bias", "init_out"):
+            _check_init(c, name, getattr(self, name))
+
+    @property
+    def gates(self) -> int:
+        """Number of stacked gate blocks in weight_ih / weight_hh."""
+        return {"rnn": 1, "lstm": 4, "gru": 3}[self.cell]
+
+    def replace(self, **changes):
+        """A copy with ``changes`` applied (and validated)."""
+        return dataclasses.replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class RNNConfig(_RecurrentConfig):
+    """Elman RNN: ``h_t = phi(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)``."""
+
+    activation: str = "tanh"       # phi, one of rnnflow.activations.ACTIVATIONS
+    cell = "rnn"
+
+    def __post_init__(self):
+        super().__post_init__()
+        _choice("RNNConfig", "activation", self.activation, ACTIVATIONS + ("silu",))
+        object.__setattr__(self, "activation", canonical_activation(self.activation))
+
+
+@dataclass(frozen=True)
+class LSTMConfig(_RecurrentConfig):
+    """LSTM with PyTorch's equations and gate order (i, f, g, o)::
+
+        i = sigmoid(W_ii x + b_ii + W_hi h + b_hi)     f = sigmoid(...f...)
+        g = tanh(W_ig x + b_ig + W_hg h + b_hg)        o = sigmoid(...o...)
+        c' = f * c + i * g                             h' = o * tanh(c')
+    """
+
+    forget_bias: float = 0.0       # added to b_ih's forget block at init (1.0 is a common cure)
+    cell = "lstm"
+
+    def __post_init__(self):
+        super().__post_init__()
+        _real("LSTMConfig", "forget_bias", self.forget_bias)
+
+
+@dataclass(frozen=True)
+class GRUConfig(_RecurrentConfig):
+    """GRU with PyTorch's equations and gate order (r, z, n)::
+
+        r = sigmoid(W_ir x + b_ir + W_hr h + b_hr)     z = sigmoid(...z...)
+        n = tanh(W_in x + b_in + r * (W_hn h + b_hn))  h' = (1 - z) * n + z * h
+    """
+
+    cell = "gru"
+
+
+@dataclass(frozen=True)
+class TransformerConfig:
+    """Transformer encoder: ``num_layers`` blocks of self-attention + MLP.
+
+    post-LN block: ``x = LN(x + Attn(x)); x = LN(x + MLP(x))``
+    pre-LN block:  ``x = x + Attn(LN(x)); x = x + MLP(LN(x))``
+    ``residual=False`` drops the ``x +`` skips; ``norm="none"`` drops every LN.
+    Input ``(T, B, I)`` is projected to ``d_model`` by a linear ``embed`` layer.
+    """
+
+    input_size: int                # I
+    d_model: int = 64              # D, residual stream width
+    num_heads: int = 4             # must divide d_model
+    num_layers: int = 2            # encoder blocks
+    d_ff: int | None = None        # MLP hidden width (None: 4 * d_model)
+    activation: str = "gelu"       # MLP non-linearity (exact erf GELU, as torch)
+    residual: bool = True          # skip connections around attention and MLP
+    norm: str = "pre"              # LayerNorm placement: "post" | "pre" | "none"
+    final_norm: bool | None = None  # LN after the last block (None: True iff norm == "pre")
+    positional: str = "sinusoidal"  # "sinusoidal" | "learned" | "none"
+    max_len: int = 4096            # longest sequence for learned positions
+    causal: bool = False           # mask attention to positions <= t
+    dropout: float = 0.0           # on attention weights and sublayer outputs, train mode only
+    layer_norm_eps: float = 1e-5
+    output_size: int | None = None  # linear readout per position
+    init_weight: Init = field(default_factory=lambda: Init("xavier_uniform"))
+    init_bias: Init = field(default_factory=lambda: Init("zeros"))
+
+    def __post_init__(self):
+        c = "TransformerConfig"
+        _int(c, "input_size", self.input_size)
+        _int(c, "d_model", self.d_model)
+        _int(c, "num_heads", self.num_heads)
+        if self.d_model % self.num_heads:
+            _fail(c, "num_heads", self.num_heads, f"a divisor of d_model={self.d_model}")
+        _int(c, "num_layers", self.num_layers)
+        if self.d_ff is None:
+            object.__setattr__(self, "d_ff", 4 * self.d_model)
+        _int(c, "d_ff", self.d_ff)
+        _choice(c, "activation", self.activation, ACTIVATIONS + ("silu",))
+        object.__setattr__(self, "activation", canonical_activation(self.activation))
+        for name in ("residual", "causal"):
+            if not isinstance(getattr(self, name), bool):
+                _fail(c, name, getattr(self, name), "True or False")
+        _choice(c, "norm", self.norm, NORM_PLACEMENTS)
+        if self.final_norm is None:
+            object.__setattr__(self, "final_norm", self.norm == "pre")
+        if not isinstance(self.final_norm, bool):
+            _fail(c, "final_norm", self.final_norm, "True, False or None")
+        _choice(c, "positional", self.positional, POSITIONAL)
+        _int(c, "max_len", self.max_len)
+        _real(c, "dropout", self.dropout, lo=0.0, hi=1.0, hi_open=True)
+        _real(c, "layer_norm_eps", self.layer_norm_eps, lo=0.0, lo_open=True)
+        if self.output_size is not None:
+            _int(c, "output_size", self.output_size)
+        _check_init(c, "init_weight", self.init_weight)
+        _check_init(c, "init_bias", self.init_bias)
+
+    @property
+    def head_dim(self) -> int:
+        return self.d_model // self.num_heads
+
+    def replace(self, **changes):
+        return dataclasses.replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class MLPConfig:
+    """Deep MLP: ``depth`` hidden layers of ``width`` units, then a linear head.
+
+    hidden layer l:  ``z = W_l h + b_l;  z = BN(z) if batchnorm;  a = phi(z)``
+                     ``h = h + a`` if residual and l > 0 (shapes match), else ``h = a``
+    head:            ``y = W_out h + b_out``
+    """
+
+    input_size: int                # I
+    output_size: int               # classes / targets
+    width: int = 128               # units per hidden layer
+    depth: int = 4                 # hidden layers
+    activation: str = "relu"       # phi, one of MLP_ACTIVATIONS (prelu: one learned slope per layer)
+    batchnorm: bool = False        # BatchNorm1d after each hidden linear layer
+    residual: bool = False         # identity skips around hidden layers 1..depth-1
+    dropout: float = 0.0           # after each activation, train mode only
+    bn_momentum: float = 0.1       # running-stat update, PyTorch's convention
+    bn_eps: float = 1e-5
+    init_weight: Init = field(default_factory=lambda: Init("he_normal"))
+    init_bias: Init = field(default_factory=lambda: Init("zeros"))
+
+    def __post_init__(self):
+        c = "MLPConfig"
+        _int(c, "input_size", self.input_size)
+        _int(c, "output_size", self.output_size)
+        _int(c, "width", self.width)
+        _int(c, "depth", self.depth)
+        _choice(c, "activation", self.activation, MLP_ACTIVATIONS + ("silu",))
+        object.__setattr__(self, "activation", canonical_activation(self.activation))
+        for name in ("batchnorm", "residual"):
+            if not isinstance(getattr(self, name), bool):
+                _fail(c, name, getattr(self, name), "True or False")
+        _real(c, "dropout", self.dropout, lo=0.0, hi=1.0, hi_open=True)
+        _real(c, "bn_momentum", self.bn_momentum, lo=0.0, hi=1.0)
+        _real(c, "bn_eps", self.bn_eps, lo=0.0, lo_open=True)
+        _check_init(c, "init_weight", self.init_weight)
+        _check_init(c, "init_bias", self.init_bias)
+
+    def replace(self, **changes):
+        return dataclasses.replace(self, **changes)
+
+
+ModelConfig = RNNConfig | LSTMConfig | GRUConfig | TransformerConfig | MLPConfig
+RECURRENT_CONFIGS = (RNNConfig, LSTMConfig, GRUConfig)

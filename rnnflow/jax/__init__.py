@@ -1,0 +1,27 @@
+"""JAX backend: pure functions over parameter pytrees (the rnnflow schema dict).
+
+Why pure functions rather than flax NNX modules: the parameter schema already
+*is* a pytree, so ``jax.grad``/``jacrev``/``vmap``/``lax.scan`` apply to the
+model with no split/merge step, and the step functions the analyzers
+differentiate are plain ``f(params, state, x)``. Thin final classes
+(``RecurrentNet``, ``Transformer``, ``MLP``) hold ``(config, params)`` so code
+reads the same as in :mod:`rnnflow.torch`, which this package mirrors file for
+file and function for function.
+"""
+try:
+    import jax as _jax  # noqa: F401
+except ImportError as _exc:  # pragma: no cover - exercised only without jax
+    from .._backend import missing
+    raise missing("jax", _exc) from None
+
+from .activations import get_activation as get_activation
+from .build import build as build, export_params as export_params, load_params as load_params, to_backend as to_backend
+from .rnn import (
+    RecurrentNet as RecurrentNet, gru_step as gru_step, lstm_step as lstm_step,
+    recurrent_forward as recurrent_forward, rnn_step as rnn_step,
+)
+
+__all__ = [
+    "build", "export_params", "load_params", "to_backend", "get_activation",
+    "RecurrentNet", "recurrent_forward", "rnn_step", "lstm_step", "gru_step",
+]

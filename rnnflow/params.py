@@ -1,0 +1,225 @@
+"""One parameter schema for every model, in PyTorch's names and layouts.
+
+A parameter set is a nested dict (lists for stacked layers) of NumPy arrays.
+Dotted flat keys (``"layers.0.weight_hh"``) are the same as the torch modules'
+parameter names, and the same pytree feeds the JAX functions.
+
+Recurrent (G gate blocks: RNN 1, GRU 3 (r,z,n), LSTM 4 (i,f,g,o))::
+
+    layers[l].weight_ih (G*H, I_l)   layers[l].weight_hh (G*H, H)
+    layers[l].bias_ih   (G*H,)       layers[l].bias_hh   (G*H,)
+    head.weight (O, H)  head.bias (O,)                     # if output_size
+
+Transformer (D = d_model, F = d_ff)::
+
+    embed.weight (D, I)  embed.bias (D,)   pos.weight (max_len, D)  # learned positions
+    layers[l].attn.in_proj.{weight (3D, D), bias (3D,)}   # q, k, v stacked
+    layers[l].attn.out_proj.{weight (D, D), bias (D,)}
+    layers[l].fc1.{weight (F, D), bias (F,)}   layers[l].fc2.{weight (D, F), bias (D,)}
+    layers[l].norm1.{weight, bias} (D,)  layers[l].norm2.{weight, bias} (D,)   # norm != "none"
+    final_norm.{weight, bias} (D,)   head.{weight (O, D), bias (O,)}
+
+MLP (W = width)::
+
+    layers[l].linear.{weight (W, I_l), bias (W,)}
+    layers[l].bn.{weight, bias, running_mean, running_var} (W,)   # batchnorm
+    layers[l].prelu.weight (1,)                                   # activation == "prelu"
+    head.{weight (O, W), bias (O,)}
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from . import initializers
+from .activations import PRELU_INIT
+from .config import (
+    RECURRENT_CONFIGS, Init, LSTMConfig, MLPConfig, TransformerConfig,
+)
+
+Params = dict[str, Any]
+BUFFER_NAMES = ("running_mean", "running_var")
+
+
+def _linear(out_f, in_f):
+    return {"weight": (out_f, in_f), "bias": (out_f,)}
+
+
+def _norm(d):
+    return {"weight": (d,), "bias": (d,)}
+
+
+def param_shapes(config) -> Params:
+    """The schema: the nested dict of shapes that ``config`` expects."""
+    if isinstance(config, RECURRENT_CONFIGS):
+        gh, h = config.gates * config.hidden_size, config.hidden_size
+        layers = [{
+            "weight_ih": (gh, config.input_size if l == 0 else h), "weight_hh": (gh, h),
+            "bias_ih": (gh,), "bias_hh": (gh,),
+        } for l in range(config.num_layers)]
+        out = {"layers": layers}
+        if config.output_size is not None:
+            out["head"] = _linear(config.output_size, h)
+        return out
+    if isinstance(config, TransformerConfig):
+        d, f = config.d_model, config.d_ff
+        out = {"embed": _linear(d, config.input_size)}
+        if config.positional == "learned":
+            out["pos"] = {"weight": (config.max_len, d)}
+        layers = []
+        for _ in range(config.num_layers):
+            layer = {
+                "attn": {"in_proj": _linear(3 * d, d), "out_proj": _linear(d, d)},
+                "fc1": _linear(f, d), "fc2": _linear(d, f),
+            }
+            if config.norm != "none":
+                layer["norm1"], layer["norm2"] = _norm(d), _norm(d)
+            layers.append(layer)
+        out["layers"] = layers
+        if config.final_norm:
+            out["final_norm"] = _norm(d)
+        if config.output_size is not None:
+            out["head"] = _linear(config.output_size, d)
+        return out
+    if isinstance(config, MLPConfig):
+        layers = []
+        for l in range(config.depth):
+            layer = {"linear": _linear(config.width, config.input_size if l == 0 else config.width)}
+            if config.batchnorm:
+                layer["bn"] = {k: (config.width,) for k in ("weight", "bias") + BUFFER_NAMES}
+            if config.activation == "prelu":
+                layer["prelu"] = {"weight": (1,)}
+            layers.append(layer)
+        return {"layers": layers, "head": _linear(config.output_size, config.width)}
+    raise TypeError(f"config must be an rnnflow model config, got {type(config).__name__}")
+
+
+def _rng(seed) -> np.random.Generator:
+    if isinstance(seed, np.random.Generator):
+        return seed
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed={seed!r} is invalid: expected a non-negative int or numpy Generator")
+    return np.random.default_rng(int(seed))
+
+
+def _init_recurrent(config, rng) -> Params:
+    shapes = param_shapes(config)
+    h, g = config.hidden_size, config.gates
+    for layer in shapes["layers"]:
+        layer["weight_ih"] = initializers.sample_blocks(config.init_ih, g, (h, layer["weight_ih"][1]), rng)
+        layer["weight_hh"] = initializers.sample_blocks(config.init_hh, g, (h, h), rng)
+        layer["bias_ih"] = initializers.sample(config.init_bias, (g * h,), rng)
+        layer["bias_hh"] = initializers.sample(config.init_bias, (g * h,), rng)
+        if isinstance(config, LSTMConfig):
+            layer["bias_ih"][h:2 * h] += config.forget_bias  # forget block (i, f, g, o)
+    if "head" in shapes:
+        shapes["head"] = {"weight": initializers.sample(config.init_out, shapes["head"]["weight"], rng),
+                          "bias": np.zeros(shapes["head"]["bias"])}
+    return shapes
+
+
+_ONES = ("norm1", "norm2", "final_norm")
+
+
+def _init_tree(shapes, rng, init_weight: Init, init_bias: Init, path=()):
+    if isinstance(shapes, list):
+        return [_init_tree(s, rng, init_weight, init_bias, path + (str(i),)) for i, s in enumerate(shapes)]
+    if isinstance(shapes, dict):
+        return {k: _init_tree(v, rng, init_weight, init_bias, path + (k,)) for k, v in shapes.items()}
+    owner, name = path[-2], path[-1]
+    if owner in _ONES or owner == "bn":
+        return {"weight": np.ones(shapes), "running_var": np.ones(shapes)}.get(name, np.zeros(shapes))
+    if owner == "prelu":
+        return np.full(shapes, PRELU_INIT)
+    if owner == "pos":
+        return np.random.default_rng(rng.integers(2**63)).normal(0.0, 0.02, size=shapes)
+    if name == "bias":
+        return initializers.sample(init_bias, shapes, rng)
+    return initializers.sample(init_weight, shapes, rng)
+
+
+def init_params(config, seed=0, dtype=np.float32) -> Params:
+    """Seeded initial parameters for ``config`` as a nested dict of NumPy arrays.
+
+    The same ``(config, seed)`` always gives the same arrays; load them into
+    either backend with ``rnnflow.torch.build`` / ``rnnflow.jax.build``.
+    """
+    rng = _rng(seed)
+    dtype = _check_dtype(dtype)
+    if isinstance(config, RECURRENT_CONFIGS):
+        tree = _init_recurrent(config, rng)
+    elif isinstance(config, (TransformerConfig, MLPConfig)):
+        tree = _init_tree(param_shapes(config), rng, config.init_weight, config.init_bias)
+    else:
+        param_shapes(config)  # raises the TypeError
+    return map_arrays(lambda a: np.asarray(a, dtype=dtype), tree)
+
+
+def _check_dtype(dtype):
+    dt = np.dtype(dtype)
+    if dt not in (np.float32, np.float64):
+        raise ValueError(f"dtype={dt} is invalid: expected float32 or float64")
+    return dt
+
+
+def map_arrays(fn, tree):
+    """Apply ``fn`` to every leaf of a nested dict/list, keeping the structure."""
+    if isinstance(tree, dict):
+        return {k: map_arrays(fn, v) for k, v in tree.items()}
+    if isinstance(tree, (list, tuple)):
+        return [map_arrays(fn, v) for v in tree]
+    return fn(tree)
+
+
+def flatten(tree, prefix: str = "") -> dict[str, Any]:
+    """Nested params -> ``{"layers.0.weight_ih": array, ...}`` (torch's naming)."""
+    items = tree.items() if isinstance(tree, dict) else enumerate(tree) if isinstance(tree, (list, tuple)) else None
+    if items is None:
+        return {prefix: tree}
+    out = {}
+    for k, v in items:
+        out.update(flatten(v, f"{prefix}.{k}" if prefix else str(k)))
+    return out
+
+
+def unflatten(flat: dict[str, Any], config) -> Params:
+    """Inverse of :func:`flatten`, shaped by ``config``'s schema."""
+    return map_with_path(lambda key, _shape: flat[key], param_shapes(config))
+
+
+def map_with_path(fn, tree, prefix: str = ""):
+    """Like :func:`map_arrays` but ``fn(dotted_key, leaf)``."""
+    if isinstance(tree, dict):
+        return {k: map_with_path(fn, v, f"{prefix}.{k}" if prefix else k) for k, v in tree.items()}
+    if isinstance(tree, (list, tuple)) and not (tree and isinstance(tree[0], int)):
+        return [map_with_path(fn, v, f"{prefix}.{i}" if prefix else str(i)) for i, v in enumerate(tree)]
+    return fn(prefix, tree)
+
+
+def is_buffer(key: str) -> bool:
+    """True for non-trainable state (BatchNorm running statistics)."""
+    return key.rsplit(".", 1)[-1] in BUFFER_NAMES
+
+
+def check_params(config, params: Params) -> None:
+    """Raise ``ValueError`` naming the first missing, extra or mis-shaped entry."""
+    expected = _flat_shapes(param_shapes(config))
+    got = flatten(params)
+    missing = sorted(set(expected) - set(got))
+    extra = sorted(set(got) - set(expected))
+    if missing:
+        raise ValueError(f"params is missing {missing[0]!r} (shape {expected[missing[0]]}) "
+                         f"expected by {type(config).__name__}")
+    if extra:
+        raise ValueError(f"params has unexpected entry {extra[0]!r} for {type(config).__name__}")
+    for k, shape in expected.items():
+        a = got[k]
+        if tuple(np.shape(a)) != tuple(shape):
+            raise ValueError(f"params[{k!r}] has shape {tuple(np.shape(a))}, expected {tuple(shape)}")
+
+
+def _flat_shapes(shapes) -> dict[str, tuple]:
+    out = {}
+    map_with_path(lambda k, s: out.__setitem__(k, tuple(s)), shapes)
+    return out

@@ -1,0 +1,100 @@
+"""The copying memory task of Arjovsky, Shah & Bengio (2016), section 4.1.
+
+Source: M. Arjovsky, A. Shah, Y. Bengio, "Unitary Evolution Recurrent Neural
+Networks", ICML 2016 (after Hochreiter & Schmidhuber 1997).
+
+Categories (labels): ``0`` is the blank, ``1 .. n_symbols`` are the data symbols and
+``n_symbols + 1`` is the marker (delimiter); the paper's setting is ``n_symbols = 8``
+(ten categories in all). For a delay ``T >= 1`` every sequence has length
+``L = T + 2 * n_copy``::
+
+    input : s_1 .. s_n | blank x (T - 1) | marker | blank x n
+    target: blank x (n + T)                       | s_1 .. s_n
+
+with ``n = n_copy`` symbols ``s_i`` drawn uniformly, independently and with
+replacement from the data symbols. The marker sits at step ``n + T - 1``, and the
+model must emit the copy on the ``n`` steps after it. Inputs are one-hot; targets
+are integer labels for a per-step cross-entropy averaged over all ``L`` steps.
+
+Baseline: a memoryless model that predicts the blank for the first ``n + T`` steps
+and a uniform guess over the ``n_symbols`` data symbols for the last ``n`` gets
+cross-entropy ``n * log(n_symbols) / (T + 2 n)`` (:func:`copy_baseline`).
+"""
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+
+from ..config import _fail
+
+COPY_BLANK = 0   # label of the blank; data symbols are 1..n_symbols, the marker n_symbols + 1
+
+
+def _count(fn, name, value, lo=1):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < lo:
+        _fail(fn, name, value, f"an integer >= {lo}")
+    return int(value)
+
+
+def _generator(fn, rng):
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if isinstance(rng, numbers.Integral) and not isinstance(rng, bool) and rng >= 0:
+        return np.random.default_rng(int(rng))
+    _fail(fn, "rng", rng, "a numpy.random.Generator or a non-negative int seed")
+
+
+def _float_dtype(fn, dtype):
+    try:
+        d = None if dtype is None else np.dtype(dtype)
+    except TypeError:
+        d = None
+    if d is None or d not in (np.dtype(np.float32), np.dtype(np.float64)):
+        _fail(fn, "dtype", dtype, "float32 or float64")
+    return d
+
+
+def copy_batch(rng, batch: int, T: int, *, n_symbols: int = 8, n_copy: int = 10, dtype=np.float32):
+    """One batch of the copying task (see the module docstring for the layout).
+
+    Args:
+      rng: a ``numpy.random.Generator`` (advanced in place) or an int seed.
+      batch: ``B``, the number of sequences (>= 1).
+      T: the delay (>= 1): the marker comes ``T`` steps after the last data symbol.
+      n_symbols: number of data symbols (>= 1); one-hot width is ``n_symbols + 2``.
+      n_copy: number of symbols to remember (>= 1).
+      dtype: float32 (default) or float64, for the one-hot inputs.
+
+    Returns:
+      ``x`` one-hot of shape ``(L, B, n_symbols + 2)`` and ``dtype``, and ``y``
+      int64 labels of shape ``(L, B)``, with ``L = T + 2 * n_copy``.
+    """
+    fn = "copy_batch"
+    g = _generator(fn, rng)
+    batch = _count(fn, "batch", batch)
+    T = _count(fn, "T", T)
+    n_symbols = _count(fn, "n_symbols", n_symbols)
+    n_copy = _count(fn, "n_copy", n_copy)
+    dtype = _float_dtype(fn, dtype)
+
+    L = T + 2 * n_copy
+    data = g.integers(1, n_symbols, size=(n_copy, batch), endpoint=True)   # (n, B)
+    inp = np.full((L, batch), COPY_BLANK, dtype=np.int64)                 # (L, B)
+    inp[:n_copy] = data
+    inp[n_copy + T - 1] = n_symbols + 1
+    y = np.full((L, batch), COPY_BLANK, dtype=np.int64)                   # (L, B)
+    y[-n_copy:] = data
+    x = np.eye(n_symbols + 2, dtype=dtype)[inp]                           # (L, B, K)
+    return x, y
+
+
+def copy_baseline(T: int, *, n_symbols: int = 8, n_copy: int = 10) -> float:
+    """Cross-entropy (nats per step) of the memoryless baseline:
+    ``n_copy * log(n_symbols) / (T + 2 * n_copy)`` (Arjovsky et al. 2016, section 4.1)."""
+    fn = "copy_baseline"
+    T = _count(fn, "T", T)
+    n_symbols = _count(fn, "n_symbols", n_symbols)
+    n_copy = _count(fn, "n_copy", n_copy)
+    return n_copy * math.log(n_symbols) / (T + 2 * n_copy)

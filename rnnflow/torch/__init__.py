@@ -1,0 +1,20 @@
+"""PyTorch backend: ``torch.nn.Module`` models over rnnflow's parameter schema.
+
+Mirrors :mod:`rnnflow.jax` file for file and function for function.
+"""
+try:
+    import torch as _torch  # noqa: F401
+except ImportError as _exc:  # pragma: no cover - exercised only without torch
+    from .._backend import missing
+    raise missing("torch", _exc) from None
+
+from .activations import get_activation as get_activation
+from .build import build as build, export_params as export_params, load_params as load_params, to_backend as to_backend
+from .rnn import (
+    RecurrentNet as RecurrentNet, gru_step as gru_step, lstm_step as lstm_step, rnn_step as rnn_step,
+)
+
+__all__ = [
+    "build", "export_params", "load_params", "to_backend", "get_activation",
+    "RecurrentNet", "rnn_step", "lstm_step", "gru_step",
+]

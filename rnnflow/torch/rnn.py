@@ -1,0 +1,150 @@
+"""Elman RNN, LSTM and GRU in torch: one-step functions and a stacked sequence model.
+
+Layout: inputs ``(T, B, I)`` (time-major), states ``(L, B, H)``. The step
+functions take one layer's parameter dict (schema names) and are what the
+analyzers differentiate; the sequence model hoists the input projection
+``x_t W_ih^T + b_ih`` out of the time loop (one big matmul) for speed.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .. import validation
+from ..config import LSTMConfig, RNNConfig
+from ..types import SequenceOutput
+from .activations import get_activation
+
+
+# ---------------------------------------------------------------- step functions
+def rnn_step(p, h, x, activation: str = "tanh"):
+    """``h' = phi(x W_ih^T + b_ih + h W_hh^T + b_hh)``; h (B, H), x (B, I) -> (B, H)."""
+    return _rnn_cell(p, h, x @ p["weight_ih"].T + p["bias_ih"], get_activation(activation))
+
+
+def lstm_step(p, state, x):
+    """One LSTM step; state ``(h, c)`` each (B, H), x (B, I) -> new ``(h, c)``."""
+    return _lstm_cell(p, state, x @ p["weight_ih"].T + p["bias_ih"])
+
+
+def gru_step(p, h, x):
+    """One GRU step; h (B, H), x (B, I) -> (B, H)."""
+    return _gru_cell(p, h, x @ p["weight_ih"].T + p["bias_ih"])
+
+
+def _rnn_cell(p, h, xw, phi):
+    # xw = x W_ih^T + b_ih, precomputed: (B, H)
+    return phi(torch.addmm(xw + p["bias_hh"], h, p["weight_hh"].T))
+
+
+def _lstm_cell(p, state, xw):
+    h, c = state
+    gates = torch.addmm(xw + p["bias_hh"], h, p["weight_hh"].T)  # (B, 4H): i, f, g, o
+    i, f, g, o = gates.chunk(4, dim=-1)
+    c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+    return torch.sigmoid(o) * torch.tanh(c), c
+
+
+def _gru_cell(p, h, xw):
+    hw = torch.addmm(p["bias_hh"], h, p["weight_hh"].T)  # (B, 3H): r, z, n
+    xr, xz, xn = xw.chunk(3, dim=-1)
+    hr, hz, hn = hw.chunk(3, dim=-1)
+    r, z = torch.sigmoid(xr + hr), torch.sigmoid(xz + hz)
+    n = torch.tanh(xn + r * hn)
+    return n + z * (h - n)  # == (1 - z) * n + z * h
+
+
+# ---------------------------------------------------------------- module
+class _Layer(nn.Module):
+    def __init__(self, gh: int, in_f: int, h: int, dtype):
+        super().__init__()
+        kw = {"dtype": dtype}
+        self.weight_ih = nn.Parameter(torch.zeros(gh, in_f, **kw))
+        self.weight_hh = nn.Parameter(torch.zeros(gh, h, **kw))
+        self.bias_ih = nn.Parameter(torch.zeros(gh, **kw))
+        self.bias_hh = nn.Parameter(torch.zeros(gh, **kw))
+
+    def as_dict(self):
+        return {"weight_ih": self.weight_ih, "weight_hh": self.weight_hh,
+                "bias_ih": self.bias_ih, "bias_hh": self.bias_hh}
+
+
+class RecurrentNet(nn.Module):
+    """Stacked Elman RNN, LSTM or GRU (by config type) with an optional linear head.
+
+    ``forward(x, state0=None) -> SequenceOutput`` with x ``(T, B, I)``; ``state0``
+    is ``(L, B, H)`` (LSTM: a pair ``(h0, c0)``), zeros by default.
+    Parameters are zeros until loaded: use :func:`rnnflow.torch.build`.
+    """
+
+    def __init__(self, config, dtype=torch.float32):
+        super().__init__()
+        self.config = config
+        h, gh = config.hidden_size, config.gates * config.hidden_size
+        self.layers = nn.ModuleList(
+            _Layer(gh, config.input_size if l == 0 else h, h, dtype) for l in range(config.num_layers))
+        self.head = (nn.Linear(h, config.output_size, dtype=dtype)
+                     if config.output_size is not None else None)
+        self._phi = get_activation(config.activation) if isinstance(config, RNNConfig) else None
+
+    @property
+    def dtype(self):
+        return self.layers[0].weight_hh.dtype
+
+    def initial_state(self, batch: int):
+        z = torch.zeros(self.config.num_layers, batch, self.config.hidden_size, dtype=self.dtype)
+        return (z, z.clone()) if isinstance(self.config, LSTMConfig) else z
+
+    def step(self, layer: int, state, x_t):
+        """One time step of layer ``layer``: state (B, H) (LSTM: (h, c)), x_t (B, I_l)."""
+        p = self.layers[layer].as_dict()
+        if isinstance(self.config, RNNConfig):
+            return rnn_step(p, state, x_t, self.config.activation)
+        return (lstm_step if isinstance(self.config, LSTMConfig) else gru_step)(p, state, x_t)
+
+    def forward(self, x, state0=None, *, validate: bool = True) -> SequenceOutput:
+        cfg = self.config
+        lstm = isinstance(cfg, LSTMConfig)
+        if validate:
+            _validate(x, state0, cfg, self.dtype, lstm)
+        if state0 is None:
+            state0 = self.initial_state(x.shape[1])
+        hs, cs = [], []
+        inp = x
+        for l, layer in enumerate(self.layers):
+            p = layer.as_dict()
+            xw = torch.addmm(p["bias_ih"], inp.reshape(-1, inp.shape[-1]), p["weight_ih"].T)
+            xw = xw.reshape(inp.shape[0], inp.shape[1], -1)  # (T, B, G*H)
+            outs, cells = [], []
+            if lstm:
+                state = (state0[0][l], state0[1][l])
+                for t in range(x.shape[0]):
+                    state = _lstm_cell(p, state, xw[t])
+                    outs.append(state[0])
+                    cells.append(state[1])
+                cs.append(torch.stack(cells))
+            else:
+                h = state0[l]
+                for t in range(x.shape[0]):
+                    h = _rnn_cell(p, h, xw[t], self._phi) if self._phi else _gru_cell(p, h, xw[t])
+                    outs.append(h)
+            inp = torch.stack(outs)  # (T, B, H)
+            hs.append(inp)
+        y = self.head(inp) if self.head is not None else inp
+        return SequenceOutput(y, torch.stack(hs), torch.stack(cs) if lstm else None)
+
+
+def _validate(x, state0, cfg, dtype, lstm):
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
+    validation.check_input(tuple(x.shape), str(x.dtype).removeprefix("torch."), rank=3,
+                           features=cfg.input_size, model_dtype=str(dtype).removeprefix("torch."))
+    validation.check_finite(bool(torch.isfinite(x).all()))
+    if state0 is not None:
+        want = (cfg.num_layers, x.shape[1], cfg.hidden_size)
+        parts = state0 if lstm else (state0,)
+        if lstm and (not isinstance(state0, (tuple, list)) or len(state0) != 2):
+            raise ValueError("state0 for an LSTM must be a pair (h0, c0), each (L, B, H)")
+        for name, s in zip(("h0", "c0") if lstm else ("state0",), parts):
+            validation.check_state(tuple(s.shape), want, name)
+            validation.check_finite(bool(torch.isfinite(s).all()), name)

@@ -1,0 +1,37 @@
+"""Test setup: JAX 64-bit mode (float64 parity), TF32 off, fixed seeds, headless plots.
+
+Warnings are errors (see pyproject's [tool.pytest.ini_options]).
+"""
+import os
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+import numpy as np
+import pytest
+
+try:
+    import jax
+    jax.config.update("jax_enable_x64", True)
+    jax.config.update("jax_numpy_dtype_promotion", "standard")
+except ImportError:  # pragma: no cover
+    jax = None
+
+try:
+    import torch
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    torch.set_num_threads(2)
+except ImportError:  # pragma: no cover
+    torch = None
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    np.random.seed(0)
+    if torch is not None:
+        torch.manual_seed(0)
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(1234)
