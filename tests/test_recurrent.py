@@ -251,3 +251,37 @@ def test_float64_without_x64_is_refused():
             rf.build(rf.RNNConfig(1, 2), dtype=np.float64, backend="jax")
     finally:
         jax.config.update("jax_enable_x64", True)
+
+
+@pytest.mark.parametrize("config", [
+    rf.RNNConfig(3, 5, num_layers=2, activation="tanh"), rf.RNNConfig(3, 5, activation="relu"),
+    rf.LSTMConfig(3, 5, num_layers=2), rf.GRUConfig(3, 5, num_layers=2),
+], ids=["rnn_tanh", "rnn_relu", "lstm", "gru"])
+def test_torch_fused_kernels_equal_the_loop(config, monkeypatch):
+    """The fused path (torch's own kernels + the LSTM cell-state scan) and the Python loop
+    give the same states, cell states and parameter gradients."""
+    import rnnflow.torch.rnn as trnn
+    calls = []
+    for name in ("rnn_tanh", "rnn_relu", "lstm", "gru"):
+        real = getattr(torch, name)
+        wrapped = (lambda real, name: lambda *a: calls.append(name) or real(*a))(real, name)
+        monkeypatch.setattr(torch, name, wrapped)
+        if name.startswith("rnn_"):
+            monkeypatch.setitem(trnn._FUSED_RNN, name.removeprefix("rnn_"), wrapped)
+    m = rf.build(config, rf.init_params(config, 0, np.float64), backend="torch")
+    x = torch.randn(37, 4, 3, dtype=torch.float64)
+    h0 = torch.randn(config.num_layers, 4, 5, dtype=torch.float64)
+    s0 = (h0, torch.randn_like(h0)) if config.cell == "lstm" else h0
+    grads = []
+    for fused in (True, False):
+        out = m(x, s0, fused=fused)
+        loss = (out.y ** 2).sum() + (out.cell.sum() if out.cell is not None else 0)
+        grads.append((out, torch.autograd.grad(loss, list(m.parameters()))))
+        if fused:
+            assert len(calls) == config.num_layers, calls
+    (a, ga), (b, gb) = grads
+    torch.testing.assert_close(a.hidden, b.hidden, rtol=1e-12, atol=1e-13)
+    if config.cell == "lstm":
+        torch.testing.assert_close(a.cell, b.cell, rtol=1e-12, atol=1e-13)
+    for u, v in zip(ga, gb):
+        torch.testing.assert_close(u, v, rtol=1e-10, atol=1e-11)

@@ -2,8 +2,9 @@
 
 Layout: inputs ``(T, B, I)`` (time-major), states ``(L, B, H)``. The step
 functions take one layer's parameter dict (schema names) and are what the
-analyzers differentiate; the sequence model hoists the input projection
-``x_t W_ih^T + b_ih`` out of the time loop (one big matmul) for speed.
+analyzers differentiate. The sequence model runs PyTorch's fused kernels where
+they implement the cell (tanh/relu RNN, LSTM, GRU; our schema *is* their layout)
+and otherwise a Python loop with the input projection hoisted out of it.
 """
 from __future__ import annotations
 
@@ -102,36 +103,84 @@ class RecurrentNet(nn.Module):
             return rnn_step(p, state, x_t, self.config.activation)
         return (lstm_step if isinstance(self.config, LSTMConfig) else gru_step)(p, state, x_t)
 
-    def forward(self, x, state0=None, *, validate: bool = True) -> SequenceOutput:
+    def forward(self, x, state0=None, *, validate: bool = True, fused: bool = True) -> SequenceOutput:
+        """Run the stack over x (T, B, I). ``fused=True`` uses PyTorch's own sequence kernels
+        (``torch.rnn_tanh`` / ``rnn_relu`` / ``lstm`` / ``gru``, the ones behind ``torch.nn.RNN``)
+        layer by layer where they implement this cell; ``fused=False`` (or another
+        activation) runs the Python loop over :func:`rnn_step`-style cells. Both compute the
+        same function (the tests compare them)."""
         cfg = self.config
         lstm = isinstance(cfg, LSTMConfig)
         if validate:
             _validate(x, state0, cfg, self.dtype, lstm)
         if state0 is None:
             state0 = self.initial_state(x.shape[1])
+        use_fused = fused and (self._phi is None or cfg.activation in _FUSED_RNN)
+        run = _layer_fused if use_fused else _layer_loop
         hs, cs = [], []
         inp = x
         for l, layer in enumerate(self.layers):
-            p = layer.as_dict()
-            xw = torch.addmm(p["bias_ih"], inp.reshape(-1, inp.shape[-1]), p["weight_ih"].T)
-            xw = xw.reshape(inp.shape[0], inp.shape[1], -1)  # (T, B, G*H)
-            outs, cells = [], []
-            if lstm:
-                state = (state0[0][l], state0[1][l])
-                for t in range(x.shape[0]):
-                    state = _lstm_cell(p, state, xw[t])
-                    outs.append(state[0])
-                    cells.append(state[1])
-                cs.append(torch.stack(cells))
-            else:
-                h = state0[l]
-                for t in range(x.shape[0]):
-                    h = _rnn_cell(p, h, xw[t], self._phi) if self._phi else _gru_cell(p, h, xw[t])
-                    outs.append(h)
-            inp = torch.stack(outs)  # (T, B, H)
+            init = (state0[0][l], state0[1][l]) if lstm else state0[l]
+            inp, c_seq = run(cfg, layer.as_dict(), inp, init, self._phi)
             hs.append(inp)
+            if lstm:
+                cs.append(c_seq)
         y = self.head(inp) if self.head is not None else inp
         return SequenceOutput(y, torch.stack(hs), torch.stack(cs) if lstm else None)
+
+
+_FUSED_RNN = {"tanh": torch.rnn_tanh, "relu": torch.rnn_relu}
+
+
+def _layer_loop(cfg, p, inp, init, phi):
+    """One layer over the sequence with a Python time loop; returns (h_seq, c_seq or None)."""
+    T, B = inp.shape[:2]
+    xw = torch.addmm(p["bias_ih"], inp.reshape(T * B, -1), p["weight_ih"].T).reshape(T, B, -1)
+    outs, cells = [], []
+    state = init
+    for t in range(T):
+        if isinstance(cfg, LSTMConfig):
+            state = _lstm_cell(p, state, xw[t])
+            outs.append(state[0])
+            cells.append(state[1])
+        else:
+            state = _rnn_cell(p, state, xw[t], phi) if phi else _gru_cell(p, state, xw[t])
+            outs.append(state)
+    return torch.stack(outs), (torch.stack(cells) if cells else None)
+
+
+def _layer_fused(cfg, p, inp, init, phi):
+    """One layer through PyTorch's fused kernel; LSTM cell states are rebuilt exactly
+    (and differentiably) from the hidden states by a parallel scan, see _lstm_cells."""
+    w = [p["weight_ih"], p["weight_hh"], p["bias_ih"], p["bias_hh"]]
+    args = (w, True, 1, 0.0, True, False, False)  # biases, 1 layer, no dropout, train, uni, time-major
+    if isinstance(cfg, LSTMConfig):
+        h0, c0 = init
+        h_seq, _, _ = torch.lstm(inp, (h0[None], c0[None]), *args)
+        return h_seq, _lstm_cells(p, inp, h0, c0, h_seq)
+    fn = torch.gru if phi is None else _FUSED_RNN[cfg.activation]
+    h_seq, _ = fn(inp, init[None], *args)
+    return h_seq, None
+
+
+def _lstm_cells(p, x, h0, c0, h_seq):
+    """c_t = f_t * c_{t-1} + i_t * g_t for all t from the known h_{t-1}: the gates come from
+    one (T*B)-row matmul, the linear recurrence from a Hillis-Steele scan over
+    (f, u) pairs, (f2, u2) o (f1, u1) = (f2 f1, f2 u1 + u2): log2(T) vectorised steps."""
+    T, B = x.shape[:2]
+    h_prev = torch.cat([h0[None], h_seq[:-1]])  # (T, B, H)
+    gates = (torch.addmm(p["bias_ih"], x.reshape(T * B, -1), p["weight_ih"].T)
+             + torch.addmm(p["bias_hh"], h_prev.reshape(T * B, -1), p["weight_hh"].T)).reshape(T, B, -1)
+    i, f, g, _ = gates.chunk(4, dim=-1)
+    f = torch.sigmoid(f)
+    u = torch.sigmoid(i) * torch.tanh(g)
+    u = torch.cat([u[:1] + f[:1] * c0, u[1:]])  # fold c0 into the first step
+    d = 1
+    while d < T:
+        u = torch.cat([u[:d], u[d:] + f[d:] * u[:-d]])
+        f = torch.cat([f[:d], f[d:] * f[:-d]])
+        d *= 2
+    return u
 
 
 def _validate(x, state0, cfg, dtype, lstm):
