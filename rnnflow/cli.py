@@ -22,6 +22,27 @@ def _demo(args) -> int:
     return 0 if ok else 1
 
 
+def _run(args) -> int:
+    """Run one study (or all) in the chosen backend(s); print headline numbers and file paths."""
+    import json
+
+    from . import studies
+    names = studies.STUDIES if args.name == "all" else (args.name,)
+    backends = ("torch", "jax") if args.backend == "both" else (args.backend,)
+    for name in names:
+        for backend in backends:
+            r = studies.run(name, backend=backend, seed=args.seed, scale=args.scale, out=args.out,
+                            progress=not args.no_progress, force=args.force)
+            state = "loaded (already complete)" if r.reused else f"ran in {r.seconds:.1f} s"
+            print(f"== {name} [{backend}, seed {r.seed}, {r.scale}] {state}")
+            if args.verbose:
+                print(json.dumps(r.summary, indent=2, default=str))
+            for path in r.figures:
+                print(f"   figure: {path}")
+            print(f"   results: {r.folder}/summary.json")
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="rnnflow", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -31,6 +52,18 @@ def main(argv=None) -> int:
     demo.add_argument("--steps", type=int, default=64)
     demo.add_argument("--hidden", type=int, default=32)
     demo.set_defaults(func=_demo)
+    from .studies import SCALES, STUDIES
+    run = sub.add_parser("run", help="run a study and write its results folder and figures")
+    run.add_argument("name", choices=STUDIES + ("all",))
+    run.add_argument("--backend", choices=("torch", "jax", "both"), default="torch")
+    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--scale", choices=SCALES, default="smoke",
+                     help="smoke: seconds (tests); docs: what the docs show; full: the real thing")
+    run.add_argument("--out", default="results", help="results root folder (default: ./results)")
+    run.add_argument("--force", action="store_true", help="recompute even if a complete folder exists")
+    run.add_argument("--no-progress", action="store_true", help="no progress bars")
+    run.add_argument("-v", "--verbose", action="store_true", help="print the headline numbers as JSON")
+    run.set_defaults(func=_run)
     args = parser.parse_args(argv)
     return args.func(args)
 

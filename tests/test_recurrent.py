@@ -285,3 +285,12 @@ def test_torch_fused_kernels_equal_the_loop(config, monkeypatch):
         torch.testing.assert_close(a.cell, b.cell, rtol=1e-12, atol=1e-13)
     for u, v in zip(ga, gb):
         torch.testing.assert_close(u, v, rtol=1e-10, atol=1e-11)
+
+
+def test_torch_build_leaves_global_rng_alone():
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    rf.build(rf.LSTMConfig(2, 3, output_size=2), backend="torch")
+    rf.build(rf.MLPConfig(3, 2, width=4, depth=2, batchnorm=True), backend="torch")
+    torch.testing.assert_close(torch.rand(3), expected)

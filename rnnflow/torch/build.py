@@ -43,7 +43,8 @@ def build(config, params=None, *, seed: int = 0, dtype=None) -> torch.nn.Module:
     check_params(config, params)
     if dtype is None:
         dtype = next(iter(flatten(params).values())).dtype
-    model = _model_class(config)(config, dtype=_torch_dtype(dtype))
+    with torch.random.fork_rng(devices=[]):  # nn.Linear & co. draw a default init we overwrite;
+        model = _model_class(config)(config, dtype=_torch_dtype(dtype))  # keep the caller's RNG
     load_params(model, params)
     return model
 

@@ -1,0 +1,43 @@
+"""Gradient-flow analysis on NumPy arrays (imports neither torch nor jax at import time).
+
+Entry points take a model or step function from either backend and import that
+backend lazily::
+
+    norms = jacobians_over_time(model, xs)       # log ||dh_T/dh_t||, every t, per example
+    norms = jacobians_over_time(config, xs, params=params, backend="jax")   # same, from a config
+    dec = elman_decomposition(model, xs)         # phi' factor vs W_hh^k factor
+    lyap = lyapunov_spectrum(model, steps=2000)  # QR/Benettin exponents
+    reach = gradient_reach(model, xs)            # log ||dy_T/dx_t||
+    depth = gradient_through_depth(layers, x, loss)
+    verdict = pascanu_bound(W_hh, "tanh")        # Pascanu et al. (2013) section 2.1
+
+The math on NumPy arrays is usable directly: :func:`product_norms` and
+:func:`lyapunov_exponents` over :class:`StepJacobians`.
+"""
+from .api import (
+    as_model as as_model, elman_decomposition as elman_decomposition, gradient_reach as gradient_reach,
+    gradient_through_depth as gradient_through_depth, jacobians_over_time as jacobians_over_time,
+    lyapunov_spectrum as lyapunov_spectrum, resolve_backend as resolve_backend,
+)
+from .decomposition import decompose_elman as decompose_elman
+from .lyapunov import lyapunov_exponents as lyapunov_exponents
+from .products import product_norms as product_norms
+from .results import (
+    LOG10E as LOG10E, DepthProfile as DepthProfile, ElmanDecomposition as ElmanDecomposition,
+    JacobianNorms as JacobianNorms, LyapunovSpectrum as LyapunovSpectrum, ReachProfile as ReachProfile,
+)
+from .spectral import exact_top_singular as exact_top_singular
+from .step_jacobians import StepJacobians as StepJacobians
+from .theory import (
+    PascanuBound as PascanuBound, gamma as gamma, log_bound_curve as log_bound_curve,
+    pascanu_bound as pascanu_bound, sigmoid_chain_log_bound as sigmoid_chain_log_bound,
+)
+from .trace import Trace as Trace
+
+__all__ = [
+    "jacobians_over_time", "elman_decomposition", "lyapunov_spectrum", "gradient_reach",
+    "gradient_through_depth", "resolve_backend", "as_model", "decompose_elman", "lyapunov_exponents",
+    "product_norms", "exact_top_singular", "StepJacobians", "Trace", "JacobianNorms",
+    "ElmanDecomposition", "ReachProfile", "DepthProfile", "LyapunovSpectrum", "LOG10E",
+    "PascanuBound", "pascanu_bound", "gamma", "log_bound_curve", "sigmoid_chain_log_bound",
+]

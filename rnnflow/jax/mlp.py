@@ -1,0 +1,145 @@
+"""Deep MLP in JAX: BatchNorm, PReLU, one-hidden-layer function and the model.
+
+Layout: inputs ``(B, I)``, hidden ``(B, W)``. :func:`mlp_layer` takes one hidden
+layer's parameter dict (schema names) and is the "step" the analyzers
+differentiate, ``h_l -> h_{l+1}``. Line for line the same computation as
+:mod:`rnnflow.torch.mlp`; being pure, the functions return the updated BatchNorm
+running stats instead of storing them.
+"""
+from __future__ import annotations
+
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .. import validation
+from ..types import MLPOutput
+from .activations import get_activation
+from .transformer import dropout, linear
+
+
+def prelu(z, weight):
+    """``max(0, z) + a * min(0, z)`` with a learned slope ``a`` (weight, shape (1,))."""
+    return jnp.where(z > 0, z, weight * z)
+
+
+def batch_norm(p, z, *, train: bool, momentum: float, eps: float):
+    """BatchNorm over the batch dim, as ``torch.nn.BatchNorm1d``; z (B, W) -> ``(out, stats)``.
+
+    train: normalise with the batch mean and biased variance, and return updated
+    running stats ``r' = (1 - m) r + m s`` (m = momentum; the variance uses the
+    unbiased batch variance). eval: normalise with the running stats (returned as is).
+    Running stats are buffers, not trained: no gradient flows into or out of them.
+    """
+    if train:
+        n = z.shape[0]
+        mean = z.mean(0)
+        var = ((z - mean) ** 2).mean(0)
+        stats = jax.lax.stop_gradient(
+            {"running_mean": (1 - momentum) * p["running_mean"] + momentum * mean,
+             "running_var": (1 - momentum) * p["running_var"] + momentum * var * (n / (n - 1))})
+    else:
+        stats = jax.lax.stop_gradient({"running_mean": p["running_mean"], "running_var": p["running_var"]})
+        mean, var = stats["running_mean"], stats["running_var"]
+    return (z - mean) / jnp.sqrt(var + eps) * p["weight"] + p["bias"], stats
+
+
+def mlp_layer(p, h, config, layer: int, *, train: bool = True, key=None):
+    """Hidden layer ``layer`` (schema names in ``p``); h (B, I_l) -> ``(h', bn_stats)``.
+
+    ``z = W h + b; z = BN(z) if batchnorm; a = dropout(phi(z)); h' = h + a`` if
+    residual and layer > 0, else ``h' = a``. ``bn_stats`` is the layer's updated
+    ``{"running_mean", "running_var"}`` (None without BatchNorm). ``key`` is
+    required when ``train`` and dropout > 0.
+    """
+    _check_batch(h.shape[0], config, train)
+    _check_key(config, train, key)
+    z = linear(p["linear"], h)  # (B, W)
+    stats = None
+    if config.batchnorm:
+        z, stats = batch_norm(p["bn"], z, train=train, momentum=config.bn_momentum, eps=config.bn_eps)
+    a = prelu(z, p["prelu"]["weight"]) if config.activation == "prelu" else get_activation(config.activation)(z)
+    a = dropout(a, config.dropout, train, key)
+    return (h + a if config.residual and layer > 0 else a), stats
+
+
+# ---------------------------------------------------------------- whole network
+@partial(jax.jit, static_argnames=("config", "train"))
+def mlp_forward(params, x, config, *, train: bool = True, key=None) -> MLPOutput:
+    """All hidden layers and the head; x (B, I) -> ``MLPOutput(y, hidden, bn_stats)``.
+
+    y ``(B, O)``, hidden ``(L, B, W)``, ``bn_stats`` the per-layer running stats
+    after this call (updated in train mode; None without BatchNorm). Pure: the
+    caller decides whether to keep the new stats (:class:`MLP` does).
+    """
+    _check_batch(x.shape[0], config, train)
+    _check_key(config, train, key)
+    keys = jax.random.split(key, config.depth) if _needs_key(config, train) else [None] * config.depth
+    h, hs, bn_stats = x, [], []
+    for l, (p, k) in enumerate(zip(params["layers"], keys)):
+        h, stats = mlp_layer(p, h, config, l, train=train, key=k)
+        hs.append(h)
+        bn_stats.append(stats)
+    y = linear(params["head"], h)
+    return MLPOutput(y, jnp.stack(hs), bn_stats if config.batchnorm else None)
+
+
+class MLP:
+    """Deep MLP: ``depth`` hidden layers (:func:`mlp_layer`) and a linear head.
+
+    ``model(x, train=True, key=None) -> MLPOutput(y, hidden, bn_stats)`` with x
+    ``(B, I)``. Like a torch module in train mode (the default, as in torch), a
+    train-mode call stores the updated BatchNorm running stats in ``model.params``
+    (a new pytree; the old one is not mutated). Under a JAX transformation the
+    stats are returned but not stored: differentiate
+    ``mlp_forward(params, x, config)`` instead. Build with :func:`rnnflow.jax.build`.
+    """
+
+    def __init__(self, config, params):
+        self.config = config
+        self.params = params
+
+    @property
+    def dtype(self):
+        return self.params["head"]["weight"].dtype
+
+    def step(self, layer: int, h, *, train: bool = True, key=None):
+        """Hidden layer ``layer`` alone: h (B, I_l) -> (B, W); leaves the running stats alone."""
+        return mlp_layer(self.params["layers"][layer], h, self.config, layer, train=train, key=key)[0]
+
+    def __call__(self, x, *, validate: bool = True, train: bool = True, key=None) -> MLPOutput:
+        if validate:
+            _validate(x, self.config, self.dtype)
+        out = mlp_forward(self.params, x, self.config, train=train, key=key)
+        traced = any(isinstance(a, jax.core.Tracer) for a in jax.tree_util.tree_leaves(out.bn_stats))
+        if train and self.config.batchnorm and not traced:
+            self.params = {**self.params, "layers": [
+                {**p, "bn": {**p["bn"], **stats}} for p, stats in zip(self.params["layers"], out.bn_stats)]}
+        return out
+
+
+def _needs_key(config, train: bool) -> bool:
+    return train and config.dropout > 0
+
+
+def _check_key(config, train: bool, key) -> None:
+    if _needs_key(config, train) and key is None:
+        raise ValueError(f"MLPConfig.dropout={config.dropout} in train mode needs a PRNG key: "
+                         "pass key=jax.random.key(seed) (or train=False)")
+
+
+def _check_batch(B: int, cfg, train: bool) -> None:
+    if cfg.batchnorm and train and B < 2:
+        raise ValueError(f"BatchNorm in train mode needs a batch of at least 2 (got B={B}): "
+                         "its batch variance is undefined; use eval mode for single examples")
+
+
+def _validate(x, cfg, dtype):
+    if not hasattr(x, "shape") or not hasattr(x, "dtype"):
+        raise TypeError(f"x must be a jax or numpy array, got {type(x).__name__}")
+    validation.check_input(tuple(x.shape), str(x.dtype), rank=2, features=cfg.input_size,
+                           model_dtype=str(dtype))
+    if not isinstance(x, jax.core.Tracer):
+        validation.check_finite(bool(np.isfinite(np.asarray(x)).all()))

@@ -1,0 +1,263 @@
+"""Training in JAX: optimizer, loss, clipping and :func:`train` over the shared loop.
+
+Mirrors :mod:`rnnflow.torch.trainer` function for function. The optax settings
+reproduce ``torch.optim`` (see :mod:`rnnflow.training.config`): ``optax.rmsprop``
+with ``eps_in_sqrt=False`` and torch's ``alpha`` as ``decay``, and norm clipping by
+:func:`clip_by_global_norm`, which is ``torch.nn.utils.clip_grad_norm_``'s formula
+``g * min(1, c / (||g|| + 1e-6))`` (``optax.clip_by_global_norm`` scales by
+``c / ||g||`` without the 1e-6, so the two would differ by ~1e-6 relative).
+"""
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from ..config import RECURRENT_CONFIGS, MLPConfig, TransformerConfig
+from ..params import unflatten
+from ..training.config import CLIP_NORM_EPS, TrainConfig
+from ..training.loop import run, trainable_keys
+from ..training.records import TrainResult
+from .build import _np_dtype
+from .mlp import mlp_forward
+from .rnn import initial_state, recurrent_forward
+from .transformer import transformer_forward
+
+# neutral slot name -> (optax state type, its field), per optimizer
+OPTAX_SLOTS = {"sgd": {}, "momentum": {"trace": (optax.TraceState, "trace")},
+               "adam": {"mu": (optax.ScaleByAdamState, "mu"), "nu": (optax.ScaleByAdamState, "nu")},
+               "rmsprop": {"nu": (optax.ScaleByRmsState, "nu")}}
+_STATE_TYPES = (optax.TraceState, optax.ScaleByAdamState, optax.ScaleByRmsState)
+
+
+def make_optimizer(train_config: TrainConfig) -> optax.GradientTransformation:
+    """The optax optimizer that performs ``torch.optim``'s update for ``train_config``."""
+    c = train_config
+    if c.optimizer == "sgd":
+        return optax.sgd(c.lr)
+    if c.optimizer == "momentum":
+        return optax.sgd(c.lr, momentum=c.momentum, nesterov=c.nesterov)
+    if c.optimizer == "adam":
+        return optax.adam(c.lr, b1=c.beta1, b2=c.beta2, eps=c.eps)
+    return optax.rmsprop(c.lr, decay=c.rms_alpha, eps=c.eps, initial_scale=0.0, eps_in_sqrt=False)
+
+
+def compute_loss(loss: str, y_pred, y):
+    """The scalar loss ``loss`` (see :mod:`rnnflow.training.config`) of ``y_pred`` against ``y``."""
+    if loss == "mse_last":
+        return jnp.mean((y_pred[-1] - y) ** 2)         # (B, O) vs (B, O)
+    if loss == "mse":
+        return jnp.mean((y_pred - y) ** 2)
+    if loss in ("xent_last", "xent_all", "xent"):
+        logits = y_pred[-1] if loss == "xent_last" else y_pred  # (B, C) / (T, B, C) / (B, C)
+        return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
+    raise ValueError(f"loss={loss!r} is invalid")
+
+
+def group_norms(grads: dict, keys) -> jax.Array:
+    """(G,) L2 norm of ``grads[k]`` for each key (the global norm is the norm of this
+    vector, as in ``clip_grad_norm_``)."""
+    return jnp.stack([jnp.linalg.norm(grads[k].ravel()) for k in keys])
+
+
+def clip_by_global_norm(max_norm: float) -> optax.GradientTransformation:
+    """``torch.nn.utils.clip_grad_norm_`` as an optax transformation:
+    ``g * min(1, max_norm / (||g|| + 1e-6))`` with ``||g||`` the norm of the per-leaf norms."""
+    def update_fn(updates, state, params=None):
+        del params
+        leaves = jax.tree_util.tree_leaves(updates)
+        norm = jnp.linalg.norm(jnp.stack([jnp.linalg.norm(u.ravel()) for u in leaves]))
+        coef = jnp.minimum(max_norm / (norm + CLIP_NORM_EPS), 1.0)
+        return jax.tree_util.tree_map(lambda u: u * coef.astype(u.dtype), updates), state
+    return optax.GradientTransformation(optax.init_empty_state, update_fn)
+
+
+def clip_gradients(grads, train_config: TrainConfig):
+    """Clipped ``grads`` (:func:`clip_by_global_norm` / ``optax.clip``); a new pytree."""
+    if train_config.clip == "none":
+        return grads
+    tx = (clip_by_global_norm(train_config.clip_value) if train_config.clip == "norm"
+          else optax.clip(train_config.clip_value))
+    return tx.update(grads, tx.init(grads))[0]
+
+
+def optimizer_state(opt_state, keys, train_config: TrainConfig, count: int) -> dict:
+    """Backend-neutral optimizer state (:mod:`rnnflow.training.results`) as NumPy arrays."""
+    out = {"count": np.array(count, np.int64)}
+    for slot, (cls, field) in OPTAX_SLOTS[train_config.optimizer].items():
+        tree = getattr(_find(opt_state, cls), field)
+        out.update({f"{slot}/{k}": np.array(tree[k]) for k in keys})
+    return out
+
+
+def load_optimizer_state(state: dict, params: dict, train_config: TrainConfig):
+    """An optax state for ``make_optimizer(train_config)`` over ``params`` (flat dict)
+    holding a neutral state; returns ``(opt_state, count)``."""
+    count = int(state["count"])
+    opt_state = make_optimizer(train_config).init(params)
+    fields: dict = {}
+    for slot, (cls, field) in OPTAX_SLOTS[train_config.optimizer].items():
+        fields.setdefault(cls, {})[field] = {
+            k: jnp.asarray(np.asarray(state[f"{slot}/{k}"]), dtype=v.dtype) for k, v in params.items()}
+
+    def fill(node):
+        if type(node) in fields:
+            new = node._replace(**fields[type(node)])
+            return new._replace(count=jnp.asarray(count, node.count.dtype)) if hasattr(new, "count") else new
+        return node
+    return jax.tree_util.tree_map(fill, opt_state, is_leaf=lambda n: isinstance(n, _STATE_TYPES)), count
+
+
+def _find(opt_state, cls):
+    nodes = jax.tree_util.tree_leaves(opt_state, is_leaf=lambda n: isinstance(n, _STATE_TYPES))
+    return next(n for n in nodes if isinstance(n, cls))
+
+
+def forward(params, x, config, *, key=None):
+    """Train-mode output: ``(y, bn_stats)``; y ``(T, B, O)`` (MLP: ``(B, O)``), bn_stats the
+    MLP's updated BatchNorm running stats (None otherwise)."""
+    if isinstance(config, RECURRENT_CONFIGS):
+        return recurrent_forward(params, x, initial_state(config, x.shape[1], x.dtype), config).y, None
+    if isinstance(config, TransformerConfig):
+        return transformer_forward(params, x, config, train=True, key=key).y, None
+    if isinstance(config, MLPConfig):
+        out = mlp_forward(params, x, config, train=True, key=key)
+        return out.y, out.bn_stats
+    raise TypeError(f"config must be an rnnflow model config, got {type(config).__name__}")
+
+
+@functools.lru_cache(maxsize=32)
+def _grad_fn(model_config, loss: str):
+    """jit(trainable, buffers, x, y, key) -> (loss, grads, new buffers, group norms, global norm)."""
+    keys = trainable_keys(model_config)
+
+    def loss_fn(trainable, buffers, x, y, key):
+        y_pred, stats = forward(unflatten({**trainable, **buffers}, model_config), x, model_config, key=key)
+        new_buffers = {f"layers.{l}.bn.{name}": v for l, s in enumerate(stats or []) for name, v in s.items()}
+        return compute_loss(loss, y_pred, y), new_buffers
+
+    def step(trainable, buffers, x, y, key):
+        (value, new_buffers), grads = jax.value_and_grad(loss_fn, has_aux=True)(trainable, buffers, x, y, key)
+        norms = group_norms(grads, keys)
+        return value, grads, {**buffers, **new_buffers}, norms, jnp.linalg.norm(norms)
+    return jax.jit(step)
+
+
+@functools.lru_cache(maxsize=32)
+def _update_fn(cfg: TrainConfig, keys: tuple):
+    """jit(trainable, opt_state, grads) -> (new trainable, new state, clipped norm, (G,) finite)."""
+    tx = make_optimizer(cfg)
+
+    def update(trainable, opt_state, grads):
+        grads = clip_gradients(grads, cfg)
+        clipped = jnp.linalg.norm(group_norms(grads, keys))
+        updates, opt_state = tx.update(grads, opt_state, trainable)
+        new = optax.apply_updates(trainable, updates)
+        return new, opt_state, clipped, jnp.stack([jnp.isfinite(new[k]).all() for k in keys])
+    return jax.jit(update)
+
+
+def _update_key(cfg: TrainConfig) -> TrainConfig:
+    # only these fields shape the update: share one compiled function between runs
+    return TrainConfig(optimizer=cfg.optimizer, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov,
+                       beta1=cfg.beta1, beta2=cfg.beta2, rms_alpha=cfg.rms_alpha, eps=cfg.eps,
+                       clip=cfg.clip, clip_value=cfg.clip_value, dtype=cfg.dtype)
+
+
+class _Stepper:
+    """Parameters, optimizer state and the pending gradients (see ``rnnflow.training.loop.Stepper``)."""
+
+    def __init__(self, model_config, flat, cfg: TrainConfig, opt_state, monitor):
+        self.cfg, self.keys = cfg, trainable_keys(model_config)
+        dt = _np_dtype(cfg.dtype)  # refuses float64 without JAX's 64-bit mode
+        self.trainable = {k: jnp.asarray(flat[k], dt) for k in self.keys}
+        self.buffers = {k: jnp.asarray(v, dt) for k, v in flat.items() if k not in self.keys}
+        if opt_state is None:
+            self.opt_state, self.count = make_optimizer(cfg).init(self.trainable), 0
+        else:
+            self.opt_state, self.count = load_optimizer_state(opt_state, self.trainable, cfg)
+        self._grad = _grad_fn(model_config, cfg.loss)
+        self._update = _update_fn(_update_key(cfg), self.keys)
+        self._key = jax.random.key(cfg.seed)
+        self.monitor = monitor
+        self._pending = None
+
+    def compute(self, step, x, y):
+        if y.dtype == np.int64:
+            y = y.astype(np.int32)  # labels: int32 works with or without 64-bit mode
+        value, grads, buffers, norms, norm = self._grad(
+            self.trainable, self.buffers, x, y, jax.random.fold_in(self._key, step))
+        value, norms, norm = jax.device_get((value, norms, norm))
+        if self.monitor is not None:
+            self.monitor.record(grads, loss=float(value))
+        self._pending = (grads, buffers, float(norm))
+        return float(value), float(norm), np.asarray(norms, np.float64)
+
+    def apply(self):
+        grads, buffers, norm = self._pending
+        new, opt_state, clipped, finite = self._update(self.trainable, self.opt_state, grads)
+        clipped, finite = jax.device_get((clipped, finite))
+        self._pending = None
+        bad = tuple(k for k, ok in zip(self.keys, finite) if not ok)
+        if bad:  # nothing committed: parameters, state and running stats stay as they were
+            return float("nan"), bad
+        self.trainable, self.opt_state, self.buffers = new, opt_state, buffers
+        self.count += 1
+        return (float(clipped) if self.cfg.clip != "none" else norm), ()
+
+    def discard(self):
+        self._pending = None
+
+    def params(self):
+        return {k: np.array(v) for k, v in {**self.trainable, **self.buffers}.items()}
+
+    def optimizer_state(self):
+        return optimizer_state(self.opt_state, self.keys, self.cfg, self.count)
+
+    def close(self):
+        pass
+
+
+def train(model_config, params, data_fn, train_config: TrainConfig, *, out_dir=None,
+          progress: bool = True, monitor=None) -> TrainResult:
+    """Train a model of ``model_config`` from ``params`` in JAX.
+
+    Args:
+      model_config: an rnnflow model config (RNN/LSTM/GRU/Transformer/MLP).
+      params: the initial NumPy schema dict, or None for
+        ``init_params(model_config, train_config.seed, train_config.dtype)``.
+      data_fn: ``data_fn(step, rng) -> (x, y)`` NumPy batch; ``rng`` is
+        ``np.random.default_rng([seed, step])``, so a resumed run sees the same data.
+        x ``(T, B, I)`` (MLP: ``(B, I)``), y as the loss needs.
+      train_config: a :class:`~rnnflow.training.TrainConfig` (``dtype="float64"`` needs
+        ``jax.config.update("jax_enable_x64", True)``).
+      out_dir: results folder (see :mod:`rnnflow.training.results`); rerunning with the
+        same folder resumes from its last checkpoint, or returns a finished run as is.
+      progress: show a tqdm progress bar.
+      monitor: a :class:`rnnflow.jax.GradientMonitor` fed every step's gradients; every
+        ``train_config.hist_every`` steps it closes an "epoch" (histograms). Default: a
+        ``GradientMonitor()`` when ``hist_every > 0``, else none.
+
+    Returns:
+      :class:`~rnnflow.training.TrainResult` (status "finished" or "stopped").
+
+    Raises:
+      FloatingPointError: a non-finite loss, gradient or update with ``nonfinite="raise"``.
+    """
+    monitor = _check_monitor(monitor, train_config)
+    return run("jax", _Stepper, model_config, params, data_fn, train_config,
+               out_dir=out_dir, progress=progress, monitor=monitor)
+
+
+def _check_monitor(monitor, train_config):
+    """The monitor to use: the caller's, or a default one when ``hist_every`` asks for histograms."""
+    from .monitor import GradientMonitor
+    if monitor is None:
+        return GradientMonitor() if getattr(train_config, "hist_every", 0) else None
+    if not isinstance(monitor, GradientMonitor):
+        raise TypeError(f"monitor must be a rnnflow.jax.GradientMonitor, got {type(monitor).__module__}."
+                        f"{type(monitor).__name__}")
+    return monitor

@@ -1,0 +1,207 @@
+"""Transformer encoder in JAX: building blocks, one-block function and the stacked model.
+
+Layout: inputs ``(T, B, I)`` (time-major), residual stream ``(T, B, D)``.
+:func:`transformer_layer` takes one block's parameter dict (schema names) and is
+the "step" the analyzers differentiate, ``x_l -> x_{l+1}``. Line for line the
+same computation as :mod:`rnnflow.torch.transformer`.
+"""
+from __future__ import annotations
+
+import math
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .. import validation
+from ..types import SequenceOutput
+from .activations import get_activation
+
+
+# ---------------------------------------------------------------- building blocks
+def linear(p, x):
+    """``x W^T + b``; x (..., in) -> (..., out)."""
+    return x @ p["weight"].T + p["bias"]
+
+
+def layer_norm(p, x, eps: float):
+    """``(x - mean) / sqrt(var + eps) * w + b`` over the last dim (biased var, as torch)."""
+    mean = x.mean(-1, keepdims=True)
+    var = ((x - mean) ** 2).mean(-1, keepdims=True)
+    return (x - mean) / jnp.sqrt(var + eps) * p["weight"] + p["bias"]
+
+
+def dropout(x, rate: float, train: bool, key=None):
+    """Inverted dropout (kept values scaled by ``1 / (1 - rate)``); identity unless ``train``."""
+    if not train or rate == 0:
+        return x
+    if key is None:
+        raise ValueError(f"dropout={rate} in train mode needs a PRNG key: pass key=jax.random.key(seed) "
+                         "(or train=False)")
+    keep = jax.random.bernoulli(key, 1.0 - rate, x.shape)
+    return jnp.where(keep, x / (1.0 - rate), jnp.zeros_like(x))
+
+
+def sinusoidal_table(length: int, d_model: int) -> np.ndarray:
+    """Vaswani et al. (2017): ``PE[t, 2i] = sin(t w_i)``, ``PE[t, 2i+1] = cos(t w_i)``,
+    ``w_i = 10000^(-2i/D)``; (length, D) float64. Kept identical to the torch twin."""
+    t = np.arange(length, dtype=np.float64)[:, None]
+    freq = np.exp(-math.log(10000.0) * np.arange(0, d_model, 2) / d_model)  # (ceil(D/2),)
+    pe = np.zeros((length, d_model))
+    pe[:, 0::2] = np.sin(t * freq)
+    pe[:, 1::2] = np.cos(t * freq[: d_model // 2])
+    return pe
+
+
+def positional_encoding(pos, length: int, config, dtype):
+    """(T, D) table added to the embedded input, or None (``positional="none"``).
+
+    ``pos`` is the ``pos`` parameter dict (learned positions) or None.
+    """
+    if config.positional == "sinusoidal":
+        return jnp.asarray(sinusoidal_table(length, config.d_model), dtype=dtype)
+    if config.positional == "learned":
+        return pos["weight"][:length]
+    return None
+
+
+def causal_mask(length: int):
+    """(T, T) bool, True where query t may attend to key s (s <= t)."""
+    return jnp.tril(jnp.ones((length, length), dtype=bool))
+
+
+def attention(p, x, num_heads: int, *, mask=None, rate: float = 0.0, train: bool = False, key=None):
+    """Multi-head self-attention; x (T, B, D) -> (T, B, D).
+
+    ``q, k, v = split(x W_in^T + b_in)`` (stacked as in ``nn.MultiheadAttention``); per head
+    ``A = softmax(q k^T / sqrt(D / heads))`` over keys, ``out = concat_h(A v) W_out^T + b_out``.
+    ``mask`` (T, T) bool: True where query t may attend to key s; every row needs a True.
+    Dropout (``rate``, train only, PRNG ``key``) acts on ``A``.
+    """
+    T, B, D = x.shape
+    hd = D // num_heads
+    q, k, v = (z.reshape(T, B, num_heads, hd) for z in jnp.split(linear(p["in_proj"], x), 3, axis=-1))
+    scores = jnp.einsum("tbhd,sbhd->bhts", q, k) / math.sqrt(hd)  # (B, H, T, T)
+    if mask is not None:
+        scores = jnp.where(mask, scores, -jnp.inf)
+    probs = dropout(jax.nn.softmax(scores, axis=-1), rate, train, key)
+    out = jnp.einsum("bhts,sbhd->tbhd", probs, v).reshape(T, B, D)
+    return linear(p["out_proj"], out)
+
+
+# ---------------------------------------------------------------- one block
+def transformer_layer(p, x, config, *, mask=None, train: bool = False, key=None):
+    """One encoder block (schema names in ``p``); x (T, B, D) -> (T, B, D).
+
+    post: ``x = LN1(x + Attn(x)); x = LN2(x + MLP(x))``
+    pre:  ``x = x + Attn(LN1(x)); x = x + MLP(LN2(x))``
+    ``residual=False`` drops the ``x +``; ``norm="none"`` drops LN1/LN2.
+    ``MLP(x) = fc2(phi(fc1(x)))``. ``mask`` defaults to the causal mask if
+    ``config.causal`` (else no mask). Dropout on attention weights and on both
+    sublayer outputs when ``train`` (needs ``key`` if ``config.dropout > 0``).
+    """
+    if mask is None and config.causal:
+        mask = causal_mask(x.shape[0])
+    rate, phi = config.dropout, get_activation(config.activation)
+    _check_key(config, train, key)
+    k_probs, k_attn, k_mlp = jax.random.split(key, 3) if _needs_key(config, train) else (None,) * 3
+
+    def attn(z):
+        return dropout(attention(p["attn"], z, config.num_heads, mask=mask, rate=rate, train=train,
+                                 key=k_probs), rate, train, k_attn)
+
+    def mlp(z):
+        return dropout(linear(p["fc2"], phi(linear(p["fc1"], z))), rate, train, k_mlp)
+
+    def ln(name, z):
+        return z if config.norm == "none" else layer_norm(p[name], z, config.layer_norm_eps)
+
+    def add(z, f):
+        return z + f if config.residual else f
+
+    if config.norm == "pre":
+        x = add(x, attn(ln("norm1", x)))
+        return add(x, mlp(ln("norm2", x)))
+    x = ln("norm1", add(x, attn(x)))  # "post"; ln is the identity for "none"
+    return ln("norm2", add(x, mlp(x)))
+
+
+# ---------------------------------------------------------------- sequence function
+@partial(jax.jit, static_argnames=("config", "train"))
+def transformer_forward(params, x, config, *, train: bool = False, key=None) -> SequenceOutput:
+    """Embed -> + positions -> blocks -> [final LN] -> [head]; x (T, B, I).
+
+    Returns ``SequenceOutput(y, hidden, None)``: y ``(T, B, O)`` (``(T, B, D)`` without a
+    head), hidden ``(L+1, T, B, D)``. ``key`` is required when ``train`` and dropout > 0.
+    """
+    T = x.shape[0]
+    _check_length(T, config)
+    _check_key(config, train, key)
+    h = linear(params["embed"], x)  # (T, B, D)
+    pe = positional_encoding(params.get("pos"), T, config, h.dtype)
+    if pe is not None:
+        h = h + pe[:, None, :]
+    mask = causal_mask(T) if config.causal else None
+    keys = jax.random.split(key, config.num_layers) if _needs_key(config, train) else [None] * config.num_layers
+    hs = [h]
+    for p, k in zip(params["layers"], keys):
+        h = transformer_layer(p, h, config, mask=mask, train=train, key=k)
+        hs.append(h)
+    if config.final_norm:
+        h = layer_norm(params["final_norm"], h, config.layer_norm_eps)
+    y = linear(params["head"], h) if "head" in params else h
+    return SequenceOutput(y, jnp.stack(hs), None)
+
+
+class Transformer:
+    """Transformer encoder: embed -> + positions -> blocks -> [final LN] -> [head].
+
+    ``model(x, train=False, key=None) -> SequenceOutput(y, hidden, None)`` with x
+    ``(T, B, I)``, y ``(T, B, O)`` (``(T, B, D)`` without a head) and hidden
+    ``(L+1, T, B, D)``: the residual stream entering block 0 and leaving each block
+    (before the final LN). ``model.params`` is the pytree to differentiate:
+    ``transformer_forward(params, x, config)``. Build with :func:`rnnflow.jax.build`.
+    """
+
+    def __init__(self, config, params):
+        self.config = config
+        self.params = params
+
+    @property
+    def dtype(self):
+        return self.params["embed"]["weight"].dtype
+
+    def step(self, layer: int, x, *, train: bool = False, key=None):
+        """Block ``layer`` alone: x (T, B, D) -> (T, B, D) (causal mask from the config)."""
+        return transformer_layer(self.params["layers"][layer], x, self.config, train=train, key=key)
+
+    def __call__(self, x, *, validate: bool = True, train: bool = False, key=None) -> SequenceOutput:
+        if validate:
+            _validate(x, self.config, self.dtype)
+        return transformer_forward(self.params, x, self.config, train=train, key=key)
+
+
+def _needs_key(config, train: bool) -> bool:
+    return train and config.dropout > 0
+
+
+def _check_key(config, train: bool, key) -> None:
+    if _needs_key(config, train) and key is None:
+        raise ValueError(f"TransformerConfig.dropout={config.dropout} in train mode needs a PRNG key: "
+                         "pass key=jax.random.key(seed) (or train=False)")
+
+
+def _check_length(T: int, cfg) -> None:
+    if cfg.positional == "learned" and T > cfg.max_len:
+        raise ValueError(f"sequence length T={T} exceeds TransformerConfig.max_len={cfg.max_len} "
+                         "(learned positions have one row per position)")
+
+
+def _validate(x, cfg, dtype):
+    if not hasattr(x, "shape") or not hasattr(x, "dtype"):
+        raise TypeError(f"x must be a jax or numpy array, got {type(x).__name__}")
+    validation.check_input(tuple(x.shape), str(x.dtype), rank=3, features=cfg.input_size,
+                           model_dtype=str(dtype))
+    if not isinstance(x, jax.core.Tracer):
+        validation.check_finite(bool(np.isfinite(np.asarray(x)).all()))

@@ -1,0 +1,33 @@
+"""An Elman RNN's ``log ||dh_T/dh_t||``: the ``phi'`` factor against the ``W_hh^k`` factor."""
+from __future__ import annotations
+
+import numpy as np
+
+from ._common import LOG10E, band, new_axes
+
+
+def plot_elman_decomposition(dec, *, ax=None):
+    """Figure of the terms of :class:`rnnflow.analysis.ElmanDecomposition` vs gap.
+
+    ``J = D_T W ... D_{t+1} W``: the activation factor (``sum log max phi'`` and the mean
+    ``log phi'``) pulls down, ``log ||W^k||`` (and its asymptote ``k log rho(W)``) sets the
+    trend, and their sum with ``k log sigma_max`` bounds the measured norm from above.
+    """
+    fig, ax = new_axes(ax)
+    k = dec.gap
+    band(ax, k, dec.log_jacobian * LOG10E, label=r"measured $\log\|\partial h_T/\partial h_t\|_2$", color="black")
+    band(ax, k, dec.log_dphi_max * LOG10E, label=rf"activation: $\sum_k \log\max|{dec.activation}'(a_k)|$",
+         color="tab:blue")
+    band(ax, k, dec.log_dphi_mean * LOG10E, label=rf"activation: $\sum_k$ mean $\log|{dec.activation}'(a_k)|$",
+         color="tab:cyan", linestyle="--")
+    ax.plot(k, dec.log_weight_power * LOG10E, color="tab:orange", label=r"weights: $\log\|W_{hh}^k\|_2$")
+    ax.plot(k, k * dec.log_spectral_radius * LOG10E, ":", color="tab:orange",
+            label=rf"weights: $k\,\log\rho(W_{{hh}})$, $\rho$={float(np.exp(dec.log_spectral_radius)):.3g}")
+    band(ax, k, dec.log_bound * LOG10E, label=r"bound: activation + $k\,\log\sigma_{max}(W_{hh})$",
+         color="tab:red", linestyle="-.")
+    ax.axhline(0.0, color="grey", linewidth=0.6)
+    ax.set_xlabel(r"gap $k = T - t$ (steps)")
+    ax.set_ylabel(r"$\log_{10}$ of each factor (dimensionless)")
+    ax.set_title(r"Vanishing from $\phi'$ vs exploding from $W_{hh}$")
+    ax.legend(loc="best", fontsize="small")
+    return fig

@@ -1,0 +1,178 @@
+"""Gradient-monitor plots: per-layer histograms per epoch, mean and norm per iteration.
+
+After the MATLAB example of seed 004 ("detect vanishing gradients by plotting gradient
+distributions"): stacked per-epoch histograms of each layer's gradient entries (drawn
+here as a ridgeline: one filled curve per epoch, later epochs in front), the mean
+gradient per layer per iteration (several runs overlaid, e.g. ReLU vs sigmoid), and
+the gradient norm per layer per iteration on a log axis.
+
+Inputs are :class:`rnnflow.training.GradientHistory` (from a ``GradientMonitor``) or,
+for the norms, a trainer's :class:`rnnflow.training.TrainResult` / ``Metrics``.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from matplotlib import colormaps
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import Normalize
+from matplotlib.figure import Figure
+
+from ._common import as_items
+
+GRAD_LABEL = r"gradient entry $\partial L/\partial\theta$"
+
+
+def _grid(n: int, ncols: int | None, panel=(3.6, 2.8), **kw):
+    ncols = ncols or min(n, 3)
+    nrows = math.ceil(n / ncols)
+    fig = Figure(figsize=(panel[0] * ncols, panel[1] * nrows), layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False, **kw).ravel()
+    for ax in axes[n:]:
+        ax.set_visible(False)
+    return fig, axes[:n]
+
+
+def _history(run):
+    h = getattr(run, "gradients", run)
+    if h is None or not hasattr(h, "hist_counts"):
+        raise TypeError(f"expected a GradientHistory (or a TrainResult with gradients), got {type(run).__name__}")
+    return h
+
+
+def _pick(groups, wanted):
+    if wanted is None:
+        return list(groups)
+    missing = [g for g in wanted if g not in groups]
+    if missing:
+        raise ValueError(f"groups={list(wanted)!r}: {missing[0]!r} is not one of {list(groups)}")
+    return list(wanted)
+
+
+def plot_gradient_histograms(history, *, groups=None, heights: str = "log", xlim="shared",
+                             overlap: float = 1.6, ncols: int | None = None, title: str | None = None) -> Figure:
+    """Ridgeline of per-epoch gradient histograms, one panel per group.
+
+    Each histogram is a filled curve over its bin centres, raised to its epoch (later
+    epochs in front), ``overlap`` epochs tall at its highest bin.
+
+    heights: ``"log"`` (default): ``log(1 + count)``, so the tails stay visible next to
+             a spike of exact zeros (dead ReLUs, always-zero input pixels); ``"linear"``:
+             the counts. Either way each ridge is scaled to its own peak: read the width.
+    xlim:    ``"shared"`` (default): one symmetric range for every panel, so a layer whose
+             gradients vanished shows as a needle, as in seed 004's fixed axes;
+             None: each panel its own range; or a pair ``(lo, hi)``.
+    The panel title gives the last histogram's largest ``|g|``.
+    """
+    h = _history(history)
+    if len(h.hist_epoch) == 0:
+        raise ValueError("the history holds no histograms (hist_every=0, or no epoch_end() call)")
+    if heights not in ("log", "linear"):
+        raise ValueError(f"heights={heights!r} is invalid: expected 'log' or 'linear'")
+    names = _pick(h.groups, groups)
+    fig, axes = _grid(len(names), ncols)
+    epochs = h.hist_epoch
+    norm = Normalize(vmin=float(epochs.min()), vmax=float(max(epochs.max(), epochs.min() + 1)))
+    cmap = colormaps["viridis"]
+    step = float(np.median(np.diff(epochs))) if len(epochs) > 1 else 1.0
+    cols = [h.groups.index(g) for g in names]
+    if isinstance(xlim, str):
+        if xlim != "shared":
+            raise ValueError(f"xlim={xlim!r} is invalid: expected 'shared', None or (lo, hi)")
+        edges = h.hist_edges[:, cols]
+        big = float(np.nanmax(np.abs(edges))) if np.isfinite(edges).any() else 1.0
+        xlim = (-big, big)
+    for ax, j in zip(axes, cols):
+        for e in reversed(range(len(epochs))):  # back to front: earliest epoch behind
+            edges, counts = h.hist_edges[e, j], h.hist_counts[e, j].astype(np.float64)
+            if counts.sum() == 0 or not np.all(np.isfinite(edges)):
+                continue
+            hgt = np.log1p(counts) if heights == "log" else counts
+            hgt = hgt / hgt.max() * overlap * step
+            centers = 0.5 * (edges[:-1] + edges[1:])
+            x = np.concatenate([[edges[0]], centers, [edges[-1]]])
+            y = np.concatenate([[0.0], hgt, [0.0]]) + epochs[e]
+            z = len(epochs) - e
+            ax.fill_between(x, epochs[e], y, color=cmap(norm(epochs[e])), alpha=0.9, linewidth=0, zorder=z)
+            ax.plot(x, y, color="white", linewidth=0.5, zorder=z)
+        last = h.hist_edges[-1, j]
+        big = np.nanmax(np.abs(last)) if np.isfinite(last).any() else float("nan")
+        ax.set_title(f"{h.groups[j]}\nmax |g| (last epoch) = {big:.2g}", fontsize="small")
+        ax.set_xlabel(GRAD_LABEL)
+        ax.set_ylabel("epoch")
+        if xlim is not None:
+            ax.set_xlim(*xlim)
+        ax.ticklabel_format(axis="x", style="sci", scilimits=(-2, 3))
+    fig.colorbar(ScalarMappable(norm, cmap), ax=list(axes), label="epoch", shrink=0.8)
+    scale = "log(1 + count)" if heights == "log" else "count"
+    fig.suptitle((title or "Gradient distributions per layer and epoch") + f"\n(ridge height ∝ {scale}, "
+                 "each ridge scaled to its peak)", fontsize="medium")
+    return fig
+
+
+def plot_mean_gradients(histories, *, groups=None, ncols: int | None = None, yscale: str = "linear",
+                        title: str | None = None) -> Figure:
+    """Mean gradient entry per group against iteration, one panel per group, one line per run.
+
+    ``histories``: a GradientHistory, a list, or ``{label: history}`` (e.g. ``{"ReLU": h1,
+    "Sigmoid": h2}``, as in seed 004). ``yscale="symlog"`` spreads means that span decades.
+    """
+    items = [(label, _history(r)) for label, r in as_items(histories, "run")]
+    names = _pick(items[0][1].groups, groups)
+    fig, axes = _grid(len(names), ncols)
+    for ax, g in zip(axes, names):
+        for label, h in items:
+            if g in h.groups:
+                ax.plot(h.iteration, h.mean[:, h.groups.index(g)], label=label, linewidth=1.0)
+        ax.axhline(0.0, color="grey", linewidth=0.6)
+        ax.set_yscale(yscale)
+        ax.set_title(g, fontsize="small")
+        ax.set_xlabel("iteration")
+        ax.set_ylabel(f"mean {GRAD_LABEL}", fontsize="small")
+        if len(items) > 1:
+            ax.legend(fontsize="small")
+    fig.suptitle(title or "Mean gradient per layer")
+    return fig
+
+
+def _norm_series(run):
+    """``(x, (N, G) norms, groups, x label, skipped mask or None)`` from a GradientHistory,
+    TrainResult or Metrics."""
+    if hasattr(run, "hist_counts"):
+        return run.iteration, run.norm, run.groups, "iteration", None
+    m = getattr(run, "metrics", run)
+    if not hasattr(m, "group_norms"):
+        raise TypeError(f"expected a GradientHistory, TrainResult or Metrics, got {type(run).__name__}")
+    return m.step, m.group_norm_matrix(), m.groups, "step (optimizer updates)", m.skipped
+
+
+def plot_gradient_norms(runs, *, groups=None, ncols: int | None = None, title: str | None = None) -> Figure:
+    """Gradient L2 norm per group against iteration (log y), one panel per run, one line per
+    group (coloured from the first group to the last, i.e. input to output).
+
+    ``runs``: a GradientHistory / TrainResult / Metrics, a list, or ``{label: run}``.
+    Steps a trainer skipped (non-finite loss or gradient) are left out and marked by
+    faint red vertical lines, so one blow-up does not squash the axis.
+    """
+    items = as_items(runs, "run")
+    fig, axes = _grid(len(items), ncols or min(len(items), 2), panel=(5.2, 3.6), sharey=True)
+    cmap = colormaps["plasma"]
+    for ax, (label, run) in zip(axes, items):
+        x, norms, names_all, xlabel, skipped = _norm_series(run)
+        names = _pick(names_all, groups)
+        keep = np.ones(len(x), bool) if skipped is None else ~skipped
+        for i, g in enumerate(names):
+            v = norms[:, list(names_all).index(g)]
+            v = np.where(keep & np.isfinite(v) & (v > 0), v, np.nan)
+            ax.plot(x, v, color=cmap(0.85 * i / max(len(names) - 1, 1)), label=g, linewidth=1.0)
+        for k, s in enumerate(x[~keep]):
+            ax.axvline(s, color="tab:red", alpha=0.3, linewidth=1.0, label="skipped step" if k == 0 else None)
+        ax.set_yscale("log")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(r"$\|\partial L/\partial\theta_k\|_2$ per group")
+        if len(items) > 1:
+            ax.set_title(label, fontsize="small")
+        ax.legend(fontsize="x-small", ncols=2 if len(names) > 6 else 1)
+    fig.suptitle(title or "Gradient norm per layer")
+    return fig

@@ -1,0 +1,123 @@
+"""Training-run plots: loss curves (several runs overlaid) and gradient-norm traces.
+
+Inputs are :class:`rnnflow.training.TrainResult` (or its ``Metrics``; for loss curves
+also a :class:`~rnnflow.training.GradientHistory` with losses), alone, in a list, or
+as ``{label: run}``.
+"""
+from __future__ import annotations
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from ._common import as_items, new_axes
+
+LOSS_UNITS = {"mse_last": "mean squared error (target units$^2$)", "mse": "mean squared error (target units$^2$)",
+              "xent_last": "cross-entropy (nats)", "xent_all": "cross-entropy per step (nats)",
+              "xent": "cross-entropy (nats)"}
+
+
+def _series(run):
+    """``(x, loss, x label, loss name or None)`` of one run."""
+    if hasattr(run, "hist_counts"):  # GradientHistory
+        return run.iteration, run.loss, "iteration", None
+    m = getattr(run, "metrics", run)
+    if not hasattr(m, "loss") or not hasattr(m, "step"):
+        raise TypeError(f"expected a TrainResult, Metrics or GradientHistory, got {type(run).__name__}")
+    cfg = getattr(run, "train_config", None)
+    return m.step, m.loss, "step", None if cfg is None else cfg.loss
+
+
+def _smooth(v: np.ndarray, window: int) -> np.ndarray:
+    """Trailing moving average over finite entries (NaN where the window has none)."""
+    if window <= 1:
+        return v
+    ok = np.isfinite(v)
+    c = np.concatenate([[0.0], np.cumsum(np.where(ok, v, 0.0))])
+    n = np.concatenate([[0], np.cumsum(ok)])
+    i = np.arange(1, len(v) + 1)
+    lo = np.maximum(i - window, 0)
+    cnt = n[i] - n[lo]
+    return np.where(cnt > 0, (c[i] - c[lo]) / np.maximum(cnt, 1), np.nan)
+
+
+def _spans_decades(values, decades: float = 2.0) -> bool:
+    v = np.asarray(values, dtype=np.float64)
+    v = v[np.isfinite(v) & (v > 0)]
+    return len(v) > 1 and np.log10(v.max() / v.min()) >= decades
+
+
+def plot_loss_curves(runs, *, smooth: int = 1, logy: bool | None = None, baseline: float | None = None,
+                     baseline_label: str = "baseline", ax=None) -> Figure:
+    """Loss against step for one or more runs, overlaid.
+
+    smooth:   trailing moving-average window (1: raw); the raw curve stays faint behind.
+    logy:     log y-axis; None chooses it when the losses span two decades or more.
+    baseline: a horizontal reference (e.g. ``ADDING_BASELINE_MSE`` or ``copy_baseline(T)``).
+    """
+    fig, ax = new_axes(ax)
+    items = as_items(runs, "run")
+    all_losses, names = [], set()
+    for label, run in items:
+        x, loss, xlabel, name = _series(run)
+        names.add(name)
+        all_losses.append(loss)
+        raw = np.where(np.isfinite(loss), loss, np.nan)
+        if smooth > 1:
+            (line,) = ax.plot(x, _smooth(raw, smooth), label=label, linewidth=1.4)
+            ax.plot(x, raw, color=line.get_color(), alpha=0.25, linewidth=0.7)
+        else:
+            ax.plot(x, raw, label=label, linewidth=1.2)
+    if baseline is not None:
+        ax.axhline(baseline, color="black", linestyle="--", linewidth=1.0, label=baseline_label)
+    if logy if logy is not None else _spans_decades(np.concatenate(all_losses)):
+        ax.set_yscale("log")
+    ax.set_xlabel(f"{xlabel} (optimizer updates)" if xlabel == "step" else xlabel)
+    name = names.pop() if len(names) == 1 else None
+    ax.set_ylabel(f"loss: {LOSS_UNITS[name]}" if name in LOSS_UNITS else "loss")
+    ax.set_title("Training loss" + (f" (moving average over {smooth})" if smooth > 1 else ""))
+    if len(items) > 1 or baseline is not None:
+        ax.legend(fontsize="small")
+    return fig
+
+
+def plot_grad_norm_trace(runs, *, threshold: float | None = None, show_clipped: bool = True, ax=None) -> Figure:
+    """Global gradient norm before clipping against step (log y), with the clip threshold.
+
+    threshold: the horizontal line; None takes ``clip_value`` from each run's config when
+               it clips by norm. Steps whose update was skipped (non-finite) are marked
+               with red crosses along the top; their norm, if any, is not drawn.
+    show_clipped: also draw the norm after clipping (thin dashed).
+    """
+    fig, ax = new_axes(ax)
+    items = as_items(runs, "run")
+    thresholds = set()
+    top, skipped = [], []
+    for label, run in items:
+        m = getattr(run, "metrics", run)
+        if not hasattr(m, "grad_norm"):
+            raise TypeError(f"expected a TrainResult or Metrics, got {type(run).__name__}")
+        pre = np.where(np.isfinite(m.grad_norm) & (m.grad_norm > 0), m.grad_norm, np.nan)
+        (line,) = ax.plot(m.step, pre, label=f"{label} before clipping" if label else "before clipping",
+                          linewidth=1.1)
+        top.append(np.nanmax(pre) if np.isfinite(pre).any() else 1.0)
+        cfg = getattr(run, "train_config", None)
+        if show_clipped and cfg is not None and cfg.clip != "none":
+            post = np.where(np.isfinite(m.grad_norm_clipped) & (m.grad_norm_clipped > 0), m.grad_norm_clipped, np.nan)
+            ax.plot(m.step, post, "--", color=line.get_color(), linewidth=0.9,
+                    label=f"{label} after clipping ({cfg.clip})".strip())
+        if threshold is None and cfg is not None and cfg.clip == "norm":
+            thresholds.add(cfg.clip_value)
+        if m.skipped.any():
+            skipped.append((label, m.step[m.skipped], line.get_color()))
+    ymax = max(top) if top else 1.0
+    for i, (label, steps, color) in enumerate(skipped):  # stacked along the top, one row per run
+        ax.plot(steps, np.full(len(steps), ymax * 2.0 * 1.4**i), "x", color=color, markersize=8,
+                markeredgewidth=2, label=f"{label} skipped (non-finite)".strip())
+    for t in ([threshold] if threshold is not None else sorted(thresholds)):
+        ax.axhline(t, color="black", linestyle=":", linewidth=1.2, label=f"clip threshold c = {t:g}")
+    ax.set_yscale("log")
+    ax.set_xlabel("step (optimizer updates)")
+    ax.set_ylabel(r"global gradient norm $\|\partial L/\partial\theta\|_2$")
+    ax.set_title("Gradient norm before clipping")
+    ax.legend(fontsize="small")
+    return fig

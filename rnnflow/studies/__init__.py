@@ -1,0 +1,26 @@
+"""The studies behind ``rnnflow run <name>``: each a module with NAME, QUESTION, SCALES, run(ctx).
+
+Use :func:`run` from code; the CLI and ``experiments/<name>.py`` are thin wrappers.
+"""
+from __future__ import annotations
+
+import importlib
+
+from ._common import BACKENDS as BACKENDS, SCALES as SCALES, StudyResult as StudyResult, run_study
+
+STUDIES = ("jacobian_decay", "tanh_vs_weights", "transformer_depth")
+
+
+def get(name: str):
+    """The study module called ``name``."""
+    if name not in STUDIES:
+        raise ValueError(f"study={name!r} is unknown: expected one of {', '.join(STUDIES)}")
+    return importlib.import_module(f"rnnflow.studies.{name}")
+
+
+def run(name: str, *, backend: str = "torch", seed: int = 0, scale: str = "smoke", out: str = "results",
+        progress: bool = True, force: bool = False) -> StudyResult:
+    """Run study ``name`` in ``backend`` and write its folder under ``out`` (resumable:
+    a complete folder is loaded, not recomputed, unless ``force``)."""
+    return run_study(get(name), dict.fromkeys(STUDIES), backend=backend, seed=seed, scale=scale,
+                     out=out, progress=progress, force=force)

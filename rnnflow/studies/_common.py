@@ -1,0 +1,118 @@
+"""What every study shares: scales, the results folder, figure saving, resume.
+
+A study is a module with ``NAME``, ``QUESTION``, ``SCALES`` (``smoke`` | ``docs`` |
+``full`` -> keyword dict) and ``run(ctx) -> dict`` (headline numbers). ``run_study``
+gives it a :class:`StudyContext`; the folder layout is::
+
+    <out>/<name>/<backend>-seed<S>-<scale>/
+        summary.json        headline numbers, config, status ("complete" when done)
+        data.npz            the arrays behind every figure
+        <figure>.png/.svg   one file pair per figure
+
+Every write is atomic. A folder whose summary says complete is not recomputed.
+"""
+from __future__ import annotations
+
+import io
+import os
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..training.results import atomic_write_bytes, read_json, save_npz, write_json
+
+SCALES = ("smoke", "docs", "full")
+BACKENDS = ("torch", "jax")
+DEFAULT_OUT = "results"
+
+
+@dataclass
+class StudyContext:
+    """Handed to a study's ``run``: where to write, which backend, seed and scale."""
+
+    name: str
+    backend: str
+    seed: int
+    scale: str
+    folder: str
+    params: dict                      # the scale's keyword dict
+    progress: bool = True
+    figures: list = field(default_factory=list)
+    arrays: dict = field(default_factory=dict)
+
+    def save_figure(self, fig, stem: str) -> str:
+        """Write ``fig`` as ``<stem>.png`` (150 dpi) and ``<stem>.svg``; return the PNG path."""
+        for ext, kw in (("png", {"dpi": 150}), ("svg", {})):
+            buf = io.BytesIO()
+            fig.savefig(buf, format=ext, bbox_inches="tight", **kw)
+            atomic_write_bytes(os.path.join(self.folder, f"{stem}.{ext}"), buf.getvalue())
+        import matplotlib.pyplot as plt
+        plt.close(fig)
+        path = os.path.join(self.folder, f"{stem}.png")
+        self.figures.append(path)
+        return path
+
+    def save_arrays(self, **arrays) -> None:
+        """Queue arrays for ``data.npz`` (written once, with the summary)."""
+        self.arrays.update({k: np.asarray(v) for k, v in arrays.items()})
+
+    def tqdm(self, iterable, **kw):
+        from tqdm.auto import tqdm
+        return tqdm(iterable, disable=not self.progress, leave=False, **kw)
+
+
+@dataclass(frozen=True)
+class StudyResult:
+    """What :func:`run_study` returns: the headline numbers and where the files are."""
+
+    name: str
+    backend: str
+    seed: int
+    scale: str
+    folder: str
+    summary: dict
+    figures: tuple
+    seconds: float
+    reused: bool                      # True: a finished folder was loaded, nothing recomputed
+
+
+def _check(name, backend, seed, scale, registry):
+    if name not in registry:
+        raise ValueError(f"study={name!r} is unknown: expected one of {', '.join(sorted(registry))}")
+    if backend not in BACKENDS:
+        raise ValueError(f"backend={backend!r} is invalid: expected one of {BACKENDS}")
+    if scale not in SCALES:
+        raise ValueError(f"scale={scale!r} is invalid: expected one of {SCALES}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed={seed!r} is invalid: expected a non-negative integer")
+
+
+def run_study(module, registry, *, backend: str, seed: int = 0, scale: str = "smoke",
+              out: str = DEFAULT_OUT, progress: bool = True, force: bool = False) -> StudyResult:
+    """Run one study (or load it if its folder is complete and ``force`` is False)."""
+    _check(module.NAME, backend, seed, scale, registry)
+    folder = os.path.join(out, module.NAME, f"{backend}-seed{seed}-{scale}")
+    summary_path = os.path.join(folder, "summary.json")
+    if not force and os.path.exists(summary_path):
+        saved = read_json(summary_path)
+        if saved.get("status") == "complete":
+            return StudyResult(module.NAME, backend, seed, scale, folder, saved["results"],
+                               tuple(saved["figures"]), saved["seconds"], reused=True)
+    if backend == "jax":
+        import jax
+        jax.config.update("jax_enable_x64", True)  # analyses run in float64
+    os.makedirs(folder, exist_ok=True)
+    ctx = StudyContext(module.NAME, backend, int(seed), scale, folder, dict(module.SCALES[scale]), progress)
+    t0 = time.perf_counter()
+    results = module.run(ctx)
+    seconds = time.perf_counter() - t0
+    if ctx.arrays:
+        save_npz(os.path.join(folder, "data.npz"), ctx.arrays)
+    write_json(summary_path, {
+        "study": module.NAME, "question": module.QUESTION, "backend": backend, "seed": int(seed),
+        "scale": scale, "settings": ctx.params, "results": results, "figures": ctx.figures,
+        "seconds": seconds, "status": "complete",
+    })
+    return StudyResult(module.NAME, backend, int(seed), scale, folder, results, tuple(ctx.figures),
+                       seconds, reused=False)

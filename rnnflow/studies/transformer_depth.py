@@ -1,0 +1,75 @@
+"""transformer_depth: per-layer gradient norms at initialisation vs depth.
+
+Transformer encoders of 6..48 layers in four variants: post-LN, pre-LN, pre-LN with no
+residual connections, residual with no LayerNorm. At initialisation, for a random
+batch and ``L = ||y||^2 / 2`` on a linear head, rnnflow.analysis.gradient_through_depth
+gives ``||dL/dx_l||`` on the residual stream entering every layer ``l``. Xiong et al.
+(2020) report post-LN gradients growing toward the last layers (hence its need for
+warm-up) and pre-LN staying flat.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import analysis, build, init_params
+from ..analysis.results import LOG10E
+from ..config import TransformerConfig
+from ..plotting.depth import plot_depth_profile
+
+NAME = "transformer_depth"
+QUESTION = "How does the per-layer gradient norm at init change with depth for post-LN, pre-LN, no residual, no LayerNorm?"
+SCALES = {
+    "smoke": dict(depths=(2, 6), d_model=16, heads=2, steps=8, batch=2),
+    "docs": dict(depths=(6, 12, 24, 48), d_model=32, heads=4, steps=16, batch=4),
+    "full": dict(depths=(6, 12, 24, 48), d_model=128, heads=8, steps=64, batch=8),
+}
+VARIANTS = {  # label: (norm placement, residual)
+    "post-LN": ("post", True),
+    "pre-LN": ("pre", True),
+    "pre-LN, no residual": ("pre", False),
+    "residual, no LayerNorm": ("none", True),
+}
+INPUT_SIZE = 8
+
+
+def _loss(y):
+    return (y * y).sum() / 2
+
+
+def run(ctx) -> dict:
+    from matplotlib.figure import Figure
+    p = ctx.params
+    xs = np.random.default_rng(ctx.seed).normal(size=(p["steps"], p["batch"], INPUT_SIZE))
+    profiles, results = {}, {}
+    jobs = [(label, depth) for depth in p["depths"] for label in VARIANTS]
+    for label, depth in ctx.tqdm(jobs, desc=NAME):
+        norm, residual = VARIANTS[label]
+        config = TransformerConfig(INPUT_SIZE, d_model=p["d_model"], num_heads=p["heads"], num_layers=depth,
+                                   norm=norm, residual=residual, output_size=INPUT_SIZE)
+        model = build(config, init_params(config, seed=ctx.seed, dtype=np.float64), backend=ctx.backend)
+        prof = analysis.gradient_through_depth(model, xs, _loss, label=label)
+        g = prof.log_grad_norm_total * LOG10E   # (L+1,)
+        results[f"{label}, L={depth}"] = {
+            "log10_grad_first_layer": float(g[0]), "log10_grad_last_layer": float(g[-2]),
+            "log10_ratio_first_over_last": float(g[0] - g[-2]),
+        }
+        ctx.save_arrays(**{f"{label}/L{depth}/log_grad_norm_total": prof.log_grad_norm_total})
+        if depth == max(p["depths"]):
+            profiles[label] = prof
+    fig = plot_depth_profile(profiles)
+    fig.axes[0].set_title(f"Gradient at init through {max(p['depths'])} Transformer layers ({ctx.backend})")
+    ctx.save_figure(fig, "per_layer")
+    fig = Figure(figsize=(6.4, 4.2), layout="constrained")
+    ax = fig.add_subplot()
+    for label in VARIANTS:
+        ratio = [results[f"{label}, L={d}"]["log10_ratio_first_over_last"] for d in p["depths"]]
+        ax.plot(p["depths"], ratio, marker="o", label=label)
+    ax.axhline(0.0, color="grey", linewidth=0.6)
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(p["depths"], [str(d) for d in p["depths"]])
+    ax.set_xlabel("number of layers $L$")
+    ax.set_ylabel(r"$\log_{10}\,\|\partial L/\partial x_0\| \,/\, \|\partial L/\partial x_{L-1}\|$")
+    ax.set_title(f"First-layer vs last-layer gradient at init ({ctx.backend})")
+    ax.legend(fontsize="small")
+    ctx.save_figure(fig, "ratio_vs_depth")
+    return results

@@ -1,0 +1,238 @@
+"""Training in torch: optimizer, loss, clipping and :func:`train` over the shared loop.
+
+Mirrors :mod:`rnnflow.jax.trainer` function for function. The update rules, losses and
+clipping formulas are written out in :mod:`rnnflow.training.config`; the loop, the
+records, the non-finite policy and the results folder in :mod:`rnnflow.training.loop`.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..params import flatten, unflatten
+from ..training.config import TrainConfig
+from ..training.loop import run, trainable_keys
+from ..training.records import TrainResult
+from .build import build, export_params
+
+# neutral slot name -> torch.optim state name, per optimizer
+TORCH_SLOTS = {"sgd": {}, "momentum": {"trace": "momentum_buffer"},
+               "adam": {"mu": "exp_avg", "nu": "exp_avg_sq"}, "rmsprop": {"nu": "square_avg"}}
+
+
+def make_optimizer(train_config: TrainConfig, params) -> torch.optim.Optimizer:
+    """The ``torch.optim`` optimizer for ``train_config`` over the tensors ``params``.
+
+    Single-tensor (``foreach=False``) kernels, so every run does the same arithmetic.
+    """
+    c = train_config
+    params = list(params)
+    if c.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=c.lr, foreach=False)
+    if c.optimizer == "momentum":
+        return torch.optim.SGD(params, lr=c.lr, momentum=c.momentum, nesterov=c.nesterov, foreach=False)
+    if c.optimizer == "adam":
+        return torch.optim.Adam(params, lr=c.lr, betas=(c.beta1, c.beta2), eps=c.eps, foreach=False)
+    return torch.optim.RMSprop(params, lr=c.lr, alpha=c.rms_alpha, eps=c.eps, foreach=False)
+
+
+def compute_loss(loss: str, y_pred, y):
+    """The scalar loss ``loss`` (see :mod:`rnnflow.training.config`) of ``y_pred`` against ``y``."""
+    if loss == "mse_last":
+        return F.mse_loss(y_pred[-1], y)               # (B, O) vs (B, O)
+    if loss == "mse":
+        return F.mse_loss(y_pred, y)
+    if loss == "xent_last":
+        return F.cross_entropy(y_pred[-1], y)          # (B, C) logits, (B,) labels
+    if loss == "xent_all":
+        return F.cross_entropy(y_pred.reshape(-1, y_pred.shape[-1]), y.reshape(-1))  # (T*B, C), (T*B,)
+    if loss == "xent":
+        return F.cross_entropy(y_pred, y)
+    raise ValueError(f"loss={loss!r} is invalid")
+
+
+def group_norms(grads) -> torch.Tensor:
+    """(G,) L2 norm of each gradient tensor (the global norm is the norm of this vector,
+    as in ``clip_grad_norm_``)."""
+    return torch.stack([torch.linalg.vector_norm(g) for g in grads])
+
+
+def clip_gradients(params, train_config: TrainConfig) -> None:
+    """Clip the ``.grad`` of ``params`` in place (``clip_grad_norm_`` / ``clip_grad_value_``)."""
+    if train_config.clip == "norm":
+        torch.nn.utils.clip_grad_norm_(params, train_config.clip_value)
+    elif train_config.clip == "value":
+        torch.nn.utils.clip_grad_value_(params, train_config.clip_value)
+
+
+def _step_dtype():
+    # torch.optim keeps Adam's / RMSprop's step counter as a float tensor of this dtype
+    return torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32
+
+
+def optimizer_state(optimizer, keys, params, train_config: TrainConfig, count: int) -> dict:
+    """Backend-neutral optimizer state (:mod:`rnnflow.training.results`) as NumPy arrays."""
+    out = {"count": np.array(count, np.int64)}
+    for slot, name in TORCH_SLOTS[train_config.optimizer].items():
+        for k, p in zip(keys, params):
+            v = optimizer.state.get(p, {}).get(name)
+            out[f"{slot}/{k}"] = (np.zeros(tuple(p.shape), _np(p.dtype)) if v is None
+                                  else v.detach().cpu().numpy().copy())
+    return out
+
+
+def load_optimizer_state(optimizer, keys, params, state: dict, train_config: TrainConfig) -> int:
+    """Fill ``optimizer.state`` from a neutral state; returns its update count."""
+    count = int(state["count"])
+    slots = TORCH_SLOTS[train_config.optimizer]
+    for k, p in zip(keys, params):
+        st = {name: torch.as_tensor(np.asarray(state[f"{slot}/{k}"])).to(p.dtype).clone()
+              for slot, name in slots.items()}
+        if train_config.optimizer in ("adam", "rmsprop"):
+            st["step"] = torch.tensor(float(count), dtype=_step_dtype())
+        if st:
+            optimizer.state[p] = st
+    return count
+
+
+def _np(dtype):
+    return np.dtype(str(dtype).removeprefix("torch."))
+
+
+def _dropout_seed(seed: int, step: int) -> int:
+    return int(np.random.SeedSequence([seed, step]).generate_state(1, np.uint64)[0] >> 1)
+
+
+class _Stepper:
+    """One model, its optimizer and the pending gradients (see ``rnnflow.training.loop.Stepper``)."""
+
+    def __init__(self, model_config, flat, cfg: TrainConfig, opt_state, monitor):
+        self.cfg, self.keys = cfg, trainable_keys(model_config)
+        with torch.random.fork_rng(devices=[]):  # nn.Linear's default init draws from it
+            self.model = build(model_config, unflatten(flat, model_config), dtype=np.dtype(cfg.dtype))
+        self.model.train()
+        named = dict(self.model.named_parameters())
+        self.params_ = [named[k] for k in self.keys]
+        self.buffers = dict(self.model.named_buffers())
+        self.optimizer = make_optimizer(cfg, self.params_)
+        self.count = 0 if opt_state is None else load_optimizer_state(
+            self.optimizer, self.keys, self.params_, opt_state, cfg)
+        self.dropout = getattr(model_config, "dropout", 0.0) > 0
+        self.monitor, self._attached = monitor, False
+        if monitor is not None and monitor.module is None:
+            monitor.attach(self.model)
+            self._attached = True
+        elif monitor is not None and monitor.module is not self.model:
+            raise ValueError("the torch GradientMonitor passed to train() is attached to another module: "
+                             "pass an unattached GradientMonitor() (train attaches it to its model)")
+        self._norm = float("nan")
+
+    def compute(self, step, x, y):
+        self._saved_buffers = {k: b.clone() for k, b in self.buffers.items()}
+        for p in self.params_:
+            p.grad = None
+        xt, yt = torch.as_tensor(x), torch.as_tensor(y)
+        if self.dropout:
+            # dropout draws from torch's global CPU generator: seed it per step (a resumed run
+            # draws the same masks) inside fork_rng, which restores the caller's state after.
+            # default_generator.manual_seed, not torch.manual_seed: the latter also queues
+            # lazy CUDA/XPU seeding calls, one per step.
+            with torch.random.fork_rng(devices=[]):
+                torch.default_generator.manual_seed(_dropout_seed(self.cfg.seed, step))
+                out = self.model(xt, validate=False)
+        else:
+            out = self.model(xt, validate=False)
+        loss = compute_loss(self.cfg.loss, out.y, yt)
+        loss.backward()
+        for p in self.params_:
+            if p.grad is None:  # an unused parameter: a zero gradient, as JAX gives
+                p.grad = torch.zeros_like(p)
+        norms = group_norms([p.grad for p in self.params_])
+        vals = torch.cat([loss.detach().reshape(1), torch.linalg.vector_norm(norms).reshape(1), norms]).tolist()
+        if self.monitor is not None:
+            self.monitor.step(loss=vals[0])
+        self._norm = vals[1]
+        return vals[0], vals[1], np.array(vals[2:])
+
+    def apply(self):
+        clip_gradients(self.params_, self.cfg)
+        post = (torch.linalg.vector_norm(group_norms([p.grad for p in self.params_]))
+                if self.cfg.clip != "none" else None)
+        # torch.optim updates in place: keep a copy (params + optimizer state, once per step)
+        # so that an update which makes a parameter NaN/Inf can be undone
+        saved_params = [p.detach().clone() for p in self.params_]
+        saved_state = {p: {k: v.clone() if torch.is_tensor(v) else v for k, v in st.items()}
+                       for p, st in self.optimizer.state.items()}
+        self.optimizer.step()
+        finite = torch.stack([torch.isfinite(p).all() for p in self.params_])
+        vals = torch.cat([finite.to(torch.float64),
+                          (post if post is not None else torch.zeros(())).reshape(1).to(torch.float64)]).tolist()
+        bad = tuple(k for k, ok in zip(self.keys, vals[:-1]) if not ok)
+        if bad:  # undo: parameters, optimizer state and BatchNorm running stats
+            with torch.no_grad():
+                for p, s in zip(self.params_, saved_params):
+                    p.copy_(s)
+            self.optimizer.state.clear()
+            self.optimizer.state.update(saved_state)
+            self.discard()
+            return float("nan"), bad
+        self.count += 1
+        return (vals[-1] if post is not None else self._norm), ()
+
+    def discard(self):
+        with torch.no_grad():
+            for k, b in self.buffers.items():
+                b.copy_(self._saved_buffers[k])
+
+    def params(self):
+        return flatten(export_params(self.model))
+
+    def optimizer_state(self):
+        return optimizer_state(self.optimizer, self.keys, self.params_, self.cfg, self.count)
+
+    def close(self):
+        if self._attached:
+            self.monitor.remove()
+
+
+def train(model_config, params, data_fn, train_config: TrainConfig, *, out_dir=None,
+          progress: bool = True, monitor=None) -> TrainResult:
+    """Train a model of ``model_config`` from ``params`` in torch.
+
+    Args:
+      model_config: an rnnflow model config (RNN/LSTM/GRU/Transformer/MLP).
+      params: the initial NumPy schema dict, or None for
+        ``init_params(model_config, train_config.seed, train_config.dtype)``.
+      data_fn: ``data_fn(step, rng) -> (x, y)`` NumPy batch; ``rng`` is
+        ``np.random.default_rng([seed, step])``, so a resumed run sees the same data.
+        x ``(T, B, I)`` (MLP: ``(B, I)``), y as the loss needs.
+      train_config: a :class:`~rnnflow.training.TrainConfig`.
+      out_dir: results folder (see :mod:`rnnflow.training.results`); rerunning with the
+        same folder resumes from its last checkpoint, or returns a finished run as is.
+      progress: show a tqdm progress bar.
+      monitor: an unattached :class:`rnnflow.torch.GradientMonitor` (attached to the
+        model while training, removed after): per-iteration gradient means/norms and,
+        every ``train_config.hist_every`` steps, histograms. Default: a
+        ``GradientMonitor()`` when ``hist_every > 0``, else none.
+
+    Returns:
+      :class:`~rnnflow.training.TrainResult` (status "finished" or "stopped").
+
+    Raises:
+      FloatingPointError: a non-finite loss, gradient or update with ``nonfinite="raise"``.
+    """
+    monitor = _check_monitor(monitor, train_config)
+    return run("torch", _Stepper, model_config, params, data_fn, train_config,
+               out_dir=out_dir, progress=progress, monitor=monitor)
+
+
+def _check_monitor(monitor, train_config):
+    """The monitor to use: the caller's, or a default one when ``hist_every`` asks for histograms."""
+    from .monitor import GradientMonitor
+    if monitor is None:
+        return GradientMonitor() if getattr(train_config, "hist_every", 0) else None
+    if not isinstance(monitor, GradientMonitor):
+        raise TypeError(f"monitor must be a rnnflow.torch.GradientMonitor, got {type(monitor).__module__}."
+                        f"{type(monitor).__name__}")
+    return monitor

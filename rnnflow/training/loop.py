@@ -1,0 +1,235 @@
+"""The training loop both backends share (framework-free).
+
+A backend supplies a *stepper* (gradients, clipping and the optimizer in its own
+framework); everything else lives here once: data and batch checks, the
+non-finite policy, the records, the progress bar, checkpoints and resumption.
+
+One step::
+
+    x, y = data_fn(step, np.random.default_rng([seed, step]))   # same batch on every rerun
+    loss, grads = value_and_grad(params; x, y)                  # stepper.compute
+    record loss, ||g|| (global), ||g_k|| (per group)            # before clipping
+    if loss or any g_k is NaN/Inf: policy (skip | stop | raise), params untouched
+    else: g <- clip(g); params <- optimizer(params, g)          # stepper.apply
+          if the new params are NaN/Inf: undo the update, policy as above
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable, Protocol
+
+import numpy as np
+from tqdm import tqdm
+
+from ..config import MLPConfig
+from ..params import check_params, flatten, init_params, is_buffer, map_with_path, param_shapes, unflatten
+from .config import TrainConfig, check_loss_for_model, output_size
+from .records import MetricsLog, NonFiniteEvent, TrainResult
+from .results import Checkpoint, ResultsDir, load_result, meta_differences, run_meta
+
+
+class Stepper(Protocol):
+    """What a backend implements for :func:`run` (see ``rnnflow/{torch,jax}/train.py``)."""
+
+    keys: tuple[str, ...]   # trainable flat schema keys: the gradient groups, in schema order
+
+    def compute(self, step: int, x: np.ndarray, y: np.ndarray) -> tuple[float, float, np.ndarray]:
+        """Loss and gradients of one batch; returns ``(loss, global norm, (G,) group norms)``
+        (before clipping) and feeds the monitor, if any."""
+
+    def apply(self) -> tuple[float, tuple[str, ...]]:
+        """Clip and update; returns ``(global norm after clipping, groups made non-finite)``.
+        When that tuple is non-empty the update has been undone."""
+
+    def discard(self) -> None:
+        """Drop the computed gradients without updating (restores BatchNorm running stats)."""
+
+    def params(self) -> dict:
+        """Flat ``{key: np.ndarray}`` of every parameter and buffer."""
+
+    def optimizer_state(self) -> dict:
+        """Backend-neutral optimizer state (see :mod:`rnnflow.training.results`)."""
+
+    def close(self) -> None:
+        """Release what the stepper attached (the torch monitor's hooks)."""
+
+
+def trainable_keys(model_config) -> tuple[str, ...]:
+    """The flat schema keys of the trained parameters (BatchNorm running stats excluded)."""
+    keys: list[str] = []
+    map_with_path(lambda k, _s: keys.append(k), param_shapes(model_config))
+    return tuple(k for k in keys if not is_buffer(k))
+
+
+def data_rng(seed: int, step: int) -> np.random.Generator:
+    """The generator ``data_fn`` gets at ``step``: a function of (seed, step) only."""
+    return np.random.default_rng([seed, step])
+
+
+def check_batch(train_config: TrainConfig, model_config, x, y, step: int):
+    """Validate one batch from ``data_fn`` and cast it: ``x`` to the training dtype, float
+    targets likewise, labels to int64. Raises ``ValueError`` naming the step."""
+    where = f"data_fn(step={step})"
+    x, y = np.asarray(x), np.asarray(y)
+    cfg, loss = train_config, train_config.loss
+    flat = isinstance(model_config, MLPConfig)
+    layout = "(B, I)" if flat else "(T, B, I)"
+    if not (np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.integer)):
+        raise ValueError(f"{where}: x has dtype {x.dtype}, expected a real array")
+    if x.ndim != len(layout.split(",")):
+        raise ValueError(f"{where}: x has shape {x.shape}, expected {layout}" + ("" if flat else " (time-major)"))
+    B = x.shape[0] if flat else x.shape[1]
+    if B != cfg.batch_size:
+        raise ValueError(f"{where}: x has batch size {B} (shape {x.shape}), expected "
+                         f"TrainConfig.batch_size={cfg.batch_size}")
+    if x.shape[-1] != model_config.input_size:
+        raise ValueError(f"{where}: x has {x.shape[-1]} features (shape {x.shape}), expected "
+                         f"I={model_config.input_size}")
+    if not np.isfinite(x).all():
+        raise ValueError(f"{where}: x contains NaN or Inf")
+    O = output_size(model_config)
+    if loss in ("mse_last", "mse"):
+        if y.shape != (B, O) or not np.issubdtype(y.dtype, np.floating):
+            raise ValueError(f"{where}: y has shape {y.shape} and dtype {y.dtype}; loss={loss!r} "
+                             f"needs float targets of shape (B, O) = {(B, O)}")
+        if not np.isfinite(y).all():
+            raise ValueError(f"{where}: y contains NaN or Inf")
+        y = y.astype(cfg.dtype)
+    else:
+        want = (x.shape[0], B) if loss == "xent_all" else (B,)
+        if y.shape != want or not np.issubdtype(y.dtype, np.integer):
+            what = "(T, B)" if loss == "xent_all" else "(B,)"
+            raise ValueError(f"{where}: y has shape {y.shape} and dtype {y.dtype}; loss={loss!r} "
+                             f"needs integer labels of shape {what} = {want}")
+        if y.size and (y.min() < 0 or y.max() >= O):
+            raise ValueError(f"{where}: labels must lie in [0, {O}) (the model's output size); "
+                             f"got [{y.min()}, {y.max()}]")
+        y = y.astype(np.int64)
+    return x.astype(cfg.dtype), y
+
+
+def run(backend: str, make_stepper: Callable, model_config, params, data_fn, train_config: TrainConfig,
+        *, out_dir=None, progress: bool = True, monitor=None) -> TrainResult:
+    """Train; see :func:`rnnflow.torch.train` for the arguments (``make_stepper(model_config,
+    flat_params, train_config, optimizer_state_or_None, monitor) -> Stepper``)."""
+    cfg = train_config
+    if not isinstance(cfg, TrainConfig):
+        raise TypeError(f"train_config must be an rnnflow.training.TrainConfig, got {type(cfg).__name__}")
+    check_loss_for_model(cfg, model_config)
+    if not callable(data_fn):
+        raise TypeError(f"data_fn must be callable as data_fn(step, rng) -> (x, y), got {type(data_fn).__name__}")
+    if params is None:
+        params = init_params(model_config, cfg.seed, cfg.dtype)
+    check_params(model_config, params)
+    flat = {k: np.array(v, dtype=cfg.dtype) for k, v in flatten(params).items()}
+    bad = [k for k, v in flat.items() if not np.isfinite(v).all()]
+    if bad:
+        raise ValueError(f"initial params[{bad[0]!r}] contains NaN or Inf")
+    keys = trainable_keys(model_config)
+    recorder = None if monitor is None else monitor.recorder
+
+    log, events, opt_state, mon_state, start = MetricsLog(keys), [], None, None, 0
+    folder = ResultsDir(out_dir) if out_dir is not None else None
+    if folder is not None:
+        meta = run_meta(backend, cfg, model_config, flat, recorder)
+        saved = folder.read_meta()
+        if saved is not None:
+            diffs = meta_differences(saved, meta)
+            summary = folder.read_summary() or {}
+            done, status = int(summary.get("steps_done", 0)), summary.get("status")
+            # reading a finished run back needs the same numbers, not the same monitor
+            numeric = [d for d in diffs if not d.startswith("monitor")]
+            terminal = status == "stopped" or (status == "finished" and done == cfg.steps)
+            if numeric or (diffs and not terminal):
+                raise ValueError(f"out_dir={folder.path!r} holds a different run ({'; '.join(diffs[:3])}): "
+                                 "pass another out_dir, or delete this one to start over")
+            if terminal:
+                return _load_finished(folder, recorder, keys)
+            ckpt = folder.load_checkpoint(groups=keys)
+            if ckpt is not None:
+                if ckpt.step > cfg.steps:
+                    raise ValueError(f"out_dir={folder.path!r} has a checkpoint after {ckpt.step} steps, more than "
+                                     f"TrainConfig.steps={cfg.steps}")
+                start, flat, opt_state, mon_state = ckpt.step, ckpt.params, ckpt.optimizer, ckpt.monitor
+                log.extend(ckpt.metrics)
+                events = list(ckpt.events)
+        folder.write_meta(meta)
+        folder.write_summary("running", cfg.steps, log.freeze(), events, backend=backend)
+
+    stepper = make_stepper(model_config, flat, cfg, opt_state, monitor)
+    if recorder is not None and mon_state is not None:
+        recorder.load_state_dict(mon_state)
+
+    def checkpoint(done: int) -> Checkpoint:
+        return Checkpoint(step=done, params=stepper.params(), optimizer=stepper.optimizer_state(),
+                          metrics=log.freeze(), events=tuple(events),
+                          monitor=None if recorder is None else recorder.state_dict())
+
+    status = "finished"
+    bar = tqdm(total=cfg.steps, initial=start, disable=not progress, unit="step",
+               desc=f"{backend} {cfg.optimizer}", dynamic_ncols=True)
+    try:
+        for step in range(start, cfg.steps):
+            batch = data_fn(step, data_rng(cfg.seed, step))
+            if not (isinstance(batch, (tuple, list)) and len(batch) == 2):
+                raise TypeError(f"data_fn(step={step}) must return a pair (x, y), got {type(batch).__name__}")
+            x, y = check_batch(cfg, model_config, *batch, step)
+            loss, norm, norms = stepper.compute(step, x, y)
+            bad_groups = tuple(k for k, n in zip(keys, norms) if not math.isfinite(n))
+            kind = "loss" if not math.isfinite(loss) else "grad" if bad_groups or not math.isfinite(norm) else None
+            clipped = math.nan
+            if kind is None:
+                clipped, made_bad = stepper.apply()
+                if made_bad:
+                    kind, bad_groups, clipped = "update", tuple(made_bad), math.nan
+            else:
+                stepper.discard()
+            log.append(step, loss, norm, clipped, norms, skipped=kind is not None)
+            if monitor is not None and cfg.hist_every and (step + 1) % cfg.hist_every == 0:
+                monitor.epoch_end()
+            bar.update(1)
+            if kind is not None:
+                event = NonFiniteEvent(step, kind, bad_groups, cfg.nonfinite)
+                events.append(event)
+                if cfg.nonfinite == "raise":
+                    if folder is not None:
+                        folder.write_summary("raised", cfg.steps, log.freeze(), events, backend=backend)
+                    raise FloatingPointError(
+                        f"{event.describe()} (TrainConfig.nonfinite='raise'); the parameters were not "
+                        "updated at this step. Lower lr, clip gradients, or use nonfinite='skip'/'stop'.")
+                if cfg.nonfinite == "stop":
+                    status = "stopped"
+                    break
+            if (step + 1) % cfg.log_every == 0:
+                bar.set_postfix(loss=f"{loss:.4g}", grad_norm=f"{norm:.3g}", refresh=False)
+            if folder is not None and cfg.checkpoint_every and (step + 1) % cfg.checkpoint_every == 0 \
+                    and step + 1 < cfg.steps:
+                folder.save_checkpoint(checkpoint(step + 1), cfg.keep_checkpoints)
+    finally:
+        bar.close()
+        stepper.close()
+
+    metrics = log.freeze()
+    result = TrainResult(
+        status=status, steps_done=len(metrics), metrics=metrics,
+        params=unflatten(stepper.params(), model_config), events=tuple(events),
+        train_config=cfg, model_config=model_config, backend=backend,
+        gradients=None if recorder is None else recorder.history(),
+        out_dir=None if folder is None else folder.path, resumed_from=start)
+    if folder is not None:
+        folder.save_checkpoint(checkpoint(len(metrics)), cfg.keep_checkpoints)
+        folder.write_results(result)
+    return result
+
+
+def _load_finished(folder: ResultsDir, recorder, keys) -> TrainResult:
+    """A terminal run: read it back; refill the caller's monitor from the last checkpoint."""
+    result = load_result(folder.path)
+    if recorder is not None:
+        ckpt = folder.load_checkpoint(groups=keys)
+        if ckpt is not None and ckpt.monitor is not None:
+            recorder.load_state_dict(ckpt.monitor)
+    return result
+
+
+__all__ = ["run", "check_batch", "trainable_keys", "data_rng", "Stepper"]

@@ -1,0 +1,351 @@
+"""Gradient monitoring storage, shared by both backends' ``GradientMonitor`` (framework-free).
+
+What is kept (after the MATLAB example "detect vanishing gradients by plotting
+gradient distributions", seed 004):
+
+* every iteration, per group: the mean gradient entry and the gradient's L2 norm,
+  plus the loss;
+* at the end of every ``hist_every``-th epoch, per group: a histogram of the
+  gradient entries of the epoch's last iteration.
+
+A group is a parameter (``by="parameter"``: its flat schema key,
+``"layers.0.weight_hh"``) or the module owning it (``by="module"``: the key
+without its last part, ``"layers.0"``). The backends reduce each parameter's
+gradient to ``(sum, L2 norm, count)`` on the device and hand over only those
+numbers each iteration, so leaving a monitor on costs one small transfer per
+step; full gradients travel only for histograms.
+
+Histogram bins: ``bin_range=None`` is adaptive, ``bins`` equal bins over
+``[min, max]`` of that histogram's finite entries (as MATLAB's ``histcounts(v, 30)``);
+a fixed ``(lo, hi)`` uses the same edges everywhere and counts entries outside
+it in ``below`` / ``above``. Non-finite entries are counted in ``nonfinite``, so
+``counts.sum() + below + above + nonfinite`` is always the number of entries.
+"""
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from ..config import _choice, _fail, _int
+from ..params import is_buffer
+
+GROUP_BY = ("parameter", "module")
+
+
+# Names in the order the parameter schema (and the torch modules) define them, so that
+# keys from a JAX pytree (whose dicts come back sorted) are listed input to output.
+_SCHEMA_RANK = {name: i for i, name in enumerate((
+    "embed", "pos", "layers", "attn", "in_proj", "out_proj", "fc1", "fc2", "norm1", "norm2",
+    "linear", "bn", "prelu", "weight_ih", "weight_hh", "bias_ih", "bias_hh", "final_norm", "head",
+    "weight", "bias"))}
+
+
+def schema_order(keys) -> list[str]:
+    """``keys`` sorted as the rnnflow schema lists them (layer indices numerically; unknown
+    names after known ones, alphabetically)."""
+    def rank(key):
+        return [(0, int(p), "") if p.isdigit() else (1, _SCHEMA_RANK.get(p, len(_SCHEMA_RANK)), p)
+                for p in key.split(".")]
+    return sorted(keys, key=rank)
+
+
+def group_of(key: str, by: str) -> str:
+    """The group a parameter key belongs to (``by="module"`` drops the last part)."""
+    return key if by == "parameter" or "." not in key else key.rsplit(".", 1)[0]
+
+
+@dataclass(frozen=True)
+class GradientHistory:
+    """A monitor's records as arrays (G groups, N iterations, E histograms, K bins).
+
+    groups:          (G,) group names
+    iteration:       (N,) int64, 0-based iteration index
+    epoch:           (N,) int64, the epoch each iteration belongs to
+    loss:            (N,) float64 (NaN where no loss was given)
+    mean:            (N, G) mean gradient entry per group
+    norm:            (N, G) gradient L2 norm per group
+    hist_epoch:      (E,) int64, the epoch each histogram closes
+    hist_edges:      (E, G, K+1) bin edges
+    hist_counts:     (E, G, K) int64 entries per bin
+    hist_below / hist_above / hist_nonfinite: (E, G) int64 entries outside a fixed
+                     range / NaN or Inf
+    bins, bin_range: the binning (``bin_range`` None: adaptive)
+    """
+
+    groups: tuple[str, ...]
+    iteration: np.ndarray
+    epoch: np.ndarray
+    loss: np.ndarray
+    mean: np.ndarray
+    norm: np.ndarray
+    hist_epoch: np.ndarray
+    hist_edges: np.ndarray
+    hist_counts: np.ndarray
+    hist_below: np.ndarray
+    hist_above: np.ndarray
+    hist_nonfinite: np.ndarray
+    bins: int
+    bin_range: tuple[float, float] | None
+
+    def histogram(self, group: str, k: int = -1):
+        """``(edges (K+1,), counts (K,))`` of histogram ``k`` for ``group``."""
+        j = self.groups.index(group)
+        return self.hist_edges[k, j], self.hist_counts[k, j]
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        out = {name: getattr(self, name) for name in _ARRAY_FIELDS}
+        out["groups"] = np.array(self.groups, dtype=str)
+        out["bins"] = np.array(self.bins)
+        out["bin_range"] = np.array(self.bin_range if self.bin_range is not None else (np.nan, np.nan))
+        return out
+
+    @classmethod
+    def from_arrays(cls, arrays) -> "GradientHistory":
+        rng = tuple(float(v) for v in np.asarray(arrays["bin_range"]))
+        return cls(groups=tuple(str(g) for g in np.asarray(arrays["groups"])),
+                   bins=int(arrays["bins"]), bin_range=None if math.isnan(rng[0]) else rng,
+                   **{name: np.asarray(arrays[name]) for name in _ARRAY_FIELDS})
+
+    def iterations_csv(self) -> str:
+        """Long format: ``iteration,epoch,group,mean,norm,loss`` (one row per iteration and group)."""
+        lines = ["iteration,epoch,group,mean,norm,loss"]
+        for i in range(len(self.iteration)):
+            it, ep, lo = int(self.iteration[i]), int(self.epoch[i]), repr(float(self.loss[i]))
+            for j, g in enumerate(self.groups):
+                lines.append(f"{it},{ep},{g},{float(self.mean[i, j])!r},{float(self.norm[i, j])!r},{lo}")
+        return "\n".join(lines) + "\n"
+
+    def histograms_csv(self) -> str:
+        """Long format: ``epoch,group,bin,lo,hi,count`` plus rows ``bin=below|above|nonfinite``."""
+        lines = ["epoch,group,bin,lo,hi,count"]
+        for e in range(len(self.hist_epoch)):
+            ep = int(self.hist_epoch[e])
+            for j, g in enumerate(self.groups):
+                edges, counts = self.hist_edges[e, j], self.hist_counts[e, j]
+                for b in range(len(counts)):
+                    lines.append(f"{ep},{g},{b},{float(edges[b])!r},{float(edges[b + 1])!r},{int(counts[b])}")
+                for name, arr in (("below", self.hist_below), ("above", self.hist_above),
+                                  ("nonfinite", self.hist_nonfinite)):
+                    lines.append(f"{ep},{g},{name},,,{int(arr[e, j])}")
+        return "\n".join(lines) + "\n"
+
+    def save(self, directory) -> dict[str, str]:
+        """Write ``gradients.npz``, ``gradient_iterations.csv`` and ``gradient_histograms.csv``
+        (atomically) into ``directory``; returns their paths."""
+        from .results import atomic_write_text, save_npz
+        os.makedirs(directory, exist_ok=True)
+        paths = {"npz": os.path.join(directory, "gradients.npz"),
+                 "iterations": os.path.join(directory, "gradient_iterations.csv"),
+                 "histograms": os.path.join(directory, "gradient_histograms.csv")}
+        save_npz(paths["npz"], self.to_arrays())
+        atomic_write_text(paths["iterations"], self.iterations_csv())
+        atomic_write_text(paths["histograms"], self.histograms_csv())
+        return paths
+
+    @classmethod
+    def load(cls, path) -> "GradientHistory":
+        """Read ``gradients.npz`` (a file, or the directory holding it)."""
+        from .results import load_npz
+        if os.path.isdir(path):
+            path = os.path.join(path, "gradients.npz")
+        return cls.from_arrays(load_npz(path))
+
+
+_ARRAY_FIELDS = ("iteration", "epoch", "loss", "mean", "norm", "hist_epoch", "hist_edges",
+                 "hist_counts", "hist_below", "hist_above", "hist_nonfinite")
+
+
+def histogram(values: np.ndarray, bins: int, bin_range=None):
+    """``(edges (bins+1,), counts (bins,), below, above, nonfinite)`` of ``values`` (any shape)."""
+    v = np.asarray(values, dtype=np.float64).ravel()
+    finite = np.isfinite(v)
+    nonfinite = int(v.size - finite.sum())
+    v = v[finite]
+    if bin_range is None:
+        if v.size == 0:
+            return np.full(bins + 1, np.nan), np.zeros(bins, np.int64), 0, 0, nonfinite
+        lo, hi = float(v.min()), float(v.max())
+        below = above = 0
+    else:
+        lo, hi = bin_range
+        below, above = int((v < lo).sum()), int((v > hi).sum())
+        v = v[(v >= lo) & (v <= hi)]
+    edges = bin_edges(lo, hi, bins)
+    counts, _ = np.histogram(v, bins=edges)
+    return edges, counts.astype(np.int64), below, above, nonfinite
+
+
+def bin_edges(lo: float, hi: float, bins: int) -> np.ndarray:
+    """``bins`` equal bins over ``[lo, hi]`` that stay finite for huge ranges; a range too
+    narrow to split (a constant) becomes ``lo +- 0.5`` as in NumPy (``+- 1e-6 |lo|`` when
+    ``|lo| > 0.5e6``)."""
+    scale = max(abs(lo), abs(hi))
+    edges = scale * np.linspace(lo / scale, hi / scale, bins + 1) if scale > 0 else np.zeros(bins + 1)
+    edges[0], edges[-1] = lo, hi
+    if not np.all(np.diff(edges) > 0):
+        half = max(0.5, abs(lo) * 1e-6)
+        edges = np.linspace(lo - half, lo + half, bins + 1)
+    return edges
+
+
+def _combine_norms(norms: np.ndarray, index: np.ndarray, G: int) -> np.ndarray:
+    """Group norms ``sqrt(sum_k n_k^2)``, scaled by each group's largest norm so that
+    huge-but-finite norms do not overflow; NaN and Inf propagate."""
+    big = np.zeros(G)
+    with np.errstate(invalid="ignore"):
+        np.maximum.at(big, index, np.abs(norms))
+    scale = np.where(np.isfinite(big) & (big > 0), big, 1.0)
+    ok = np.isfinite(norms)
+    sq = np.bincount(index, weights=np.where(ok, norms / scale[index], 0.0) ** 2, minlength=G)
+    out = np.sqrt(sq) * scale
+    bad = np.bincount(index, weights=~ok, minlength=G) > 0
+    return np.where(bad, big, out)  # big is Inf or NaN wherever a member norm is
+
+
+class GradientRecorder:
+    """Accumulates per-iteration gradient statistics and per-epoch histograms.
+
+    Backend monitors feed it; use it directly only to build a new front end.
+    ``bind(keys)`` fixes the parameter keys (in order) before the first record.
+    """
+
+    def __init__(self, *, bins: int = 30, bin_range: Sequence[float] | None = None,
+                 hist_every: int = 1, by: str = "parameter", params: Sequence[str] | None = None):
+        c = "GradientMonitor"
+        _int(c, "bins", bins)
+        if bin_range is not None:
+            ok = (isinstance(bin_range, (tuple, list)) and len(bin_range) == 2
+                  and all(isinstance(b, (int, float)) and math.isfinite(b) for b in bin_range)
+                  and bin_range[0] < bin_range[1])
+            if not ok:
+                _fail(c, "bin_range", bin_range, "None (adaptive) or a pair (lo, hi) of finite numbers, lo < hi")
+            bin_range = (float(bin_range[0]), float(bin_range[1]))
+        _int(c, "hist_every", hist_every, lo=0)
+        _choice(c, "by", by, GROUP_BY)
+        if params is not None:
+            if isinstance(params, str) or not all(isinstance(p, str) for p in params):
+                _fail(c, "params", params, "None (all parameters) or a list of flat parameter keys")
+            params = tuple(params)
+        self.bins, self.bin_range, self.hist_every, self.by, self.params = bins, bin_range, hist_every, by, params
+        self.keys: tuple[str, ...] | None = None     # monitored parameter keys, in order
+        self.groups: tuple[str, ...] = ()
+        self._group_index = np.zeros(0, np.int64)    # key i -> group index
+        self.epoch = 0
+        self._iter: list[tuple[int, float, np.ndarray, np.ndarray]] = []
+        self._hists: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]] = []
+
+    # ------------------------------------------------------------ setup
+    def select(self, keys: Sequence[str]) -> tuple[str, ...]:
+        """Which of ``keys`` are monitored (trainable, and in ``params`` when given)."""
+        keys = [k for k in keys if not is_buffer(k)]
+        if self.params is None:
+            return tuple(keys)
+        missing = sorted(set(self.params) - set(keys))
+        if missing:
+            _fail("GradientMonitor", "params", list(self.params),
+                  f"keys of the model's parameters; {missing[0]!r} is not one (have {keys})")
+        return tuple(k for k in keys if k in self.params)
+
+    def bind(self, keys: Sequence[str]) -> None:
+        keys = tuple(keys)
+        if self.keys is not None:
+            if keys != self.keys:
+                raise ValueError(f"GradientMonitor is bound to parameters {self.keys}, got {keys}")
+            return
+        groups: list[str] = []
+        for k in keys:
+            g = group_of(k, self.by)
+            if g not in groups:
+                groups.append(g)
+        self.keys, self.groups = keys, tuple(groups)
+        self._group_index = np.array([groups.index(group_of(k, self.by)) for k in keys], np.int64)
+
+    # ------------------------------------------------------------ recording
+    @property
+    def iterations(self) -> int:
+        return len(self._iter)
+
+    def wants_histogram(self) -> bool:
+        """Whether the current epoch ends with a histogram (backends keep its last gradients)."""
+        return self.hist_every > 0 and self.epoch % self.hist_every == 0
+
+    def add_iteration(self, sums, norms, counts, loss=None) -> None:
+        """One iteration: per monitored parameter (in :attr:`keys` order) the sum, the L2 norm
+        and the number of its gradient entries."""
+        if self.keys is None:
+            raise RuntimeError("GradientRecorder.bind(keys) must come before add_iteration")
+        sums, norms, counts = (np.asarray(a, dtype=np.float64) for a in (sums, norms, counts))
+        G = len(self.groups)
+        gsum = np.bincount(self._group_index, weights=sums, minlength=G)
+        gcount = np.bincount(self._group_index, weights=counts, minlength=G)
+        gnorm = _combine_norms(norms, self._group_index, G)
+        loss = float("nan") if loss is None else float(loss)
+        self._iter.append((self.epoch, loss, gsum / gcount, gnorm))
+
+    def end_epoch(self, grads: dict | None) -> None:
+        """Close the epoch; ``grads`` (``{key: array}``, the epoch's last gradients) give the
+        histograms when this epoch is scheduled for one."""
+        if self.wants_histogram() and grads is not None and self.keys is not None:
+            K, G = self.bins, len(self.groups)
+            edges = np.zeros((G, K + 1))
+            counts = np.zeros((G, K), np.int64)
+            extra = np.zeros((G, 3), np.int64)  # below, above, nonfinite
+            for j, g in enumerate(self.groups):
+                vals = [np.asarray(grads[k]).ravel() for k, gi in zip(self.keys, self._group_index) if gi == j]
+                e, c, b, a, n = histogram(np.concatenate(vals), K, self.bin_range)
+                edges[j], counts[j], extra[j] = e, c, (b, a, n)
+            self._hists.append((self.epoch, edges, counts, extra))
+        self.epoch += 1
+
+    # ------------------------------------------------------------ results
+    def history(self) -> GradientHistory:
+        N, G, K = len(self._iter), len(self.groups), self.bins
+        E = len(self._hists)
+        mat = lambda i: np.stack([r[i] for r in self._iter]) if N else np.zeros((0, G))  # noqa: E731
+        extra = np.stack([h[3] for h in self._hists]) if E else np.zeros((0, G, 3), np.int64)
+        return GradientHistory(
+            groups=self.groups, iteration=np.arange(N, dtype=np.int64),
+            epoch=np.array([r[0] for r in self._iter], np.int64),
+            loss=np.array([r[1] for r in self._iter], np.float64),
+            mean=mat(2), norm=mat(3),
+            hist_epoch=np.array([h[0] for h in self._hists], np.int64),
+            hist_edges=np.stack([h[1] for h in self._hists]) if E else np.zeros((0, G, K + 1)),
+            hist_counts=np.stack([h[2] for h in self._hists]) if E else np.zeros((0, G, K), np.int64),
+            hist_below=extra[..., 0], hist_above=extra[..., 1], hist_nonfinite=extra[..., 2],
+            bins=K, bin_range=self.bin_range)
+
+    def settings(self) -> dict:
+        return {"bins": self.bins, "bin_range": self.bin_range, "hist_every": self.hist_every,
+                "by": self.by, "params": self.params}
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Everything recorded so far, as arrays (for checkpoints)."""
+        out = self.history().to_arrays()
+        out["current_epoch"] = np.array(self.epoch)
+        out["keys"] = np.array(self.keys or (), dtype=str)
+        out["hist_every"] = np.array(self.hist_every)
+        out["by"] = np.array(self.by)
+        return out
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore :meth:`state_dict` output (settings must match)."""
+        h = GradientHistory.from_arrays(state)
+        theirs = {"bins": h.bins, "bin_range": h.bin_range, "hist_every": int(state["hist_every"]),
+                  "by": str(state["by"])}
+        mine = {k: v for k, v in self.settings().items() if k in theirs}
+        if theirs != mine:
+            raise ValueError(f"saved gradient monitor settings {theirs} differ from this monitor's {mine}")
+        keys = tuple(str(k) for k in np.asarray(state["keys"]))
+        self.keys = None
+        if keys:
+            self.bind(keys)
+        self.epoch = int(state["current_epoch"])
+        self._iter = [(int(h.epoch[i]), float(h.loss[i]), h.mean[i].copy(), h.norm[i].copy())
+                      for i in range(len(h.iteration))]
+        self._hists = [(int(h.hist_epoch[e]), h.hist_edges[e].copy(), h.hist_counts[e].copy(),
+                        np.stack([h.hist_below[e], h.hist_above[e], h.hist_nonfinite[e]], axis=1))
+                       for e in range(len(h.hist_epoch))]

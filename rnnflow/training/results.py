@@ -1,0 +1,280 @@
+"""The results folder of a training run: atomic files, checkpoints, resume (framework-free).
+
+Layout of ``out_dir``::
+
+    config.json          backend, TrainConfig, model config, digest of the initial params
+    summary.json         status ("running" | "finished" | "stopped" | "raised"), steps done,
+                         final loss, non-finite events
+    metrics.npz          per-step arrays (exact; see rnnflow.training.records.Metrics)
+    metrics.csv          the same, one row per step
+    params_final.npz     final parameters, flat schema keys ("layers.0.weight_hh")
+    gradients.npz, gradient_iterations.csv, gradient_histograms.csv   (with a monitor)
+    checkpoints/step_00000100.npz   one file per checkpoint: params/*, opt/*, metrics/*,
+                                    monitor/* and a JSON "meta" (step, events)
+
+Every file is written to a temporary name in the same folder and moved into place
+with ``os.replace``, so a killed run leaves either the old file or the new one,
+never half of one.
+
+Optimizer state is stored backend-neutrally (the same arrays for torch and JAX),
+under ``opt/``: ``count`` (updates applied) and per parameter key ``k``:
+
+    momentum  trace/k    the momentum buffer b
+    adam      mu/k, nu/k the first and second moments m, v
+    rmsprop   nu/k       the square average v
+    sgd       (nothing but count)
+
+so a checkpoint is readable without either framework. A run resumes only in the
+backend that started it (``config.json`` records it): the two backends agree to
+rounding, not bit for bit, and a resumed run promises the same numbers.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..config import GRUConfig, Init, LSTMConfig, MLPConfig, RNNConfig, TransformerConfig
+from ..params import flatten, unflatten
+from .config import RESUMABLE_CHANGES, TrainConfig
+from .records import Metrics, NonFiniteEvent, TrainResult
+
+OPTIMIZER_SLOTS = {"sgd": (), "momentum": ("trace",), "adam": ("mu", "nu"), "rmsprop": ("nu",)}
+TERMINAL = ("finished", "stopped")
+_CONFIGS = {c.__name__: c for c in (RNNConfig, LSTMConfig, GRUConfig, TransformerConfig, MLPConfig)}
+_CKPT = re.compile(r"^step_(\d{8})\.npz$")
+
+
+# ---------------------------------------------------------------- atomic files
+def _atomic(path, write) -> None:
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def atomic_write_bytes(path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temporary file and ``os.replace``."""
+    _atomic(path, lambda f: f.write(data))
+
+
+def atomic_write_text(path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def write_json(path, obj) -> None:
+    """Atomic JSON; NaN and Inf become ``null`` (strict JSON has no such numbers)."""
+    atomic_write_text(path, json.dumps(_json_safe(obj), indent=2, allow_nan=False) + "\n")
+
+
+def read_json(path):
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def _json_safe(obj):
+    if isinstance(obj, dict):
+        return {str(k): _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_safe(v) for v in obj]
+    if isinstance(obj, (np.floating, float)):
+        return float(obj) if math.isfinite(obj) else None
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    return obj
+
+
+def save_npz(path, arrays: dict) -> None:
+    """Atomic uncompressed ``.npz`` of ``{name: array}`` (no pickles)."""
+    arrays = {k: np.asarray(v) for k, v in arrays.items()}
+    _atomic(path, lambda f: np.savez(f, **arrays))
+
+
+def load_npz(path) -> dict[str, np.ndarray]:
+    with np.load(path, allow_pickle=False) as z:
+        return {k: z[k] for k in z.files}
+
+
+# ---------------------------------------------------------------- configs as JSON
+def config_to_dict(model_config) -> dict:
+    """A model config as JSON-ready data: ``{"type": "LSTMConfig", **fields}``."""
+    return {"type": type(model_config).__name__, **dataclasses.asdict(model_config)}
+
+
+def config_from_dict(d: dict):
+    """Inverse of :func:`config_to_dict`."""
+    d = dict(d)
+    kind = d.pop("type", None)
+    if kind not in _CONFIGS:
+        raise ValueError(f"model config type={kind!r} is invalid: expected one of {sorted(_CONFIGS)}")
+    fields = {f.name: f for f in dataclasses.fields(_CONFIGS[kind])}
+    for k, v in list(d.items()):
+        if k in fields and k.startswith("init") and isinstance(v, dict):
+            d[k] = Init(**v)
+    return _CONFIGS[kind](**d)
+
+
+def params_digest(flat: dict) -> str:
+    """SHA-256 over the flat params' keys, dtypes, shapes and bytes."""
+    h = hashlib.sha256()
+    for k in sorted(flat):
+        a = np.ascontiguousarray(flat[k])
+        h.update(f"{k}|{a.dtype.str}|{a.shape}|".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def run_meta(backend: str, train_config: TrainConfig, model_config, params_flat: dict, monitor=None) -> dict:
+    """What ``config.json`` holds; two runs with equal meta compute the same numbers."""
+    return _json_safe({
+        "backend": backend, "train": train_config.to_dict(), "model": config_to_dict(model_config),
+        "params_sha256": params_digest(params_flat),
+        "monitor": None if monitor is None else _json_safe(monitor.settings()),
+    })
+
+
+def meta_differences(saved: dict, meta: dict) -> list[str]:
+    """Dotted names of the entries that differ, ignoring :data:`RESUMABLE_CHANGES`."""
+    saved, meta = json.loads(json.dumps(saved)), json.loads(json.dumps(meta))
+    for d in (saved, meta):
+        for k in RESUMABLE_CHANGES:
+            d.get("train", {}).pop(k, None)
+    out: list[str] = []
+
+    def walk(a, b, prefix):
+        if isinstance(a, dict) and isinstance(b, dict):
+            for k in sorted(set(a) | set(b)):
+                walk(a.get(k), b.get(k), f"{prefix}.{k}" if prefix else k)
+        elif a != b:
+            out.append(f"{prefix} (saved {a!r}, now {b!r})")
+    walk(saved, meta, "")
+    return out
+
+
+# ---------------------------------------------------------------- the folder
+@dataclass(frozen=True)
+class Checkpoint:
+    """The state after ``step`` completed steps."""
+
+    step: int
+    params: dict            # flat schema keys -> arrays (including BatchNorm buffers)
+    optimizer: dict         # backend-neutral, see the module docstring
+    metrics: Metrics
+    events: tuple
+    monitor: dict | None    # GradientRecorder.state_dict() or None
+
+
+class ResultsDir:
+    """One run's folder (see the module docstring for its files)."""
+
+    def __init__(self, path):
+        self.path = os.fspath(path)
+        self.ckpt_dir = os.path.join(self.path, "checkpoints")
+
+    def file(self, name: str) -> str:
+        return os.path.join(self.path, name)
+
+    def read_meta(self) -> dict | None:
+        p = self.file("config.json")
+        return read_json(p) if os.path.exists(p) else None
+
+    def write_meta(self, meta: dict) -> None:
+        write_json(self.file("config.json"), meta)
+
+    def read_summary(self) -> dict | None:
+        p = self.file("summary.json")
+        return read_json(p) if os.path.exists(p) else None
+
+    def write_summary(self, status: str, steps: int, metrics: Metrics, events, **extra) -> None:
+        finite = metrics.loss[np.isfinite(metrics.loss)]
+        write_json(self.file("summary.json"), {
+            "status": status, "steps_done": len(metrics), "steps": steps,
+            "final_loss": float(finite[-1]) if len(finite) else None,
+            "events": [e.to_dict() for e in events], **extra})
+
+    # checkpoints
+    def checkpoints(self) -> list[int]:
+        if not os.path.isdir(self.ckpt_dir):
+            return []
+        return sorted(int(m.group(1)) for n in os.listdir(self.ckpt_dir) if (m := _CKPT.match(n)))
+
+    def _ckpt_path(self, step: int) -> str:
+        return os.path.join(self.ckpt_dir, f"step_{step:08d}.npz")
+
+    def save_checkpoint(self, ckpt: Checkpoint, keep: int) -> None:
+        arrays = {"meta": np.array(json.dumps({"step": ckpt.step,
+                                               "events": [e.to_dict() for e in ckpt.events]}))}
+        arrays.update({f"params/{k}": v for k, v in ckpt.params.items()})
+        arrays.update({f"opt/{k}": v for k, v in ckpt.optimizer.items()})
+        arrays.update({f"metrics/{k}": v for k, v in ckpt.metrics.to_arrays().items()})
+        if ckpt.monitor is not None:
+            arrays.update({f"monitor/{k}": v for k, v in ckpt.monitor.items()})
+        save_npz(self._ckpt_path(ckpt.step), arrays)
+        for old in self.checkpoints()[:-keep]:
+            os.remove(self._ckpt_path(old))
+
+    def load_checkpoint(self, step: int | None = None, groups=None) -> Checkpoint | None:
+        """The checkpoint after ``step`` steps (default: the newest), or None."""
+        steps = self.checkpoints()
+        if not steps:
+            return None
+        step = steps[-1] if step is None else step
+        z = load_npz(self._ckpt_path(step))
+        meta = json.loads(str(z.pop("meta")))
+        part = lambda p: {k[len(p):]: v for k, v in z.items() if k.startswith(p)}  # noqa: E731
+        mon = part("monitor/")
+        return Checkpoint(step=int(meta["step"]), params=part("params/"), optimizer=part("opt/"),
+                          metrics=Metrics.from_arrays(part("metrics/"), groups),
+                          events=tuple(NonFiniteEvent.from_dict(e) for e in meta["events"]),
+                          monitor=mon or None)
+
+    # final results
+    def write_results(self, result: TrainResult) -> None:
+        m = result.metrics
+        save_npz(self.file("metrics.npz"), m.to_arrays())
+        atomic_write_text(self.file("metrics.csv"), m.csv_text())
+        save_npz(self.file("params_final.npz"), flatten(result.params))
+        if result.gradients is not None:
+            result.gradients.save(self.path)
+        self.write_summary(result.status, result.train_config.steps, m, result.events,
+                           backend=result.backend)
+
+
+def load_result(out_dir) -> TrainResult:
+    """A finished (or stopped) run's :class:`TrainResult`, read from its folder."""
+    from .monitor import GradientHistory
+    folder = ResultsDir(out_dir)
+    meta, summary = folder.read_meta(), folder.read_summary()
+    if meta is None or summary is None or summary["status"] not in TERMINAL:
+        status = None if summary is None else summary["status"]
+        raise FileNotFoundError(f"{folder.path} holds no finished run (status {status!r})")
+    model_config = config_from_dict(meta["model"])
+    grads = folder.file("gradients.npz")
+    return TrainResult(
+        status=summary["status"], steps_done=int(summary["steps_done"]),
+        metrics=Metrics.from_arrays(load_npz(folder.file("metrics.npz"))),
+        params=unflatten(load_npz(folder.file("params_final.npz")), model_config),
+        events=tuple(NonFiniteEvent.from_dict(e) for e in summary["events"]),
+        train_config=TrainConfig.from_dict(meta["train"]), model_config=model_config,
+        backend=meta["backend"],
+        gradients=GradientHistory.load(grads) if os.path.exists(grads) else None,
+        out_dir=folder.path, resumed_from=int(summary["steps_done"]))

@@ -1,0 +1,164 @@
+"""Gradient reach over time and gradient flow through depth, against full autograd Jacobians."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import rnnflow
+from rnnflow.analysis import gradient_reach, gradient_through_depth
+
+T, B = 7, 2
+MODELS = {
+    "rnn": rnnflow.RNNConfig(3, 5, output_size=2),
+    "lstm": rnnflow.LSTMConfig(3, 4),
+    "gru": rnnflow.GRUConfig(3, 4, num_layers=2, output_size=3),
+    "transformer": rnnflow.TransformerConfig(3, d_model=8, num_heads=2, num_layers=2, output_size=2),
+    "transformer-causal-post": rnnflow.TransformerConfig(3, d_model=8, num_heads=2, num_layers=1, norm="post",
+                                                         causal=True),
+}
+
+
+def _model(name, backend, seed=0):
+    cfg = MODELS[name]
+    return rnnflow.build(cfg, rnnflow.init_params(cfg, seed, np.float64), backend=backend)
+
+
+def _full_jacobian(model, xs, backend):
+    """(B, O, T, B, I): dy_T/dx by autograd of the whole output."""
+    if backend == "torch":
+        import torch
+        return torch.autograd.functional.jacobian(lambda x: model(x).y[-1], torch.as_tensor(xs)).numpy()
+    import jax
+    import jax.numpy as jnp
+    return np.asarray(jax.jacrev(lambda x: model(x).y[-1])(jnp.asarray(xs)))
+
+
+@pytest.mark.parametrize("backend", ["torch", "jax"])
+@pytest.mark.parametrize("name", list(MODELS))
+def test_reach_matches_full_jacobian(name, backend):
+    model = _model(name, backend)
+    xs = np.random.default_rng(1).standard_normal((T, B, 3))
+    res = gradient_reach(model, xs, label=name)
+    jac = _full_jacobian(model, xs, backend)
+    want = np.empty((B, T))
+    for b in range(B):
+        want[b] = 0.5 * np.log((jac[b, :, :, b, :] ** 2).sum(axis=(0, 2)))
+    np.testing.assert_allclose(res.log_norm, want, rtol=0, atol=1e-10)
+    np.testing.assert_array_equal(res.gap, T - 1 - np.arange(T))
+    assert res.label == name and res.log_norm_per_direction is None
+    if name == "transformer-causal-post":   # the last position sees everything, the rest see nothing later
+        assert np.isfinite(res.log_norm).all()
+
+
+def test_reach_per_direction_and_backend_agreement():
+    xs = np.random.default_rng(2).standard_normal((T, B, 3))
+    dirs = np.array([[1.0, 0.0], [0.6, 0.8]])
+    out = {be: gradient_reach(_model("rnn", be), xs, directions=dirs) for be in ("torch", "jax")}
+    np.testing.assert_allclose(out["torch"].log_norm_per_direction, out["jax"].log_norm_per_direction, atol=1e-12)
+    jac = _full_jacobian(_model("rnn", "torch"), xs, "torch")                       # (B, O, T, B, I)
+    proj = np.einsum("ko,botci->kbtci", dirs, jac)
+    want = 0.5 * np.log((np.stack([proj[:, b, :, b, :] for b in range(B)], 1) ** 2).sum(-1))  # (K, B, T)
+    np.testing.assert_allclose(out["torch"].log_norm_per_direction, want, atol=1e-10)
+
+
+def test_reach_output_shape_error():
+    import torch
+    with pytest.raises(ValueError, match=r"\(T, B, O\)"):
+        gradient_reach(lambda x: x.sum(-1), torch.zeros(T, B, 3, dtype=torch.float64))
+
+
+# ---------------------------------------------------------------- depth
+def _tanh_layers(backend, widths, seed=0):
+    rng = np.random.default_rng(seed)
+    ws = [rng.standard_normal((a, b)) / np.sqrt(a) for a, b in zip(widths[:-1], widths[1:])]
+    if backend == "torch":
+        import torch
+        return [lambda h, w=torch.as_tensor(w): torch.tanh(h @ w) for w in ws]
+    import jax.numpy as jnp
+    return [lambda h, w=jnp.asarray(w): jnp.tanh(h @ w) for w in ws]
+
+
+def _brute_depth(layers, x0, loss_fn, backend, batch_axis):
+    """Per-example log ||dL/dx_l|| by re-running the tail from each x_l; and per-layer Jacobians."""
+    if backend == "torch":
+        import torch
+        acts = [torch.as_tensor(x0)]
+        for f in layers:
+            acts.append(f(acts[-1]).detach())
+        grad = lambda l: torch.func.grad(lambda h: tail(l, h))(acts[l]).detach().numpy()  # noqa: E731
+        jac = lambda l: torch.autograd.functional.jacobian(layers[l], acts[l], vectorize=True).detach().numpy()  # noqa: E731
+    else:
+        import jax
+        import jax.numpy as jnp
+        acts = [jnp.asarray(x0)]
+        for f in layers:
+            acts.append(f(acts[-1]))
+        grad = lambda l: np.asarray(jax.grad(lambda h: tail(l, h))(acts[l]))  # noqa: E731
+        jac = lambda l: np.asarray(jax.jacrev(layers[l])(acts[l]))  # noqa: E731
+
+    def tail(l, h):
+        for f in layers[l:]:
+            h = f(h)
+        return loss_fn(h)
+
+    norms = []
+    for l in range(len(layers) + 1):
+        g = np.moveaxis(grad(l), batch_axis, 0)
+        norms.append(0.5 * np.log((g.reshape(g.shape[0], -1) ** 2).sum(1)))
+    jacs = []
+    for l in range(len(layers)):
+        out_nd = acts[l + 1].ndim
+        j = np.moveaxis(jac(l), [batch_axis, out_nd + batch_axis], [0, 1])  # (B_out, B_in, *out, *in)
+        n_out = int(np.prod(acts[l + 1].shape)) // acts[l + 1].shape[batch_axis]
+        jacs.append(np.stack([j[b, b].reshape(n_out, -1) for b in range(j.shape[0])]))
+    return np.stack(norms, 1), jacs
+
+
+@pytest.mark.parametrize("backend", ["torch", "jax"])
+def test_depth_of_a_layer_list(backend):
+    layers = _tanh_layers(backend, [4, 6, 6, 3])
+    x0 = np.random.default_rng(0).standard_normal((B, 4))
+    loss = lambda y: (y ** 3).sum()  # noqa: E731  (a sum over examples)
+    res = gradient_through_depth(layers, x0, loss, backend=backend, jacobians=True)
+    want, jacs = _brute_depth(layers, x0, loss, backend, 0)
+    np.testing.assert_allclose(res.log_grad_norm, want, atol=1e-10)
+    np.testing.assert_allclose(res.log_grad_norm_total, 0.5 * np.log(np.exp(2 * want).sum(0)), atol=1e-10)
+    for l, j in enumerate(jacs):
+        np.testing.assert_allclose(res.log_jacobian_spectral[:, l], np.log(np.linalg.norm(j, 2, axis=(1, 2))),
+                                   atol=1e-10)
+        np.testing.assert_allclose(res.log_jacobian_frobenius[:, l], np.log(np.linalg.norm(j, axis=(1, 2))),
+                                   atol=1e-10)
+    np.testing.assert_array_equal(res.layer, np.arange(4))
+
+
+@pytest.mark.parametrize("backend", ["torch", "jax"])
+@pytest.mark.parametrize("config", [
+    rnnflow.MLPConfig(4, 3, width=6, depth=3, activation="tanh", residual=True),
+    rnnflow.TransformerConfig(3, d_model=8, num_heads=2, num_layers=2, output_size=2),
+], ids=["mlp", "transformer"])
+def test_depth_of_rnnflow_models(config, backend):
+    model = rnnflow.build(config, rnnflow.init_params(config, 0, np.float64), backend=backend)
+    transformer = isinstance(config, rnnflow.TransformerConfig)
+    x = np.random.default_rng(0).standard_normal((4, B, 3) if transformer else (B, 4))
+    res = gradient_through_depth(model, x, jacobians=True, label="m")
+    L = config.num_layers if transformer else config.depth
+    assert res.log_grad_norm.shape == (B, L + 1) and res.log_jacobian_spectral.shape == (B, L)
+    # brute force: the same stack through the model's own per-layer functions
+    if backend == "torch":
+        import torch
+        x0 = model(torch.as_tensor(x)).hidden[0].detach().numpy() if transformer else x
+    else:
+        x0 = np.asarray(model(x).hidden[0]) if transformer else x
+    from rnnflow.analysis.api import _jacobians_module
+    _, layers, readout, axis = _jacobians_module(backend).depth_stack(model, x)
+    want, jacs = _brute_depth(layers, x0, lambda h: (readout(h) ** 2).sum() / 2, backend, axis)
+    np.testing.assert_allclose(res.log_grad_norm, want, atol=1e-10)
+    for l, j in enumerate(jacs):
+        np.testing.assert_allclose(res.log_jacobian_frobenius[:, l], np.log(np.linalg.norm(j, axis=(1, 2))),
+                                   atol=1e-10)
+    # the loss really is the model's: gradient at the top equals dL/dy pulled through the readout
+    if not transformer and backend == "torch":
+        import torch
+        y = model(torch.as_tensor(x)).y.detach().numpy()
+        w = model.head.weight.detach().numpy()
+        np.testing.assert_allclose(res.log_grad_norm[:, -1], 0.5 * np.log(((y @ w) ** 2).sum(1)), atol=1e-10)

@@ -1,0 +1,19 @@
+"""Every ```python block in the docs' prose pages runs as written."""
+import pathlib
+import re
+
+import pytest
+
+DOCS = pathlib.Path(__file__).resolve().parent.parent / "docs"
+BLOCK = re.compile(r"```python\n(.*?)```", re.S)
+SNIPPETS = [(f"{page.stem}-{i}", code) for page in sorted(DOCS.glob("*.md"))
+            for i, code in enumerate(BLOCK.findall(page.read_text()))]
+
+
+@pytest.mark.parametrize("code", [c for _, c in SNIPPETS], ids=[n for n, _ in SNIPPETS])
+def test_snippet_runs(code):
+    exec(compile(code, "<docs>", "exec"), {"__name__": "__docs__"})
+
+
+def test_there_are_snippets():
+    assert len(SNIPPETS) >= 5
