@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.rnnflow-installed
 export MPLBACKEND := Agg
 
-.PHONY: install demo test test-slow bench clean
+.PHONY: install demo test test-slow bench docs docs-smoke clean
 
 install: $(STAMP)
 
@@ -28,6 +28,15 @@ test-slow: install  ## heavier checks, kept out of `make test`
 
 bench: install  ## benchmark tables (not tests)
 	$(PY) benchmarks/bench_models.py
+	$(PY) benchmarks/bench_jacobian.py
+
+docs: install  ## regenerate every figure at docs scale (both backends) and build the site
+	@start=$$(date +%s); \
+	RNNFLOW_SCALE=docs $(PY) -m sphinx -W --keep-going -b html docs docs/_build/html && \
+	echo "docs built in $$(( $$(date +%s) - start )) s: open docs/_build/html/index.html"
+
+docs-smoke: install  ## the same build at smoke scale (seconds per study; the test suite does this too)
+	RNNFLOW_SCALE=smoke RNNFLOW_DOCS_OUT=results/docs-smoke $(PY) -m sphinx -W --keep-going -q -b html docs docs/_build/smoke
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info

@@ -41,4 +41,6 @@ sphinx_gallery_conf = {
     "show_memory": False,
     "min_reported_time": 1,
     "within_subsection_order": "FileNameSortKey",
+    "run_stale_examples": True,  # every build re-runs every study: figures always come from code
+    "image_scrapers": ("rnnflow.studies._sphinx.study_figure_scraper",),
 }

@@ -2,12 +2,17 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 
+FLAGSHIP = ("jacobian_decay", "clipping")
+
+
 def _demo(args) -> int:
-    """Build a tanh RNN and an LSTM in both backends from one seeded parameter set,
-    run one batch and report how closely the backends agree."""
+    """The main job: check that both backends agree on one seeded parameter set, then run
+    the flagship studies at a small scale and print where their figures went."""
+    from . import studies
     from .config import LSTMConfig, RNNConfig
     from .parity import compare_backends
 
@@ -19,7 +24,16 @@ def _demo(args) -> int:
     ok = all(r.ok(1e-4) for r in reports)
     print(f"torch and jax {'agree' if ok else 'DISAGREE'} (float32, B={args.batch}, T={args.steps}, "
           f"H={args.hidden}, seed={args.seed}): outputs, all hidden states and parameter gradients")
-    return 0 if ok else 1
+    if not ok:
+        return 1
+    for name in (n for n in FLAGSHIP if n in studies.STUDIES):
+        r = studies.run(name, backend=args.backend, seed=args.seed, scale=args.scale, out=args.out,
+                        progress=not args.no_progress)
+        print(f"== {name} [{args.backend}, {args.scale}]: "
+              + ("loaded (already complete)" if r.reused else f"ran in {r.seconds:.1f} s"))
+        for path in r.figures:
+            print(f"   figure: {os.path.abspath(path)}")
+    return 0
 
 
 def _run(args) -> int:
@@ -46,13 +60,17 @@ def _run(args) -> int:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="rnnflow", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="cross-backend parity check on a tanh RNN and an LSTM")
+    demo = sub.add_parser("demo", help="the main job: backend parity check, then the flagship studies")
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--batch", type=int, default=16)
     demo.add_argument("--steps", type=int, default=64)
     demo.add_argument("--hidden", type=int, default=32)
-    demo.set_defaults(func=_demo)
     from .studies import SCALES, STUDIES
+    demo.add_argument("--backend", choices=("torch", "jax"), default="torch")
+    demo.add_argument("--scale", choices=SCALES, default="smoke")
+    demo.add_argument("--out", default="results")
+    demo.add_argument("--no-progress", action="store_true")
+    demo.set_defaults(func=_demo)
     run = sub.add_parser("run", help="run a study and write its results folder and figures")
     run.add_argument("name", choices=STUDIES + ("all",))
     run.add_argument("--backend", choices=("torch", "jax", "both"), default="torch")

@@ -138,7 +138,8 @@ class RNNConfig(_RecurrentConfig):
 
 @dataclass(frozen=True)
 class LSTMConfig(_RecurrentConfig):
-    """LSTM with PyTorch's equations and gate order (i, f, g, o)::
+    """
+    LSTM with PyTorch's equations and gate order (i, f, g, o)::
 
         i = sigmoid(W_ii x + b_ii + W_hi h + b_hi)     f = sigmoid(...f...)
         g = tanh(W_ig x + b_ig + W_hg h + b_hg)        o = sigmoid(...o...)
@@ -155,7 +156,8 @@ class LSTMConfig(_RecurrentConfig):
 
 @dataclass(frozen=True)
 class GRUConfig(_RecurrentConfig):
-    """GRU with PyTorch's equations and gate order (r, z, n)::
+    """
+    GRU with PyTorch's equations and gate order (r, z, n)::
 
         r = sigmoid(W_ir x + b_ir + W_hr h + b_hr)     z = sigmoid(...z...)
         n = tanh(W_in x + b_in + r * (W_hn h + b_hn))  h' = (1 - z) * n + z * h
@@ -234,9 +236,11 @@ class TransformerConfig:
 class MLPConfig:
     """Deep MLP: ``depth`` hidden layers of ``width`` units, then a linear head.
 
-    hidden layer l:  ``z = W_l h + b_l;  z = BN(z) if batchnorm;  a = phi(z)``
-                     ``h = h + a`` if residual and l > 0 (shapes match), else ``h = a``
-    head:            ``y = W_out h + b_out``
+    hidden layer l:
+        | ``z = W_l h + b_l;  z = BN(z) if batchnorm;  a = phi(z)``
+        | ``h = h + a`` if residual and l > 0 (shapes match), else ``h = a``
+    head:
+        ``y = W_out h + b_out``
     """
 
     input_size: int                # I

@@ -174,7 +174,12 @@ def map_arrays(fn, tree):
 
 def flatten(tree, prefix: str = "") -> dict[str, Any]:
     """Nested params -> ``{"layers.0.weight_ih": array, ...}`` (torch's naming)."""
-    items = tree.items() if isinstance(tree, dict) else enumerate(tree) if isinstance(tree, (list, tuple)) else None
+    if isinstance(tree, dict):
+        items = tree.items()
+    elif isinstance(tree, (list, tuple)) and not _is_shape(tree):
+        items = enumerate(tree)
+    else:
+        items = None
     if items is None:
         return {prefix: tree}
     out = {}
@@ -192,9 +197,14 @@ def map_with_path(fn, tree, prefix: str = ""):
     """Like :func:`map_arrays` but ``fn(dotted_key, leaf)``."""
     if isinstance(tree, dict):
         return {k: map_with_path(fn, v, f"{prefix}.{k}" if prefix else k) for k, v in tree.items()}
-    if isinstance(tree, (list, tuple)) and not (tree and isinstance(tree[0], int)):
+    if isinstance(tree, (list, tuple)) and not _is_shape(tree):
         return [map_with_path(fn, v, f"{prefix}.{i}" if prefix else str(i)) for i, v in enumerate(tree)]
     return fn(prefix, tree)
+
+
+def _is_shape(x) -> bool:
+    """A tuple of ints is a shape (a leaf of ``param_shapes``), not a container."""
+    return isinstance(x, tuple) and all(isinstance(i, int) for i in x)
 
 
 def is_buffer(key: str) -> bool:

@@ -187,3 +187,18 @@ def test_core_imports_no_framework():
     code = ("import sys, rnnflow, rnnflow.params, rnnflow.initializers, rnnflow.config;"
             "bad=[m for m in ('torch','jax','flax') if m in sys.modules]; assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_max_derivative_is_an_upper_bound():
+    from rnnflow.activations import MAX_DERIVATIVE, dphi
+    x = np.linspace(-10, 10, 200001)
+    for name, gamma in MAX_DERIVATIVE.items():
+        peak = np.abs(dphi(name, x)).max()
+        assert peak <= gamma <= peak + 1e-4, (name, peak, gamma)
+
+
+def test_flatten_treats_shapes_as_leaves():
+    shapes = rf.param_shapes(rf.TransformerConfig(3, d_model=8, num_heads=2, num_layers=1))
+    flat = rf.flatten(shapes)
+    assert flat["embed.weight"] == (8, 3) and "embed.weight.0" not in flat
+    assert flat["layers.0.attn.in_proj.bias"] == (24,)

@@ -1,4 +1,4 @@
-"""Every ```python block in the docs' prose pages runs as written."""
+"""Every ```python block in the docs' prose pages and the README runs as written."""
 import pathlib
 import re
 
@@ -6,8 +6,8 @@ import pytest
 
 DOCS = pathlib.Path(__file__).resolve().parent.parent / "docs"
 BLOCK = re.compile(r"```python\n(.*?)```", re.S)
-SNIPPETS = [(f"{page.stem}-{i}", code) for page in sorted(DOCS.glob("*.md"))
-            for i, code in enumerate(BLOCK.findall(page.read_text()))]
+PAGES = sorted(DOCS.glob("*.md")) + [DOCS.parent / "README.md"]
+SNIPPETS = [(f"{page.stem}-{i}", code) for page in PAGES for i, code in enumerate(BLOCK.findall(page.read_text()))]
 
 
 @pytest.mark.parametrize("code", [c for _, c in SNIPPETS], ids=[n for n, _ in SNIPPETS])

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import rnnflow as rf
@@ -73,8 +73,14 @@ def mlp_cases(draw):
     return config, B
 
 
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+EXAMPLE = rf.MLPConfig(3, 2, width=3, depth=3, activation="prelu", batchnorm=True, residual=True,
+                       bn_momentum=0.5, init_bias=BIAS)  # every feature on, I == W: always run
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(case=mlp_cases(), train=st.booleans(), seed=st.integers(0, 2**16))
+@example(case=(EXAMPLE, 4), train=True, seed=0)
+@example(case=(EXAMPLE.replace(activation="elu"), 3), train=False, seed=1)
 def test_parity_torch_jax(case, train, seed):
     """Same parameters in both backends: same y, hidden, running stats (after two calls) and
     gradients, in float64 and float32, in train and eval mode."""

@@ -233,6 +233,10 @@ def test_bad_inputs_raise_clear_errors(backend):
     z = conv(np.zeros((2, 2, 4), np.float32))
     with pytest.raises(ValueError, match=r"h0 has shape \(2, 2, 4\), expected \(1, 2, 4\)"):
         m(conv(good), (z, z))
+    if backend == "torch":
+        z = np.zeros((1, 2, 4), np.float32)
+        with pytest.raises(TypeError, match="h0 must be a torch.Tensor, got ndarray"):
+            m(conv(good), (z, z))
 
 
 def test_build_errors():
@@ -294,3 +298,16 @@ def test_torch_build_leaves_global_rng_alone():
     rf.build(rf.LSTMConfig(2, 3, output_size=2), backend="torch")
     rf.build(rf.MLPConfig(3, 2, width=4, depth=2, batchnorm=True), backend="torch")
     torch.testing.assert_close(torch.rand(3), expected)
+
+
+@pytest.mark.parametrize("name", ACTIVATIONS)
+def test_activation_derivative_at_kinks_matches_across_backends(name):
+    from rnnflow.activations import dphi
+    from rnnflow.jax.activations import get_activation as jget
+    from rnnflow.torch.activations import get_activation as tget
+    x = np.array([-1.0, 0.0, 1.0])
+    xt = torch.tensor(x, requires_grad=True)
+    tget(name)(xt).sum().backward()
+    gj = jax.vmap(jax.grad(jget(name)))(jnp.asarray(x))
+    np.testing.assert_allclose(xt.grad.numpy(), np.asarray(gj), rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(dphi(name, x), xt.grad.numpy(), rtol=1e-12, atol=1e-15)

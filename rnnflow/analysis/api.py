@@ -89,21 +89,22 @@ def jacobians_over_time(model, xs, h0=None, *, params=None, layer: int = 0, back
     (LSTM: the state ``(h, c)`` is concatenated, ``A_t`` is ``2H x 2H``). The product is
     accumulated in float64 log space, so norms of ``1e-300`` or ``1e+300`` are exact.
 
-    model:    an rnnflow ``RecurrentNet`` (torch or jax), a recurrent config (with
-              ``params`` and ``backend``), or a step function ``step(h, x) -> h'`` on
-              batched tensors/arrays (``h``: ``(B, H)`` or a tuple; wrap
-              ``torch.nn.GRUCell`` as ``lambda h, x: cell(x, h)``).
-    xs:       ``(T, B, I)`` inputs (NumPy or backend arrays), time-major.
-    h0:       model: its ``state0`` (default zeros); step function: the initial state.
-    layer:    which layer of a stacked model.
-    topk:     also return the ``topk`` largest ``log sigma_i(dh_T/dh_t)``.
-    spectral: how ``log ||J(t)||_2`` and the top-k are computed: ``"exact"`` (LAPACK on
-              ``M M^T``, ~4-5x the cost of the product itself), ``"svd"`` (full SVD,
-              slowest), ``"power"`` (``power_iters`` warm-started subspace iterations per
-              step, ~2.4x: lower bounds, exact once the top direction separates, up to
-              ~1e-3 low in log where the top singular values cluster, mostly at small
-              gaps) or ``"none"`` (Frobenius only, ~1.3x).
-    analytic: use the closed-form Elman step Jacobian (``False``: autodiff, for checks).
+    Args:
+      model:    an rnnflow ``RecurrentNet`` (torch or jax), a recurrent config (with
+                ``params`` and ``backend``), or a step function ``step(h, x) -> h'`` on
+                batched tensors/arrays (``h``: ``(B, H)`` or a tuple; wrap
+                ``torch.nn.GRUCell`` as ``lambda h, x: cell(x, h)``).
+      xs:       ``(T, B, I)`` inputs (NumPy or backend arrays), time-major.
+      h0:       model: its ``state0`` (default zeros); step function: the initial state.
+      layer:    which layer of a stacked model.
+      topk:     also return the ``topk`` largest ``log sigma_i(dh_T/dh_t)``.
+      spectral: how ``log ||J(t)||_2`` and the top-k are computed: ``"exact"`` (LAPACK on
+                ``M M^T``, ~4-5x the cost of the product itself), ``"svd"`` (full SVD,
+                slowest), ``"power"`` (``power_iters`` warm-started subspace iterations per
+                step, ~2.4x: lower bounds, exact once the top direction separates, up to
+                ~1e-3 low in log where the top singular values cluster, mostly at small
+                gaps) or ``"none"`` (Frobenius only, ~1.3x).
+      analytic: use the closed-form Elman step Jacobian (``False``: autodiff, for checks).
 
     Raises ``ValueError`` naming the first step ``t`` where the hidden state is NaN/Inf.
     """
@@ -220,15 +221,16 @@ def gradient_through_depth(model, x, loss_fn=None, *, params=None, backend: str 
                            label: str = "") -> DepthProfile:
     """Per-layer ``log ||dL/dx_l||`` through a stack ``x_{l+1} = f_l(x_l)``, ``l = 0..L-1``.
 
-    model: an rnnflow ``Transformer`` (``x_l`` = the residual stream ``hidden[l]``,
-           ``(T, B, D)``) or ``MLP`` (``x_0`` = the input, ``x_l`` = hidden layer ``l``'s
-           output ``(B, W)``), with ``L = loss_fn(y)``; or a list of layer callables
-           ``[f_0, ...]`` with ``L = loss_fn(x_L)`` (then ``x`` is ``x_0``).
-    loss_fn: scalar loss (default ``sum(y^2) / 2``), written with backend operations.
-    batch_axis: where the batch sits in every ``x_l`` (models: known; lists: default 0).
-    jacobians: add per-example ``log ||dx_{l+1}/dx_l||_2`` and ``_F`` (full Jacobians:
-           small sizes only; needs layers that treat examples independently, so no
-           train-mode BatchNorm).
+    Args:
+      model: an rnnflow ``Transformer`` (``x_l`` = the residual stream ``hidden[l]``,
+             ``(T, B, D)``) or ``MLP`` (``x_0`` = the input, ``x_l`` = hidden layer ``l``'s
+             output ``(B, W)``), with ``L = loss_fn(y)``; or a list of layer callables
+             ``[f_0, ...]`` with ``L = loss_fn(x_L)`` (then ``x`` is ``x_0``).
+      loss_fn: scalar loss (default ``sum(y^2) / 2``), written with backend operations.
+      batch_axis: where the batch sits in every ``x_l`` (models: known; lists: default 0).
+      jacobians: add per-example ``log ||dx_{l+1}/dx_l||_2`` and ``_F`` (full Jacobians:
+             small sizes only; needs layers that treat examples independently, so no
+             train-mode BatchNorm).
 
     All ``L+1`` gradients come from one backward pass (per-example norms assume the
     loss is a sum over examples; ``log_grad_norm_total`` does not).

@@ -26,18 +26,19 @@ class JacobianNorms:
     of the leading ``H x H`` block ``dh_T/dh_t`` (``c_t`` held fixed). For a single
     state the ``*_h`` fields equal the full ones.
 
-    t:              ``(T,)`` ints ``0..T-1``
-    gap:            ``(T,)`` ints ``T - t`` (steps between ``h_t`` and ``h_T``)
-    log_spectral:   ``(B, T)`` ``log ||J(t)||_2`` (``nan`` if ``spectral="none"``)
-    log_frobenius:  ``(B, T)`` ``log ||J(t)||_F``
-    log_spectral_h, log_frobenius_h: ``(B, T)`` the same for the ``h`` block
-    log_singular:   ``(B, T, k)`` top-k ``log sigma_i(J(t))`` descending, or ``None``
-    state_sizes:    sizes of the state parts, e.g. ``(H, H)`` for an LSTM
-    cell:           ``"rnn" | "lstm" | "gru" | "step"`` (a user step function)
-    activation:     Elman activation name, else ``None``
-    dphi:           ``(T, B, H)`` ``phi'(a_t)`` at the pre-activations (Elman only)
-    weight_hh:      ``(H, H)`` recurrent matrix (Elman only)
-    backend:        ``"torch"`` or ``"jax"``
+    Args:
+      t:              ``(T,)`` ints ``0..T-1``
+      gap:            ``(T,)`` ints ``T - t`` (steps between ``h_t`` and ``h_T``)
+      log_spectral:   ``(B, T)`` ``log ||J(t)||_2`` (``nan`` if ``spectral="none"``)
+      log_frobenius:  ``(B, T)`` ``log ||J(t)||_F``
+      log_spectral_h, log_frobenius_h: ``(B, T)`` the same for the ``h`` block
+      log_singular:   ``(B, T, k)`` top-k ``log sigma_i(J(t))`` descending, or ``None``
+      state_sizes:    sizes of the state parts, e.g. ``(H, H)`` for an LSTM
+      cell:           ``"rnn" | "lstm" | "gru" | "step"`` (a user step function)
+      activation:     Elman activation name, else ``None``
+      dphi:           ``(T, B, H)`` ``phi'(a_t)`` at the pre-activations (Elman only)
+      weight_hh:      ``(H, H)`` recurrent matrix (Elman only)
+      backend:        ``"torch"`` or ``"jax"``
     """
 
     t: np.ndarray
@@ -62,18 +63,19 @@ class ElmanDecomposition:
     ``J(t) = D_T W D_{T-1} W ... D_{t+1} W`` with ``D_k = diag(phi'(a_k))``, ``W = W_hh``.
     By submultiplicativity ``log ||J(t)|| <= log_dphi_max + gap * log sigma_max(W)``.
 
-    gap:                    ``(T,)`` ``k = T - t``
-    log_jacobian:           ``(B, T)`` the measured ``log ||J(t)||_2``
-    log_dphi_max:           ``(B, T)`` ``sum_{k>t} log max_i |phi'(a_k)_i|`` (product of ``||D_k||``)
-    log_dphi_mean:          ``(B, T)`` ``sum_{k>t} mean_i log |phi'(a_k)_i|`` (typical shrink;
-                            ``-inf`` once a unit has ``phi' = 0``, e.g. relu)
-    log_dphi_product:       ``(B, T)`` ``log ||prod_{k>t} D_k||_2 = log max_i prod_k |phi'(a_k)_i|``
-    log_weight_power:       ``(T,)`` ``log ||W^k||_2`` for ``k = gap``
-    log_spectral_radius:    ``log rho(W)`` (``log max |eig W|``); ``gap * this`` is the asymptote
-                            of ``log ||W^k||``
-    log_sigma_max:          ``log ||W||_2``
-    log_bound:              ``(B, T)`` ``log_dphi_max + gap * log_sigma_max`` (upper bound)
-    activation:             name of ``phi``
+    Args:
+      gap:                    ``(T,)`` ``k = T - t``
+      log_jacobian:           ``(B, T)`` the measured ``log ||J(t)||_2``
+      log_dphi_max:           ``(B, T)`` ``sum_{k>t} log max_i |phi'(a_k)_i|`` (product of ``||D_k||``)
+      log_dphi_mean:          ``(B, T)`` ``sum_{k>t} mean_i log |phi'(a_k)_i|`` (typical shrink;
+                              ``-inf`` once a unit has ``phi' = 0``, e.g. relu)
+      log_dphi_product:       ``(B, T)`` ``log ||prod_{k>t} D_k||_2 = log max_i prod_k |phi'(a_k)_i|``
+      log_weight_power:       ``(T,)`` ``log ||W^k||_2`` for ``k = gap``
+      log_spectral_radius:    ``log rho(W)`` (``log max |eig W|``); ``gap * this`` is the asymptote
+                              of ``log ||W^k||``
+      log_sigma_max:          ``log ||W||_2``
+      log_bound:              ``(B, T)`` ``log_dphi_max + gap * log_sigma_max`` (upper bound)
+      activation:             name of ``phi``
     """
 
     gap: np.ndarray
@@ -94,12 +96,13 @@ class ReachProfile:
 
     y_T is the model output at the last position ``y[T-1]``; ``t`` indexes ``xs[t]``.
 
-    t:          ``(T,)`` ``0..T-1``
-    gap:        ``(T,)`` ``T - 1 - t`` (0 = the last input)
-    log_norm:   ``(B, T)`` ``log ||dy_T/dx_t||_F`` (``-inf`` where the gradient is exactly 0)
-    log_norm_per_direction: ``(K, B, T)`` ``log ||d(u_k . y_T)/dx_t||`` for the given output
-                directions, or ``None`` when the directions were the unit basis
-    label:      a name for plots (architecture)
+    Args:
+      t:          ``(T,)`` ``0..T-1``
+      gap:        ``(T,)`` ``T - 1 - t`` (0 = the last input)
+      log_norm:   ``(B, T)`` ``log ||dy_T/dx_t||_F`` (``-inf`` where the gradient is exactly 0)
+      log_norm_per_direction: ``(K, B, T)`` ``log ||d(u_k . y_T)/dx_t||`` for the given output
+                  directions, or ``None`` when the directions were the unit basis
+      label:      a name for plots (architecture)
     """
 
     t: np.ndarray
@@ -113,12 +116,13 @@ class ReachProfile:
 class DepthProfile:
     """Gradient flow through a stack ``x_{l+1} = f_l(x_l)``, ``l = 0..L-1``, loss ``L(x_L)``.
 
-    layer:                  ``(L+1,)`` ``0..L`` (``x_0`` is the stack's input)
-    log_grad_norm:          ``(B, L+1)`` per-example ``log ||dL/dx_l||_F``
-    log_grad_norm_total:    ``(L+1,)`` ``log ||dL/dx_l||_F`` over the whole batch
-    log_jacobian_spectral:  ``(B, L)`` ``log ||dx_{l+1}/dx_l||_2`` per example, or ``None``
-    log_jacobian_frobenius: ``(B, L)`` ``log ||dx_{l+1}/dx_l||_F`` per example, or ``None``
-    label:                  a name for plots
+    Args:
+      layer:                  ``(L+1,)`` ``0..L`` (``x_0`` is the stack's input)
+      log_grad_norm:          ``(B, L+1)`` per-example ``log ||dL/dx_l||_F``
+      log_grad_norm_total:    ``(L+1,)`` ``log ||dL/dx_l||_F`` over the whole batch
+      log_jacobian_spectral:  ``(B, L)`` ``log ||dx_{l+1}/dx_l||_2`` per example, or ``None``
+      log_jacobian_frobenius: ``(B, L)`` ``log ||dx_{l+1}/dx_l||_F`` per example, or ``None``
+      label:                  a name for plots
     """
 
     layer: np.ndarray
@@ -136,9 +140,10 @@ class LyapunovSpectrum:
     ``Q_t R_t = A_t Q_{t-1}``;  ``lambda_i = (1 / steps) sum_t log |(R_t)_ii|`` over the
     steps after ``warmup`` (natural log, per step; ``> 0`` expands, ``< 0`` contracts).
 
-    exponents:  ``(B, k)`` sorted descending, per example
-    steps:      steps averaged over
-    warmup:     initial steps whose ``R_t`` were discarded (state and basis settle)
+    Args:
+      exponents:  ``(B, k)`` sorted descending, per example
+      steps:      steps averaged over
+      warmup:     initial steps whose ``R_t`` were discarded (state and basis settle)
     """
 
     exponents: np.ndarray

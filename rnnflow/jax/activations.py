@@ -10,7 +10,7 @@ _TABLE = {
     "tanh": jnp.tanh,
     "sigmoid": jax.nn.sigmoid,
     "relu": jax.nn.relu,
-    "leaky_relu": lambda x: jax.nn.leaky_relu(x, LEAKY_SLOPE),
+    "leaky_relu": lambda x: jnp.where(x > 0, x, LEAKY_SLOPE * x),  # slope at 0 as torch: 0.01
     "elu": lambda x: jax.nn.elu(x, ELU_ALPHA),
     "gelu": lambda x: jax.nn.gelu(x, approximate=False),  # exact erf form, as torch
     "swish": jax.nn.silu,

@@ -9,12 +9,13 @@ from ._common import LOG10E, band, new_axes
 def plot_jacobian_norms(norms, *, theory=None, lyapunov=None, which: str = "spectral", ax=None):
     """Figure of ``log10 ||dh_T/dh_t||`` vs gap (batch mean, min-max band).
 
-    norms:    :class:`rnnflow.analysis.JacobianNorms`.
-    theory:   optional :class:`rnnflow.analysis.PascanuBound`: draws the upper bound
-              ``(T - t) log(gamma sigma_max)``.
-    lyapunov: optional :class:`rnnflow.analysis.LyapunovSpectrum`: draws the line of
-              slope ``lambda_1`` through the measured curve's mean at the largest gap.
-    which:    ``"spectral"``, ``"frobenius"`` or ``"h"`` (the ``h`` block of a tuple state).
+    Args:
+      norms:    :class:`rnnflow.analysis.JacobianNorms`.
+      theory:   optional :class:`rnnflow.analysis.PascanuBound`: draws the upper bound
+                ``(T - t) log(gamma sigma_max)``.
+      lyapunov: optional :class:`rnnflow.analysis.LyapunovSpectrum`: draws the line of
+                slope ``lambda_1`` through the measured curve's mean at the largest gap.
+      which:    ``"spectral"``, ``"frobenius"`` or ``"h"`` (the ``h`` block of a tuple state).
     """
     fields = {"spectral": ("log_spectral", r"\|\partial h_T/\partial h_t\|_2"),
               "frobenius": ("log_frobenius", r"\|\partial h_T/\partial h_t\|_F"),

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import importlib
 
-from ._common import BACKENDS as BACKENDS, SCALES as SCALES, StudyResult as StudyResult, run_study
+from ._common import (
+    BACKENDS as BACKENDS, SCALES as SCALES, StudyResult as StudyResult, drain_new_figures as drain_new_figures,
+    format_summary as format_summary, run_study,
+)
 
 STUDIES = ("jacobian_decay", "tanh_vs_weights", "transformer_depth")
 
@@ -24,3 +27,20 @@ def run(name: str, *, backend: str = "torch", seed: int = 0, scale: str = "smoke
     a complete folder is loaded, not recomputed, unless ``force``)."""
     return run_study(get(name), dict.fromkeys(STUDIES), backend=backend, seed=seed, scale=scale,
                      out=out, progress=progress, force=force)
+
+
+def run_for_docs(name: str, backend: str, *, show_figures: bool = True) -> StudyResult:
+    """What a docs gallery page calls: run ``name`` at ``$RNNFLOW_SCALE`` (default ``docs``)
+    into ``$RNNFLOW_DOCS_OUT`` (default ``results/docs``), print the headline numbers, and
+    hand the figures to the page (``show_figures``) or drop them (the other backend).
+    ``$RNNFLOW_DOCS_REUSE=1`` reuses complete folders instead of recomputing."""
+    import os
+    result = run(name, backend=backend, seed=0, scale=os.environ.get("RNNFLOW_SCALE", "docs"),
+                 out=os.environ.get("RNNFLOW_DOCS_OUT", os.path.join("results", "docs")), progress=False,
+                 force=os.environ.get("RNNFLOW_DOCS_REUSE", "0") != "1")
+    if not show_figures:
+        drain_new_figures()
+    print(format_summary(result))
+    print(f"({'reused' if result.reused else f'computed in {result.seconds:.1f} s'}; "
+          f"files in {result.folder})")
+    return result

@@ -23,6 +23,7 @@ import numpy as np
 from ..training.results import atomic_write_bytes, read_json, save_npz, write_json
 
 SCALES = ("smoke", "docs", "full")
+_NEW_FIGURES: list[str] = []  # every figure written or reused, for the docs' gallery scraper
 BACKENDS = ("torch", "jax")
 DEFAULT_OUT = "results"
 
@@ -51,6 +52,7 @@ class StudyContext:
         plt.close(fig)
         path = os.path.join(self.folder, f"{stem}.png")
         self.figures.append(path)
+        _NEW_FIGURES.append(path)
         return path
 
     def save_arrays(self, **arrays) -> None:
@@ -97,6 +99,7 @@ def run_study(module, registry, *, backend: str, seed: int = 0, scale: str = "sm
     if not force and os.path.exists(summary_path):
         saved = read_json(summary_path)
         if saved.get("status") == "complete":
+            _NEW_FIGURES.extend(saved["figures"])
             return StudyResult(module.NAME, backend, seed, scale, folder, saved["results"],
                                tuple(saved["figures"]), saved["seconds"], reused=True)
     if backend == "jax":
@@ -116,3 +119,26 @@ def run_study(module, registry, *, backend: str, seed: int = 0, scale: str = "sm
     })
     return StudyResult(module.NAME, backend, int(seed), scale, folder, results, tuple(ctx.figures),
                        seconds, reused=False)
+
+
+def drain_new_figures() -> list[str]:
+    """PNG paths of the figures written (or reused) since the last call; clears the list."""
+    out = list(_NEW_FIGURES)
+    _NEW_FIGURES.clear()
+    return out
+
+
+def format_summary(result: StudyResult) -> str:
+    """The headline numbers of a study as an aligned text table (nested keys joined by ' / ')."""
+    rows = []
+
+    def walk(d, prefix=""):
+        for k, v in d.items():
+            if isinstance(v, dict):
+                walk(v, f"{prefix}{k} / ")
+            else:
+                rows.append((prefix + str(k), f"{v:.4g}" if isinstance(v, float) else str(v)))
+    walk(result.summary)
+    width = max((len(k) for k, _ in rows), default=0)
+    head = f"{result.name} [{result.backend}, seed {result.seed}, {result.scale}]"
+    return "\n".join([head] + [f"  {k:<{width}}  {v}" for k, v in rows])

@@ -195,5 +195,9 @@ def _validate(x, state0, cfg, dtype, lstm):
         if lstm and (not isinstance(state0, (tuple, list)) or len(state0) != 2):
             raise ValueError("state0 for an LSTM must be a pair (h0, c0), each (L, B, H)")
         for name, s in zip(("h0", "c0") if lstm else ("state0",), parts):
+            if not isinstance(s, torch.Tensor):
+                raise TypeError(f"{name} must be a torch.Tensor, got {type(s).__name__}")
+            if s.dtype != dtype:
+                raise ValueError(f"{name} has dtype {s.dtype} but the model's parameters are {dtype}")
             validation.check_state(tuple(s.shape), want, name)
             validation.check_finite(bool(torch.isfinite(s).all()), name)

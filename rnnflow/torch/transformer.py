@@ -76,7 +76,7 @@ def attention(p, x, num_heads: int, *, mask=None, rate: float = 0.0, train: bool
     """
     T, B, D = x.shape
     hd = D // num_heads
-    q, k, v = (z.reshape(T, B, num_heads, hd) for z in linear(p["in_proj"], x).split(D, dim=-1))
+    q, k, v = (z.reshape(T, B, num_heads, hd) for z in linear(p["in_proj"], x).chunk(3, dim=-1))
     scores = torch.einsum("tbhd,sbhd->bhts", q, k) / math.sqrt(hd)  # (B, H, T, T)
     if mask is not None:
         scores = torch.where(mask, scores, -math.inf)
