@@ -8,7 +8,9 @@ residual connections without LayerNorm?
 
 **Method.** :func:`rnnflow.analysis.gradient_through_depth` gives
 :math:`\|\partial L/\partial x_l\|` on the residual stream entering every layer, for
-:math:`L = \|y\|^2/2` on a linear head, with 6 to 48 layers.
+:math:`L = \|y\|^2/2` on a linear head, with 6 to 48 layers; the trainer's per-parameter gradient
+norms at step 0 give :math:`\|\partial L/\partial W_l\|` for each layer's second MLP weight, the
+quantity Xiong et al. (2020) study.
 
 **Regenerate**::
 
@@ -23,9 +25,11 @@ torch_result = run_for_docs("transformer_depth", "torch")
 # **What it shows.** With LayerNorm (post or pre) the residual-stream gradient stays within about
 # a decade across 48 layers. Without LayerNorm the residual stream's scale grows with every layer
 # (each block adds its output), and so do the gradients reaching the early layers: many decades
-# at 48 layers. Note this measures the gradient with respect to activations; Xiong et al. (2020)
-# discuss the gradient with respect to each layer's *weights*, which in post-LN is largest near
-# the output.
+# at 48 layers. For the weights (second figure), compare ``log10_weight_grad_last`` across
+# depths in the table: post-LN's last-layer weight gradient does not shrink as layers are added,
+# while pre-LN's falls with depth (Xiong et al. derive :math:`O(1/\sqrt{L})` for pre-LN), which is
+# why post-LN needs a learning-rate warm-up and pre-LN does not. Without residual connections the
+# early layers' weight gradients fall behind the late ones'.
 #
 # Same numbers from JAX:
 

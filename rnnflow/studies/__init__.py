@@ -11,7 +11,7 @@ from ._common import (
     format_summary as format_summary, run_study,
 )
 
-STUDIES = ("jacobian_decay", "tanh_vs_weights", "transformer_depth")
+STUDIES = ("jacobian_decay", "tanh_vs_weights", "transformer_depth", "clipping", "activations", "init_stall", "long_range")
 
 
 def get(name: str):

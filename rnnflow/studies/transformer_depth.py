@@ -1,17 +1,23 @@
 """transformer_depth: per-layer gradient norms at initialisation vs depth.
 
 Transformer encoders of 6..48 layers in four variants: post-LN, pre-LN, pre-LN with no
-residual connections, residual with no LayerNorm. At initialisation, for a random
-batch and ``L = ||y||^2 / 2`` on a linear head, rnnflow.analysis.gradient_through_depth
-gives ``||dL/dx_l||`` on the residual stream entering every layer ``l``. Xiong et al.
-(2020) report post-LN gradients growing toward the last layers (hence its need for
-warm-up) and pre-LN staying flat.
+residual connections, residual with no LayerNorm. At initialisation, for a random batch:
+
+* ``||dL/dx_l||`` on the residual stream entering every layer ``l``
+  (rnnflow.analysis.gradient_through_depth, ``L = ||y||^2 / 2`` on a linear head);
+* ``||dL/dW_l||`` for each layer's second MLP weight ``layers.l.fc2.weight`` (the quantity
+  of Xiong et al. 2020, Fig. 3), read from the trainer's per-parameter gradient norms at
+  step 0 (one SGD step, ``mse_last`` loss against random targets, float64).
+
+Xiong et al. (2020) report post-LN weight gradients growing toward the last layers
+(hence its need for warm-up) and pre-LN staying flat.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from .. import analysis, build, init_params
+from .. import analysis, build, init_params, train
+from ..training import TrainConfig
 from ..analysis.results import LOG10E
 from ..config import TransformerConfig
 from ..plotting.depth import plot_depth_profile
@@ -40,7 +46,7 @@ def run(ctx) -> dict:
     from matplotlib.figure import Figure
     p = ctx.params
     xs = np.random.default_rng(ctx.seed).normal(size=(p["steps"], p["batch"], INPUT_SIZE))
-    profiles, results = {}, {}
+    profiles, results, weight_norms = {}, {}, {}
     jobs = [(label, depth) for depth in p["depths"] for label in VARIANTS]
     for label, depth in ctx.tqdm(jobs, desc=NAME):
         norm, residual = VARIANTS[label]
@@ -53,12 +59,27 @@ def run(ctx) -> dict:
             "log10_grad_first_layer": float(g[0]), "log10_grad_last_layer": float(g[-2]),
             "log10_ratio_first_over_last": float(g[0] - g[-2]),
         }
-        ctx.save_arrays(**{f"{label}/L{depth}/log_grad_norm_total": prof.log_grad_norm_total})
+        w = _weight_grad_norms(config, ctx, xs)
+        results[f"{label}, L={depth}"].update(
+            log10_weight_grad_first=float(np.log10(w[0])), log10_weight_grad_last=float(np.log10(w[-1])))
+        ctx.save_arrays(**{f"{label}/L{depth}/log_grad_norm_total": prof.log_grad_norm_total,
+                           f"{label}/L{depth}/fc2_weight_grad_norm": w})
         if depth == max(p["depths"]):
             profiles[label] = prof
+            weight_norms[label] = w
     fig = plot_depth_profile(profiles)
     fig.axes[0].set_title(f"Gradient at init through {max(p['depths'])} Transformer layers ({ctx.backend})")
     ctx.save_figure(fig, "per_layer")
+    fig = Figure(figsize=(6.4, 4.2), layout="constrained")
+    ax = fig.add_subplot()
+    for label, w in weight_norms.items():
+        ax.plot(np.arange(1, len(w) + 1), w, marker="o", markersize=3, label=label)
+    ax.set_yscale("log")
+    ax.set_xlabel("layer $l$ (1 = first)")
+    ax.set_ylabel(r"$\|\partial L/\partial W^{fc2}_l\|_F$ (loss units per weight unit)")
+    ax.set_title(f"Weight gradient per layer at init, {max(p['depths'])} layers ({ctx.backend})")
+    ax.legend(fontsize="small")
+    ctx.save_figure(fig, "weight_grads")
     fig = Figure(figsize=(6.4, 4.2), layout="constrained")
     ax = fig.add_subplot()
     for label in VARIANTS:
@@ -73,3 +94,15 @@ def run(ctx) -> dict:
     ax.legend(fontsize="small")
     ctx.save_figure(fig, "ratio_vs_depth")
     return results
+
+
+def _weight_grad_norms(config, ctx, xs) -> np.ndarray:
+    """``||dL/dW||`` of every layer's ``fc2.weight`` at init: step 0 of one SGD step."""
+    rng = np.random.default_rng(ctx.seed + 1)
+    y = rng.normal(size=(xs.shape[1], config.output_size))
+    tc = TrainConfig(optimizer="sgd", lr=1e-3, batch_size=xs.shape[1], steps=1, loss="mse_last",
+                     dtype="float64", seed=ctx.seed)
+    result = train(config, init_params(config, seed=ctx.seed, dtype=np.float64), lambda step, r: (xs, y), tc,
+                   backend=ctx.backend, progress=False)
+    g = result.metrics.group_norms
+    return np.array([g[f"layers.{l}.fc2.weight"][0] for l in range(config.num_layers)])

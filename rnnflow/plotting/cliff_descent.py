@@ -1,0 +1,55 @@
+"""Pascanu et al. (2013) Fig. 6, with the numbers behind it: the cliff surface and the
+descent paths (left, :func:`rnnflow.plotting.cliff.plot_cliff`), and along each path the
+error and the length of every step (right)."""
+from __future__ import annotations
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from .cliff import plot_cliff
+
+_COLORS = {"none": "tab:red", "norm": "tab:blue", "value": "tab:orange"}
+
+
+def plot_cliff_descent(w_grid, b_grid, loss, paths: dict, *, lr: float | None = None) -> Figure:
+    """``paths``: ``{label: CliffPath}`` (from :func:`rnnflow.analysis.cliff.descend`).
+
+    lr: the learning rate, for the right panel's title (a step is ``lr * clipped gradient``).
+    """
+    if not paths:
+        raise ValueError("paths is empty: expected {label: CliffPath}")
+    fig = Figure(figsize=(12.4, 4.9), layout="constrained")
+    left, right = fig.subplots(1, 2, width_ratios=(1.25, 1.0))
+    plot_cliff(w_grid, b_grid, loss, paths, ax=left)
+    _decade_ticks(left)
+    top = right.twinx()
+    for i, (label, path) in enumerate(paths.items()):
+        color = _COLORS.get(path.clip, "black")
+        it = np.arange(len(path.loss))
+        # paths coincide until one is clipped: earlier ones drawn wider, so they show underneath
+        right.plot(it, path.loss, "-", color=color, linewidth=1.4 + 2.0 * (len(paths) - 1 - i),
+                   alpha=0.8, label=f"{label}: error")
+        step = np.linalg.norm(np.diff(path.points, axis=0), axis=1)
+        top.plot(it[1:], step, ":", color=color, marker=".", markersize=4, linewidth=1.0,
+                 label=f"{label}: step length")
+    right.set_yscale("log")
+    top.set_yscale("log")
+    right.set_xlabel("gradient-descent iteration")
+    right.set_ylabel(r"error $E(w, b)$ (solid)")
+    top.set_ylabel(r"step length $\|\Delta(w, b)\|_2$ (dotted)")
+    lines = right.get_lines() + top.get_lines()
+    right.legend(lines, [ln.get_label() for ln in lines], fontsize="small", loc="upper center",
+                 bbox_to_anchor=(0.5, -0.13), ncols=2)
+    right.set_title("Along the paths" + (f" (lr = {lr:g})" if lr is not None else ""))
+    return fig
+
+
+def _decade_ticks(ax) -> None:
+    """Label the contour colour bar at whole decades (its default shows one odd tick)."""
+    for coll in ax.collections:
+        cbar = getattr(coll, "colorbar", None)
+        if cbar is not None:
+            lo, hi = float(coll.norm.vmin), float(coll.norm.vmax)
+            ticks = 10.0 ** np.arange(np.ceil(np.log10(lo)), np.floor(np.log10(hi)) + 1)
+            cbar.set_ticks(ticks, labels=[f"$10^{{{int(np.log10(t))}}}$" for t in ticks])
+            cbar.minorticks_off()
