@@ -44,14 +44,18 @@ def torch_rows(B, T, I, H, reps):
         ours = rf.build(cfg, rf.init_params(cfg, 0), backend="torch")
         ref = ref_cls(I, H)
 
-        def run_ours():
+        def run_ours(**kw):
             ours.zero_grad(set_to_none=True)
-            ours(x, validate=False).y.sum().backward()
+            ours(x, validate=False, **kw).y.sum().backward()
 
         def run_ref():
             ref.zero_grad(set_to_none=True)
             ref(x)[0].sum().backward()
-        rows.append(("torch", cell, timeit(run_ours, reps), f"torch.nn.{ref_cls.__name__}", timeit(run_ref, reps)))
+        t_ref = timeit(run_ref, reps)
+        rows.append(("torch", cell, timeit(run_ours, reps), f"torch.nn.{ref_cls.__name__}", t_ref))
+        if cell == "lstm":  # what the trainer runs: no cell-state sequence
+            rows.append(("torch", "lstm (return_cell=False)", timeit(lambda: run_ours(return_cell=False), reps),
+                         f"torch.nn.{ref_cls.__name__}", t_ref))
     return rows
 
 

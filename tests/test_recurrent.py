@@ -311,3 +311,12 @@ def test_activation_derivative_at_kinks_matches_across_backends(name):
     gj = jax.vmap(jax.grad(jget(name)))(jnp.asarray(x))
     np.testing.assert_allclose(xt.grad.numpy(), np.asarray(gj), rtol=1e-12, atol=1e-15)
     np.testing.assert_allclose(dphi(name, x), xt.grad.numpy(), rtol=1e-12, atol=1e-15)
+
+
+def test_return_cell_false_skips_only_the_cells():
+    config = rf.LSTMConfig(3, 4, num_layers=2)
+    m = rf.build(config, rf.init_params(config, 0, np.float64), backend="torch")
+    x = torch.randn(6, 2, 3, dtype=torch.float64)
+    full, lean = m(x), m(x, return_cell=False)
+    assert lean.cell is None and full.cell.shape == (2, 6, 2, 4)
+    torch.testing.assert_close(full.hidden, lean.hidden, rtol=0, atol=0)

@@ -103,12 +103,14 @@ class RecurrentNet(nn.Module):
             return rnn_step(p, state, x_t, self.config.activation)
         return (lstm_step if isinstance(self.config, LSTMConfig) else gru_step)(p, state, x_t)
 
-    def forward(self, x, state0=None, *, validate: bool = True, fused: bool = True) -> SequenceOutput:
+    def forward(self, x, state0=None, *, validate: bool = True, fused: bool = True,
+                return_cell: bool = True) -> SequenceOutput:
         """Run the stack over x (T, B, I). ``fused=True`` uses PyTorch's own sequence kernels
         (``torch.rnn_tanh`` / ``rnn_relu`` / ``lstm`` / ``gru``, the ones behind ``torch.nn.RNN``)
         layer by layer where they implement this cell; ``fused=False`` (or another
         activation) runs the Python loop over :func:`rnn_step`-style cells. Both compute the
-        same function (the tests compare them)."""
+        same function (the tests compare them). ``return_cell=False`` skips rebuilding an
+        LSTM's cell states on the fused path (``cell`` is then None): training needs only ``y``."""
         cfg = self.config
         lstm = isinstance(cfg, LSTMConfig)
         if validate:
@@ -121,18 +123,18 @@ class RecurrentNet(nn.Module):
         inp = x
         for l, layer in enumerate(self.layers):
             init = (state0[0][l], state0[1][l]) if lstm else state0[l]
-            inp, c_seq = run(cfg, layer.as_dict(), inp, init, self._phi)
+            inp, c_seq = run(cfg, layer.as_dict(), inp, init, self._phi, return_cell)
             hs.append(inp)
-            if lstm:
+            if c_seq is not None:
                 cs.append(c_seq)
         y = self.head(inp) if self.head is not None else inp
-        return SequenceOutput(y, torch.stack(hs), torch.stack(cs) if lstm else None)
+        return SequenceOutput(y, torch.stack(hs), torch.stack(cs) if cs else None)
 
 
 _FUSED_RNN = {"tanh": torch.rnn_tanh, "relu": torch.rnn_relu}
 
 
-def _layer_loop(cfg, p, inp, init, phi):
+def _layer_loop(cfg, p, inp, init, phi, return_cell=True):
     """One layer over the sequence with a Python time loop; returns (h_seq, c_seq or None)."""
     T, B = inp.shape[:2]
     xw = torch.addmm(p["bias_ih"], inp.reshape(T * B, -1), p["weight_ih"].T).reshape(T, B, -1)
@@ -149,7 +151,7 @@ def _layer_loop(cfg, p, inp, init, phi):
     return torch.stack(outs), (torch.stack(cells) if cells else None)
 
 
-def _layer_fused(cfg, p, inp, init, phi):
+def _layer_fused(cfg, p, inp, init, phi, return_cell=True):
     """One layer through PyTorch's fused kernel; LSTM cell states are rebuilt exactly
     (and differentiably) from the hidden states by a parallel scan, see _lstm_cells."""
     w = [p["weight_ih"], p["weight_hh"], p["bias_ih"], p["bias_hh"]]
@@ -157,7 +159,7 @@ def _layer_fused(cfg, p, inp, init, phi):
     if isinstance(cfg, LSTMConfig):
         h0, c0 = init
         h_seq, _, _ = torch.lstm(inp, (h0[None], c0[None]), *args)
-        return h_seq, _lstm_cells(p, inp, h0, c0, h_seq)
+        return h_seq, (_lstm_cells(p, inp, h0, c0, h_seq) if return_cell else None)
     fn = torch.gru if phi is None else _FUSED_RNN[cfg.activation]
     h_seq, _ = fn(inp, init[None], *args)
     return h_seq, None

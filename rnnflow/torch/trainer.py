@@ -10,6 +10,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..config import LSTMConfig
 from ..params import flatten, unflatten
 from ..training.config import TrainConfig
 from ..training.loop import run, trainable_keys
@@ -119,6 +120,8 @@ class _Stepper:
         self.count = 0 if opt_state is None else load_optimizer_state(
             self.optimizer, self.keys, self.params_, opt_state, cfg)
         self.dropout = getattr(model_config, "dropout", 0.0) > 0
+        # an LSTM need not rebuild its cell states when only y enters the loss
+        self.call_kw = {"validate": False, **({"return_cell": False} if isinstance(model_config, LSTMConfig) else {})}
         self.monitor, self._attached = monitor, False
         if monitor is not None and monitor.module is None:
             monitor.attach(self.model)
@@ -140,9 +143,9 @@ class _Stepper:
             # lazy CUDA/XPU seeding calls, one per step.
             with torch.random.fork_rng(devices=[]):
                 torch.default_generator.manual_seed(_dropout_seed(self.cfg.seed, step))
-                out = self.model(xt, validate=False)
+                out = self.model(xt, **self.call_kw)
         else:
-            out = self.model(xt, validate=False)
+            out = self.model(xt, **self.call_kw)
         loss = compute_loss(self.cfg.loss, out.y, yt)
         loss.backward()
         for p in self.params_:
