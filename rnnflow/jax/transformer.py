@@ -143,15 +143,24 @@ def transformer_forward(params, x, config, *, train: bool = False, key=None) -> 
     if pe is not None:
         h = h + pe[:, None, :]
     mask = causal_mask(T) if config.causal else None
-    keys = jax.random.split(key, config.num_layers) if _needs_key(config, train) else [None] * config.num_layers
-    hs = [h]
-    for p, k in zip(params["layers"], keys):
-        h = transformer_layer(p, h, config, mask=mask, train=train, key=k)
-        hs.append(h)
+    # lax.scan over the layers' stacked parameters: one compiled block whatever the depth
+    # (a Python loop unrolls L blocks into the program; compile time then grows with L).
+    stacked = jax.tree_util.tree_map(lambda *a: jnp.stack(a), *params["layers"])
+    keyed = _needs_key(config, train)
+    keys = jax.random.split(key, config.num_layers) if keyed else jnp.zeros((config.num_layers,))
+
+    def block(h, pk):
+        p, k = pk
+        h = transformer_layer(p, h, config, mask=mask, train=train, key=k if keyed else None)
+        return h, h
+
+    h0 = h
+    h, hs = jax.lax.scan(block, h0, (stacked, keys))
+    hs = jnp.concatenate([h0[None], hs])  # (L+1, T, B, D)
     if config.final_norm:
         h = layer_norm(params["final_norm"], h, config.layer_norm_eps)
     y = linear(params["head"], h) if "head" in params else h
-    return SequenceOutput(y, jnp.stack(hs), None)
+    return SequenceOutput(y, hs, None)
 
 
 class Transformer:
