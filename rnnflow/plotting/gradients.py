@@ -57,13 +57,15 @@ def plot_gradient_histograms(history, *, groups=None, heights: str = "log", xlim
     Each histogram is a filled curve over its bin centres, raised to its epoch (later
     epochs in front), ``overlap`` epochs tall at its highest bin.
 
-    heights: ``"log"`` (default): ``log(1 + count)``, so the tails stay visible next to
-             a spike of exact zeros (dead ReLUs, always-zero input pixels); ``"linear"``:
-             the counts. Either way each ridge is scaled to its own peak: read the width.
-    xlim:    ``"shared"`` (default): one symmetric range for every panel, so a layer whose
-             gradients vanished shows as a needle, as in seed 004's fixed axes;
-             None: each panel its own range; or a pair ``(lo, hi)``.
     The panel title gives the last histogram's largest ``|g|``.
+
+    Args:
+        heights: ``"log"`` (default): ``log(1 + count)``, so the tails stay visible next to
+            a spike of exact zeros (dead ReLUs, always-zero input pixels); ``"linear"``:
+            the counts. Either way each ridge is scaled to its own peak: read the width.
+        xlim: ``"shared"`` (default): one symmetric range for every panel, so a layer whose
+            gradients vanished shows as a needle, as in seed 004's fixed axes;
+            None: each panel its own range; or a pair ``(lo, hi)``.
     """
     h = _history(history)
     if len(h.hist_epoch) == 0:

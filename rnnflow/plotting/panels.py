@@ -31,10 +31,11 @@ def plot_loss_panels(panels: dict, *, baseline: float | None = None, baseline_la
                      title: str | None = None) -> Figure:
     """Loss against step, one panel per entry of ``panels`` (log y by default).
 
-    baseline: a horizontal reference drawn in every panel (e.g. ``ADDING_BASELINE_MSE``).
-    smooth:   trailing moving-average window (1: raw), as in ``plot_loss_curves``.
-    sharey:   one y range for all panels (False when one condition blows up by decades
-              and would flatten the others).
+    Args:
+        baseline: a horizontal reference drawn in every panel (e.g. ``ADDING_BASELINE_MSE``).
+        smooth: trailing moving-average window (1: raw), as in ``plot_loss_curves``.
+        sharey: one y range for all panels (False when one condition blows up by decades
+            and would flatten the others).
     """
     if not panels:
         raise ValueError("panels is empty: expected {panel title: runs}")
@@ -53,10 +54,12 @@ def plot_grad_norm_panels(panels: dict, *, thresholds: dict | None = None, share
                           ncols: int | None = None, title: str | None = None) -> Figure:
     """Global gradient norm before clipping against step (log y), one panel per entry.
 
-    thresholds: ``{panel title: c}``, a horizontal line at the norm threshold ``c``
-                (default: each run's own ``clip_value`` where it clips by norm).
     Steps the trainer skipped (non-finite) are marked with crosses along the top.
-    sharey: one y range for all panels.
+
+    Args:
+        thresholds: ``{panel title: c}``, a horizontal line at the norm threshold ``c``
+            (default: each run's own ``clip_value`` where it clips by norm).
+        sharey: one y range for all panels.
     """
     if not panels:
         raise ValueError("panels is empty: expected {panel title: runs}")

@@ -83,10 +83,13 @@ def plot_loss_curves(runs, *, smooth: int = 1, logy: bool | None = None, baselin
 def plot_grad_norm_trace(runs, *, threshold: float | None = None, show_clipped: bool = True, ax=None) -> Figure:
     """Global gradient norm before clipping against step (log y), with the clip threshold.
 
-    threshold: the horizontal line; None takes ``clip_value`` from each run's config when
-               it clips by norm. Steps whose update was skipped (non-finite) are marked
-               with red crosses along the top; their norm, if any, is not drawn.
-    show_clipped: also draw the norm after clipping (thin dashed).
+    Steps whose update was skipped (non-finite) are marked with red crosses along the top;
+    their norm, if any, is not drawn.
+
+    Args:
+        threshold: the horizontal line; None takes ``clip_value`` from each run's config when
+            it clips by norm.
+        show_clipped: also draw the norm after clipping (thin dashed).
     """
     fig, ax = new_axes(ax)
     items = as_items(runs, "run")
