@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..positional import sinusoidal_table  # noqa: F401  (re-exported for callers)
 from .. import validation
 from ..types import SequenceOutput
 from .activations import get_activation
@@ -41,17 +42,6 @@ def dropout(x, rate: float, train: bool, key=None):
                          "(or train=False)")
     keep = jax.random.bernoulli(key, 1.0 - rate, x.shape)
     return jnp.where(keep, x / (1.0 - rate), jnp.zeros_like(x))
-
-
-def sinusoidal_table(length: int, d_model: int) -> np.ndarray:
-    """Vaswani et al. (2017): ``PE[t, 2i] = sin(t w_i)``, ``PE[t, 2i+1] = cos(t w_i)``,
-    ``w_i = 10000^(-2i/D)``; (length, D) float64. Kept identical to the torch twin."""
-    t = np.arange(length, dtype=np.float64)[:, None]
-    freq = np.exp(-math.log(10000.0) * np.arange(0, d_model, 2) / d_model)  # (ceil(D/2),)
-    pe = np.zeros((length, d_model))
-    pe[:, 0::2] = np.sin(t * freq)
-    pe[:, 1::2] = np.cos(t * freq[: d_model // 2])
-    return pe
 
 
 def positional_encoding(pos, length: int, config, dtype):

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..positional import sinusoidal_table  # noqa: F401  (re-exported for callers)
 from .. import validation
 from ..types import SequenceOutput
 from .activations import get_activation
@@ -36,17 +36,6 @@ def layer_norm(p, x, eps: float):
 def dropout(x, rate: float, train: bool):
     """Inverted dropout (kept values scaled by ``1 / (1 - rate)``); identity unless ``train``."""
     return F.dropout(x, rate, training=True) if train and rate > 0 else x
-
-
-def sinusoidal_table(length: int, d_model: int) -> np.ndarray:
-    """Vaswani et al. (2017): ``PE[t, 2i] = sin(t w_i)``, ``PE[t, 2i+1] = cos(t w_i)``,
-    ``w_i = 10000^(-2i/D)``; (length, D) float64. Kept identical to the JAX twin."""
-    t = np.arange(length, dtype=np.float64)[:, None]
-    freq = np.exp(-math.log(10000.0) * np.arange(0, d_model, 2) / d_model)  # (ceil(D/2),)
-    pe = np.zeros((length, d_model))
-    pe[:, 0::2] = np.sin(t * freq)
-    pe[:, 1::2] = np.cos(t * freq[: d_model // 2])
-    return pe
 
 
 def positional_encoding(pos, length: int, config, dtype):
