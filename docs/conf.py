@@ -6,6 +6,8 @@ import sys
 
 sys.path.insert(0, os.path.abspath(".."))
 os.environ.setdefault("MPLBACKEND", "Agg")
+# sphinx-gallery runs the pages from docs/gallery: anchor the studies' results at the checkout's root
+os.environ.setdefault("RNNFLOW_DOCS_OUT", os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "results", "docs")))
 
 project = "rnnflow"
 author = "the rnnflow developers"

@@ -276,10 +276,21 @@ def test_plots_render_with_labels(rng):
     _render(plot_grad_norm_trace(runs))
     fig = plot_grad_norm_trace(runs["seed 0"])
     labels = fig.axes[0].get_legend_handles_labels()[1]
-    assert "clip threshold c = 0.1" in labels and any("skipped" in s for s in labels)
+    assert "clip threshold c = 0.1" in labels
+    assert "run: 1 step skipped (non-finite), first at 5" in labels, labels
     with pytest.raises(ValueError, match="'nope' is not one of"):
         plot_gradient_histograms(h, groups=["nope"])
     with pytest.raises(ValueError, match="no histograms"):
         plot_gradient_histograms(GradientRecorder().history())
     with pytest.raises(TypeError, match="expected a TrainResult"):
         plot_grad_norm_trace(h)
+
+
+@pytest.mark.parametrize("steps, starts, ends", [
+    ([], [], []), ([7], [7], [7]), ([3, 4, 5, 9], [3, 9], [5, 9]), ([0, 2, 4], [0, 2, 4], [0, 2, 4]),
+    (list(range(60, 1000)), [60], [999]),
+], ids=["none", "one", "two-stretches", "isolated", "diverged"])
+def test_skipped_stretches_group_consecutive_steps(steps, starts, ends):
+    from rnnflow.plotting.training import skipped_stretches
+    got = skipped_stretches(steps)
+    assert got[0].tolist() == starts and got[1].tolist() == ends

@@ -2,6 +2,7 @@
 backends, resume instead of recomputing, and reject bad arguments; the CLI wraps them."""
 import json
 import os
+import re
 
 import numpy as np
 import pytest
@@ -70,6 +71,32 @@ def test_bad_arguments(tmp_path):
         studies.run("jacobian_decay", scale="huge", out=str(tmp_path))
     with pytest.raises(ValueError, match="seed=-1"):
         studies.run("jacobian_decay", seed=-1, out=str(tmp_path))
+    with pytest.raises(TypeError, match="progress='yes' is invalid"):
+        studies.run("jacobian_decay", progress="yes", out=str(tmp_path))
+
+
+def _result(name, backend, summary):
+    return studies.StudyResult(name, backend, 0, "smoke", f"out/{name}", summary, (), 1.0, False)
+
+
+def test_compare_summaries_lines_up_both_runs_and_their_differences():
+    a = _result("s", "torch", {"x": {"slope": -0.25, "verdict": "vanishing"}, "only_a": 1.0, "bad": float("nan")})
+    b = _result("s", "jax", {"x": {"slope": -0.5, "verdict": "vanishing"}, "only_b": 2, "bad": 3.0})
+    lines = studies.compare_summaries(a, b).splitlines()
+    assert lines[0] == "s [seed 0, smoke]: torch vs jax"
+    rows = {cols[0]: cols[1:] for cols in (re.split(r"\s{2,}", ln.strip()) for ln in lines[2:-1])}
+    assert rows == {"x / slope": ["-0.25", "-0.5", "0.25"], "x / verdict": ["vanishing", "vanishing"],
+                    "only_a": ["1", "-"], "bad": ["nan", "3"], "only_b": ["-", "2"]}
+    assert lines[-1].strip() == "largest difference between the backends: 0.25"
+    with pytest.raises(ValueError, match="cannot compare study 's' with study 't'"):
+        studies.compare_summaries(a, _result("t", "jax", {}))
+
+
+def test_progress_bars_go_to_the_given_stream(tmp_path):
+    import io
+    stream = io.StringIO()
+    studies.run("jacobian_decay", backend="torch", out=str(tmp_path), progress=stream)
+    assert "jacobian_decay [torch]" in stream.getvalue()
 
 
 def test_cli_run_prints_where_figures_went(tmp_path, capsys):

@@ -23,11 +23,11 @@ torch_result = run_for_docs("tanh_vs_weights", "torch")
 # %%
 # **What it shows.** Left: the weights alone (orange, :math:`\log\|W_{hh}^k\|`) would shrink the
 # gradient only slowly, but the saturated tanh units contribute
-# :math:`\sum_k \text{mean}\log\tanh'(a_k)` (cyan), tens of decades: the measured norm (black)
+# :math:`\sum_k \text{mean}\log\tanh'(a_k)` (cyan), tens of decades: the measured norm (wide grey line)
 # vanishes because of :math:`\tanh'`. Right: with the state near zero, :math:`\tanh' \approx 1`
 # (blue and cyan at 0) and the measured norm lies on top of :math:`\log\|W_{hh}^k\|`, which grows
 # like :math:`k\log\rho`: the explosion comes from the repeated matrix.
 #
-# Same numbers from JAX:
+# The same study in JAX, next to the torch numbers:
 
-jax_result = run_for_docs("tanh_vs_weights", "jax", show_figures=False)
+jax_result = run_for_docs("tanh_vs_weights", "jax", show_figures=False, compare_to=torch_result)

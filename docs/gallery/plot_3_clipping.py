@@ -25,7 +25,8 @@ torch_result = run_for_docs("clipping", "torch")
 # %%
 # **What it shows.** Without clipping, some seeds' pre-clip gradient norm shoots up by many orders
 # of magnitude within the first hundred steps and the run ends in non-finite values (the trainer
-# records and skips those steps: the red crosses); the table counts them under ``diverged``. With
+# records and skips those steps: the bar along the top of the gradient-norm panel, with the count
+# in its legend); the table counts them under ``diverged``. With
 # norm clipping the pre-clip norm still starts far above the threshold, but every step taken is at
 # most ``lr x c`` long, and no seed diverges; value clipping also bounds the step (changing its
 # direction) with the same effect here. Clipping does not make the task learnable in the docs
@@ -34,6 +35,6 @@ torch_result = run_for_docs("clipping", "torch")
 # plateau; the clipped path steps down into the valley.
 #
 # The same study in JAX (unclipped SGD is chaotic here, so after the first spike the float32
-# trajectories of the two backends part; the clipped runs stay close):
+# trajectories of the two backends part; the clipped runs stay close), next to the torch numbers:
 
-jax_result = run_for_docs("clipping", "jax", show_figures=False)
+jax_result = run_for_docs("clipping", "jax", show_figures=False, compare_to=torch_result)

@@ -25,6 +25,13 @@ torch_result = run_for_docs("activations", "torch")
 # non-saturating relatives the layers' distributions keep comparable widths and the loss falls
 # faster.
 #
-# Same study, JAX backend:
+# The ``fc4`` panel of the mean-gradient figure sits at zero (about :math:`10^{-8}`, float32
+# rounding) for every activation, and must: with softmax cross-entropy,
+# :math:`\partial L/\partial W_4[i, j] = \operatorname{mean}_b (p_{bi} - y_{bi})\, h_{bj}` and
+# :math:`\sum_i (p_{bi} - y_{bi}) = 0` for every sample, so the entries of the last layer's
+# weight gradient sum to zero. Its histogram and its norm (last figure) still show the signal; the
+# mean is informative only for the hidden layers.
+#
+# The same study in JAX, next to the torch numbers:
 
-jax_result = run_for_docs("activations", "jax", show_figures=False)
+jax_result = run_for_docs("activations", "jax", show_figures=False, compare_to=torch_result)

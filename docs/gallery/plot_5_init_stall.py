@@ -27,6 +27,6 @@ torch_result = run_for_docs("init_stall", "torch")
 # saturation altogether; BatchNorm re-centres the pre-activations even with the bad init. Each
 # fix's loss keeps falling.
 #
-# Same study, JAX backend:
+# The same study in JAX, next to the torch numbers:
 
-jax_result = run_for_docs("init_stall", "jax", show_figures=False)
+jax_result = run_for_docs("init_stall", "jax", show_figures=False, compare_to=torch_result)

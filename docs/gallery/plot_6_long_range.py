@@ -25,6 +25,6 @@ torch_result = run_for_docs("long_range", "torch")
 # cells and attention, which give the gradient a short path to early inputs, hold out longer. The
 # docs budget is small: this shows the ordering, not each architecture's limit.
 #
-# Same study, JAX backend:
+# The same study in JAX, next to the torch numbers:
 
-jax_result = run_for_docs("long_range", "jax", show_figures=False)
+jax_result = run_for_docs("long_range", "jax", show_figures=False, compare_to=torch_result)

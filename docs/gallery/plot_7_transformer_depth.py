@@ -31,6 +31,6 @@ torch_result = run_for_docs("transformer_depth", "torch")
 # why post-LN needs a learning-rate warm-up and pre-LN does not. Without residual connections the
 # early layers' weight gradients fall behind the late ones'.
 #
-# Same numbers from JAX:
+# The same study in JAX, next to the torch numbers:
 
-jax_result = run_for_docs("transformer_depth", "jax", show_figures=False)
+jax_result = run_for_docs("transformer_depth", "jax", show_figures=False, compare_to=torch_result)

@@ -54,7 +54,8 @@ def plot_grad_norm_panels(panels: dict, *, thresholds: dict | None = None, share
                           ncols: int | None = None, title: str | None = None) -> Figure:
     """Global gradient norm before clipping against step (log y), one panel per entry.
 
-    Steps the trainer skipped (non-finite) are marked with crosses along the top.
+    Steps the trainer skipped (non-finite) are marked by bars along the top (see
+    ``plot_grad_norm_trace``); each panel's legend sits below it.
 
     Args:
         thresholds: ``{panel title: c}``, a horizontal line at the norm threshold ``c``
@@ -71,7 +72,8 @@ def plot_grad_norm_panels(panels: dict, *, thresholds: dict | None = None, share
         leg = ax.get_legend()
         if leg is not None:
             leg.remove()
-        ax.legend(fontsize="x-small", ncols=2 if len(ax.get_lines()) > 6 else 1)
+        # below the panel: the traces and the skipped-step bars fill the plot from bottom to top
+        ax.legend(fontsize="x-small", ncols=2, loc="upper center", bbox_to_anchor=(0.5, -0.24))
         if sharey and ax is not axes[0]:
             ax.set_ylabel("")
     if sharey:

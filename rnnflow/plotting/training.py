@@ -80,11 +80,25 @@ def plot_loss_curves(runs, *, smooth: int = 1, logy: bool | None = None, baselin
     return fig
 
 
+def skipped_stretches(steps) -> tuple[np.ndarray, np.ndarray]:
+    """``(starts, ends)`` of the runs of consecutive integers in sorted ``steps``.
+
+    >>> skipped_stretches([3, 4, 5, 9])
+    (array([3, 9]), array([5, 9]))
+    """
+    steps = np.asarray(steps, dtype=np.int64)
+    if steps.size == 0:
+        return steps, steps
+    breaks = np.flatnonzero(np.diff(steps) != 1)
+    return steps[np.r_[0, breaks + 1]], steps[np.r_[breaks, steps.size - 1]]
+
+
 def plot_grad_norm_trace(runs, *, threshold: float | None = None, show_clipped: bool = True, ax=None) -> Figure:
     """Global gradient norm before clipping against step (log y), with the clip threshold.
 
-    Steps whose update was skipped (non-finite) are marked with red crosses along the top;
-    their norm, if any, is not drawn.
+    Steps whose update was skipped (non-finite) are marked along the top, one row per run:
+    each stretch of consecutive skipped steps is a bar starting with a cross, and the legend
+    counts them; their norm, if any, is not drawn.
 
     Args:
         threshold: the horizontal line; None takes ``clip_value`` from each run's config when
@@ -114,8 +128,14 @@ def plot_grad_norm_trace(runs, *, threshold: float | None = None, show_clipped: 
             skipped.append((label, m.step[m.skipped], line.get_color()))
     ymax = max(top) if top else 1.0
     for i, (label, steps, color) in enumerate(skipped):  # stacked along the top, one row per run
-        ax.plot(steps, np.full(len(steps), ymax * 2.0 * 1.4**i), "x", color=color, markersize=8,
-                markeredgewidth=2, label=f"{label} skipped (non-finite)".strip())
+        y = ymax * 2.0 * 1.6**i
+        starts, ends = skipped_stretches(steps)
+        # one Line2D with NaN breaks (not hlines), so legend placement "best" avoids the bars
+        xs = np.stack([starts, ends, np.full(len(starts), np.nan)], axis=1).ravel()
+        ax.plot(xs, np.full(len(xs), y), "-", color=color, linewidth=3, solid_capstyle="butt")
+        ax.plot(starts, np.full(len(starts), y), "x", color=color, markersize=8, markeredgewidth=2,
+                label=f"{label + ': ' if label else ''}{len(steps)} step{'s' if len(steps) != 1 else ''} "
+                      f"skipped (non-finite), first at {steps[0]}")
     for t in ([threshold] if threshold is not None else sorted(thresholds)):
         ax.axhline(t, color="black", linestyle=":", linewidth=1.2, label=f"clip threshold c = {t:g}")
     ax.set_yscale("log")

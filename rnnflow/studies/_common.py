@@ -38,7 +38,7 @@ class StudyContext:
     scale: str
     folder: str
     params: dict                      # the scale's keyword dict
-    progress: bool = True
+    progress: object = True           # False, True (bars on stderr) or a text stream for the bars
     figures: list = field(default_factory=list)
     arrays: dict = field(default_factory=dict)
 
@@ -59,9 +59,13 @@ class StudyContext:
         """Queue arrays for ``data.npz`` (written once, with the summary)."""
         self.arrays.update({k: np.asarray(v) for k, v in arrays.items()})
 
-    def tqdm(self, iterable, **kw):
+    def tqdm(self, iterable, desc: str = "", **kw):
+        """A progress bar over ``iterable`` labelled ``<desc> [<backend>]``; it stays on screen
+        when done, so a long build leaves one line (with its time) per study."""
         from tqdm.auto import tqdm
-        return tqdm(iterable, disable=not self.progress, leave=False, **kw)
+        stream = None if isinstance(self.progress, bool) else self.progress
+        return tqdm(iterable, desc=f"{desc} [{self.backend}]", disable=self.progress is False,
+                    file=stream, dynamic_ncols=True, **kw)
 
 
 @dataclass(frozen=True)
@@ -91,9 +95,14 @@ def _check(name, backend, seed, scale, registry):
 
 
 def run_study(module, registry, *, backend: str, seed: int = 0, scale: str = "smoke",
-              out: str = DEFAULT_OUT, progress: bool = True, force: bool = False) -> StudyResult:
-    """Run one study (or load it if its folder is complete and ``force`` is False)."""
+              out: str = DEFAULT_OUT, progress=True, force: bool = False) -> StudyResult:
+    """Run one study (or load it if its folder is complete and ``force`` is False).
+
+    progress: False, True (bars on stderr) or a text stream to draw the bars on.
+    """
     _check(module.NAME, backend, seed, scale, registry)
+    if not isinstance(progress, bool) and not callable(getattr(progress, "write", None)):
+        raise TypeError(f"progress={progress!r} is invalid: expected True, False or a text stream")
     folder = os.path.join(out, module.NAME, f"{backend}-seed{seed}-{scale}")
     summary_path = os.path.join(folder, "summary.json")
     if not force and os.path.exists(summary_path):
@@ -142,3 +151,48 @@ def format_summary(result: StudyResult) -> str:
     width = max((len(k) for k, _ in rows), default=0)
     head = f"{result.name} [{result.backend}, seed {result.seed}, {result.scale}]"
     return "\n".join([head] + [f"  {k:<{width}}  {v}" for k, v in rows])
+
+
+def _flat_summary(summary: dict) -> dict:
+    """``{"a / b": leaf}`` for a nested summary dict."""
+    out = {}
+    for k, v in summary.items():
+        if isinstance(v, dict):
+            out.update({f"{k} / {kk}": vv for kk, vv in _flat_summary(v).items()})
+        else:
+            out[str(k)] = v
+    return out
+
+
+def _cell(v) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+def compare_summaries(a: StudyResult, b: StudyResult) -> str:
+    """The headline numbers of two runs of one study side by side (typically torch | jax),
+    with ``|a - b|`` for every number both have; the last line gives the largest difference.
+
+    Raises:
+        ValueError: ``a`` and ``b`` are runs of different studies.
+    """
+    if a.name != b.name:
+        raise ValueError(f"cannot compare study {a.name!r} with study {b.name!r}")
+    fa, fb = _flat_summary(a.summary), _flat_summary(b.summary)
+    keys = list(fa) + [k for k in fb if k not in fa]
+    rows, worst = [], 0.0
+    for k in keys:
+        va, vb = fa.get(k, "-"), fb.get(k, "-")
+        diff = ""
+        numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (va, vb))
+        if numeric and np.isfinite(va) and np.isfinite(vb):
+            d = abs(float(va) - float(vb))
+            worst = max(worst, d)
+            diff = f"{d:.2g}"
+        rows.append((k, _cell(va), _cell(vb), diff))
+    head = ("", a.backend, b.backend, "|difference|")
+    widths = [max(len(r[i]) for r in rows + [head]) for i in range(4)]
+    fmt = "  {:<%d}  {:>%d}  {:>%d}  {:>%d}" % tuple(widths)
+    lines = [f"{a.name} [seed {a.seed}, {a.scale}]: {a.backend} vs {b.backend}", fmt.format(*head)]
+    lines += [fmt.format(*r) for r in rows]
+    lines.append(f"  largest difference between the backends: {worst:.2g}")
+    return "\n".join(lines)
