@@ -6,8 +6,10 @@ import sys
 
 sys.path.insert(0, os.path.abspath(".."))
 os.environ.setdefault("MPLBACKEND", "Agg")
-# sphinx-gallery runs the pages from docs/gallery: anchor the studies' results at the checkout's root
-os.environ.setdefault("RNNFLOW_DOCS_OUT", os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "results", "docs")))
+# sphinx-gallery runs the pages from docs/gallery: results go to <checkout>/results/docs, and a
+# relative $RNNFLOW_DOCS_OUT is taken from where sphinx was started, not from docs/gallery
+os.environ["RNNFLOW_DOCS_OUT"] = os.path.abspath(os.environ.get(
+    "RNNFLOW_DOCS_OUT", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "results", "docs")))
 
 project = "rnnflow"
 author = "the rnnflow developers"

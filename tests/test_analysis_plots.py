@@ -81,3 +81,22 @@ def test_plotting_does_not_import_a_framework():
     code = ("import sys, rnnflow.plotting, rnnflow.analysis; "
             "bad = [m for m in ('torch', 'jax') if m in sys.modules]; assert not bad, bad")
     subprocess.run([sys.executable, "-W", "error", "-c", code], check=True)
+
+
+def test_depth_scaling_plot_fits_exponents_and_anchors_the_reference(tmp_path):
+    from rnnflow.plotting import plot_depth_scaling
+    L = np.array([6, 12, 24, 48])
+    fig = plot_depth_scaling(L, {"flat": np.full(4, 2.0), "inv sqrt": 3.0 * L ** -0.5},
+                             reference="inv sqrt", exponent=-0.5, ylabel="g (units)")
+    _check(fig, tmp_path, "scaling")
+    texts = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert texts[:2] == ["flat (fitted exponent +0.00)", "inv sqrt (fitted exponent -0.50)"]
+    ref = fig.axes[0].get_lines()[-1].get_ydata()
+    np.testing.assert_allclose(ref, 3.0 * L ** -0.5, rtol=1e-12)   # through the anchor, slope -1/2
+    assert fig.axes[0].get_xscale() == "log" and fig.axes[0].get_yscale() == "log"
+    with pytest.raises(ValueError, match=r"depths=\[6.0, 3.0\] is invalid"):
+        plot_depth_scaling([6, 3], {"a": [1.0, 1.0]})
+    with pytest.raises(ValueError, match=r"values\['a'\] is invalid: expected 2 finite positive"):
+        plot_depth_scaling([3, 6], {"a": [1.0, 0.0]})
+    with pytest.raises(ValueError, match="reference='b' is not one of"):
+        plot_depth_scaling([3, 6], {"a": [1.0, 2.0]}, reference="b")

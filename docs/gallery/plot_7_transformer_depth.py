@@ -25,11 +25,13 @@ torch_result = run_for_docs("transformer_depth", "torch")
 # **What it shows.** With LayerNorm (post or pre) the residual-stream gradient stays within about
 # a decade across 48 layers. Without LayerNorm the residual stream's scale grows with every layer
 # (each block adds its output), and so do the gradients reaching the early layers: many decades
-# at 48 layers. For the weights (second figure), compare ``log10_weight_grad_last`` across
-# depths in the table: post-LN's last-layer weight gradient does not shrink as layers are added,
-# while pre-LN's falls with depth (Xiong et al. derive :math:`O(1/\sqrt{L})` for pre-LN), which is
-# why post-LN needs a learning-rate warm-up and pre-LN does not. Without residual connections the
-# early layers' weight gradients fall behind the late ones'.
+# at 48 layers. For the weights (second figure) without residual connections the early layers'
+# weight gradients fall behind the late ones'. The last figure follows the last layer's weight
+# gradient as layers are added (``log10_weight_grad_last`` in the table): post-LN's does not
+# shrink, while pre-LN's falls with depth with a fitted exponent (in the legend) close to the
+# :math:`O(1/\sqrt{L})` Xiong et al. derive for pre-LN (dashed). A large last-layer gradient is
+# why post-LN needs a learning-rate warm-up and pre-LN does not. (The no-LayerNorm variant sits
+# many decades higher and is left out of that figure; its numbers are in the table.)
 #
 # The same study in JAX, next to the torch numbers:
 

@@ -8,7 +8,7 @@ from .cliff import plot_cliff as plot_cliff
 from .cliff_descent import plot_cliff_descent as plot_cliff_descent
 from .decay import plot_decay_family as plot_decay_family
 from .decomposition import plot_elman_decomposition as plot_elman_decomposition
-from .depth import plot_depth_profile as plot_depth_profile
+from .depth import plot_depth_profile as plot_depth_profile, plot_depth_scaling as plot_depth_scaling
 from .gradients import (
     plot_gradient_histograms as plot_gradient_histograms, plot_gradient_norms as plot_gradient_norms,
     plot_mean_gradients as plot_mean_gradients,
@@ -23,7 +23,7 @@ from .training import plot_grad_norm_trace as plot_grad_norm_trace, plot_loss_cu
 
 __all__ = [
     "plot_jacobian_norms", "plot_elman_decomposition", "plot_decay_family", "plot_reach",
-    "plot_depth_profile", "plot_lyapunov_spectrum", "plot_cliff", "plot_cliff_descent",
+    "plot_depth_profile", "plot_depth_scaling", "plot_lyapunov_spectrum", "plot_cliff", "plot_cliff_descent",
     "plot_gradient_histograms", "plot_mean_gradients", "plot_gradient_norms", "plot_loss_curves",
     "plot_grad_norm_trace", "plot_loss_panels", "plot_grad_norm_panels", "plot_group_norm_comparison",
     "plot_success_vs_length",

@@ -44,3 +44,42 @@ def plot_depth_profile(profiles, *, jacobians: bool = False, bounds: dict | None
         ax.set_title("Gradient flow through depth")
     ax.legend(loc="best", fontsize="small")
     return fig
+
+
+def plot_depth_scaling(depths, values: dict, *, reference: str | None = None, exponent: float = -0.5,
+                       ylabel: str = "value", title: str = "Scaling with depth", ax=None):
+    """Log-log figure of a quantity against the number of layers ``L``, one line per variant,
+    with a reference power law ``c L^exponent`` through ``values[reference]`` at the
+    smallest depth (e.g. Xiong et al.'s ``O(1/sqrt(L))`` for a pre-LN last-layer gradient).
+
+    Args:
+        depths: ``(n,)`` numbers of layers, increasing.
+        values: ``{label: (n,) positive values}``, one per variant.
+        reference: the label the power law is anchored to (None: no reference line).
+        exponent: the power law's exponent.
+    """
+    depths = np.asarray(depths, dtype=np.float64)
+    if depths.ndim != 1 or depths.size < 2 or np.any(np.diff(depths) <= 0) or depths[0] <= 0:
+        raise ValueError(f"depths={depths.tolist()} is invalid: expected two or more increasing positive numbers")
+    vals = {k: np.asarray(v, dtype=np.float64) for k, v in values.items()}
+    for label, v in vals.items():
+        if v.shape != depths.shape or not np.all(np.isfinite(v) & (v > 0)):
+            raise ValueError(f"values[{label!r}] is invalid: expected {depths.size} finite positive numbers")
+    if reference is not None and reference not in vals:
+        raise ValueError(f"reference={reference!r} is not one of {sorted(vals)}")
+    fig, ax = new_axes(ax)
+    for label, v in vals.items():
+        slope = round(float(np.polyfit(np.log(depths), np.log(v), 1)[0]), 2) + 0.0  # no "-0.00"
+        ax.plot(depths, v, marker="o", label=f"{label} (fitted exponent {slope:+.2f})")
+    if reference is not None:
+        ref = vals[reference][0] * (depths / depths[0]) ** exponent
+        ax.plot(depths, ref, "--", color="black", linewidth=1.0,
+                label=rf"$\propto L^{{{exponent:g}}}$ through {reference} at $L$={depths[0]:g}")
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xticks(depths, [f"{d:g}" for d in depths])
+    ax.set_xlabel("number of layers $L$ (log scale)")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(loc="best", fontsize="small")
+    return fig

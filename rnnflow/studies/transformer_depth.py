@@ -10,7 +10,8 @@ residual connections, residual with no LayerNorm. At initialisation, for a rando
   step 0 (one SGD step, ``mse_last`` loss against random targets, float64).
 
 Xiong et al. (2020) report post-LN weight gradients growing toward the last layers
-(hence its need for warm-up) and pre-LN staying flat.
+(hence its need for warm-up) and pre-LN staying flat; for pre-LN they derive a last-layer
+weight gradient of order ``1/sqrt(L)``, drawn as a reference in ``last_layer_vs_depth``.
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from .. import analysis, build, init_params, train
 from ..training import TrainConfig
 from ..analysis.results import LOG10E
 from ..config import TransformerConfig
-from ..plotting.depth import plot_depth_profile
+from ..plotting.depth import plot_depth_profile, plot_depth_scaling
 
 NAME = "transformer_depth"
 QUESTION = "How does the per-layer gradient norm at init change with depth for post-LN, pre-LN, no residual, no LayerNorm?"
@@ -93,6 +94,13 @@ def run(ctx) -> dict:
     ax.set_title(f"First-layer vs last-layer gradient at init ({ctx.backend})")
     ax.legend(fontsize="small")
     ctx.save_figure(fig, "ratio_vs_depth")
+    last = {label: [10.0 ** results[f"{label}, L={d}"]["log10_weight_grad_last"] for d in p["depths"]]
+            for label in VARIANTS if label != "residual, no LayerNorm"}  # that one sits decades above
+    fig = plot_depth_scaling(
+        p["depths"], last, reference="pre-LN", exponent=-0.5,
+        ylabel=r"$\|\partial L/\partial W^{fc2}_{L}\|_F$, last layer (loss units per weight unit)",
+        title=f"Last layer's weight gradient at init vs depth ({ctx.backend})")
+    ctx.save_figure(fig, "last_layer_vs_depth")
     return results
 
 
