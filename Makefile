@@ -29,10 +29,14 @@ test-slow: install  ## heavier checks, kept out of `make test`
 bench: install  ## benchmark tables (not tests)
 	$(PY) benchmarks/bench_models.py
 	$(PY) benchmarks/bench_jacobian.py
+	$(PY) benchmarks/bench_compile.py
 
 docs: install  ## regenerate every figure at docs scale (both backends) and build the site
+	@# fresh: wipe results/docs, so every figure comes from this build; RESUME=1 keeps the
+	@# studies an interrupted build finished and computes only the rest
 	@start=$$(date +%s); \
-	RNNFLOW_SCALE=docs $(PY) -m sphinx -W --keep-going -b html docs docs/_build/html && \
+	if [ "$(RESUME)" != "1" ]; then rm -rf results/docs; fi; \
+	RNNFLOW_SCALE=docs RNNFLOW_DOCS_REUSE=1 $(PY) -m sphinx -W --keep-going -b html docs docs/_build/html && \
 	echo "docs built in $$(( $$(date +%s) - start )) s: open docs/_build/html/index.html"
 
 docs-smoke: install  ## the same build at smoke scale (seconds per study; the test suite does this too)

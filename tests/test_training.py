@@ -140,6 +140,11 @@ PARITY_MODELS = {
                                                              d_ff=12, output_size=10),
                                    dict(optimizer="sgd", clip="norm", clip_value=1.0, loss="xent_last"),
                                    lambda B: digits_data(B, form="rows", dtype=np.float64)),
+    # 4 layers: the JAX trainer packs them into (L, ...) arrays (rnnflow.training.packing)
+    "transformer-4layers-pre-adam": (rnnflow.TransformerConfig(input_size=2, d_model=8, num_heads=2, num_layers=4,
+                                                               d_ff=12, norm="pre", output_size=1),
+                                     dict(optimizer="adam", clip="norm", clip_value=0.5, loss="mse_last"),
+                                     lambda B: adding64(5, B)),
 }
 
 
@@ -153,6 +158,9 @@ def test_backends_agree_on_other_models(name):
     assert rt.status == rj.status == "finished"
     np.testing.assert_allclose(rj.metrics.loss, rt.metrics.loss, rtol=1e-6)
     np.testing.assert_allclose(rj.metrics.grad_norm, rt.metrics.grad_norm, rtol=1e-6)
+    assert list(rj.metrics.group_norms) == list(rt.metrics.group_norms)
+    for k, v in rt.metrics.group_norms.items():
+        np.testing.assert_allclose(rj.metrics.group_norms[k], v, rtol=1e-6, atol=1e-12, err_msg=k)
     # includes BatchNorm running stats; atol: a bias before BatchNorm has a zero gradient up to
     # rounding, which Adam scales up to lr-sized steps, so it wanders by ~1e-10 differently
     for k, v in flat(rt.params).items():
@@ -401,11 +409,15 @@ def test_other_run_in_the_same_folder_is_refused(tmp_path):
         TRAIN["torch"](RNN, params64(), adding64(), cfg, progress=False, out_dir=tmp_path)
 
 
-def test_optimizer_state_round_trips_between_neutral_and_backends():
+DEEP_TF = rnnflow.TransformerConfig(input_size=2, d_model=8, num_heads=2, num_layers=3, d_ff=12, output_size=1)
+
+
+@pytest.mark.parametrize("model", [RNN, DEEP_TF], ids=["rnn", "transformer-3-layers-packed"])
+def test_optimizer_state_round_trips_between_neutral_and_backends(model):
     cfg = TrainConfig(optimizer="adam", lr=0.05, steps=3, **F64)
-    p = params64()
-    rt = ttrain_mod._Stepper(RNN, flat(p), cfg, None, None)
-    rj = jtrain_mod._Stepper(RNN, flat(p), cfg, None, None)
+    p = rnnflow.init_params(model, 0, np.float64)
+    rt = ttrain_mod._Stepper(model, flat(p), cfg, None, None)
+    rj = jtrain_mod._Stepper(model, flat(p), cfg, None, None)
     for s in (rt, rj):
         for step in range(3):
             x, y = adding64()(step, rnnflow.training.data_rng(0, step))
@@ -416,8 +428,9 @@ def test_optimizer_state_round_trips_between_neutral_and_backends():
     for k in st:
         np.testing.assert_allclose(sj[k], st[k], rtol=1e-9, atol=1e-15, err_msg=k)
     # loading a neutral state gives back the same neutral state
-    again = ttrain_mod._Stepper(RNN, rt.params(), cfg, st, None).optimizer_state()
-    againj = jtrain_mod._Stepper(RNN, rj.params(), cfg, sj, None).optimizer_state()
+    again = ttrain_mod._Stepper(model, rt.params(), cfg, st, None).optimizer_state()
+    againj = jtrain_mod._Stepper(model, rj.params(), cfg, sj, None).optimizer_state()
+    assert set(rj.params()) == set(flat(p))
     for k in st:
         np.testing.assert_array_equal(again[k], st[k], err_msg=k)
         np.testing.assert_array_equal(againj[k], sj[k], err_msg=k)
@@ -516,3 +529,15 @@ def test_hist_every_without_a_monitor_uses_a_default_one():
     r = TRAIN["jax"](RNN, None, adding64(), cfg.replace(hist_every=2), progress=False)
     assert len(r.gradients.iteration) == 4 and r.gradients.hist_epoch.tolist() == [0, 1]
     assert r.gradients.bins == 30
+
+
+def test_jax_finite_flags_name_the_layer_that_went_bad():
+    """The packed update reports non-finite parameters per flat key, layer by layer."""
+    from rnnflow.training.packing import make_packing
+    packing = make_packing(DEEP_TF, rnnflow.training.loop.trainable_keys(DEEP_TF))
+    packed = packing.pack(flat(rnnflow.init_params(DEEP_TF, 0, np.float64)))
+    packed["layers.*.fc1.weight"][2, 0, 0] = np.nan
+    ok = np.asarray(jtrain_mod._per_group({k: jnp.asarray(v) for k, v in packed.items()}, packing,
+                                          lambda a, axis: jnp.isfinite(a).all(axis=axis)))
+    bad = [k for k, good in zip(packing.keys, ok) if not good]
+    assert bad == ["layers.2.fc1.weight"]

@@ -6,6 +6,12 @@ with ``eps_in_sqrt=False`` and torch's ``alpha`` as ``decay``, and norm clipping
 :func:`clip_by_global_norm`, which is ``torch.nn.utils.clip_grad_norm_``'s formula
 ``g * min(1, c / (||g|| + 1e-6))`` (``optax.clip_by_global_norm`` scales by
 ``c / ||g||`` without the 1e-6, so the two would differ by ~1e-6 relative).
+
+One JAX-only detail: a Transformer's layers are differentiated and updated *packed*, one
+``(L, ...)`` array per parameter name (:mod:`rnnflow.training.packing`), because XLA's
+compile time grows with the number of arrays in a program (48 layers: the first step takes
+4.3 s, a plain jit over per-layer arrays 14.7 s; ``benchmarks/bench_compile.py``). Records,
+checkpoints and the monitor still see one group per flat key.
 """
 from __future__ import annotations
 
@@ -17,9 +23,9 @@ import numpy as np
 import optax
 
 from ..config import RECURRENT_CONFIGS, MLPConfig, TransformerConfig
-from ..params import unflatten
 from ..training.config import CLIP_NORM_EPS, TrainConfig
 from ..training.loop import run, trainable_keys
+from ..training.packing import PACKED_PREFIX, Packing, make_packing
 from ..training.records import TrainResult
 from .build import _np_dtype
 from .mlp import mlp_forward
@@ -63,6 +69,24 @@ def group_norms(grads: dict, keys) -> jax.Array:
     return jnp.stack([jnp.linalg.norm(grads[k].ravel()) for k in keys])
 
 
+def _per_group(packed: dict, packing: Packing, reduce) -> jax.Array:
+    """(G,) ``reduce(array, axis)`` of every flat group, in ``packing.keys`` order, from a
+    packed dict: a packed ``(L, ...)`` array gives its L groups' values at once."""
+    parts = []
+    for p in packing.packed:
+        a = packed[p]
+        if p.startswith(PACKED_PREFIX):
+            parts.append(reduce(a.reshape(a.shape[0], -1), 1))   # (L,)
+        else:
+            parts.append(reduce(a.reshape(1, -1), 1))            # (1,)
+    return jnp.concatenate(parts)[packing.group_order()]
+
+
+def packed_group_norms(grads: dict, packing: Packing) -> jax.Array:
+    """:func:`group_norms` of a packed gradient dict (see :mod:`rnnflow.training.packing`)."""
+    return _per_group(grads, packing, lambda a, axis: jnp.linalg.norm(a, axis=axis))
+
+
 def clip_by_global_norm(max_norm: float) -> optax.GradientTransformation:
     """``torch.nn.utils.clip_grad_norm_`` as an optax transformation:
     ``g * min(1, max_norm / (||g|| + 1e-6))`` with ``||g||`` the norm of the per-leaf norms."""
@@ -84,24 +108,27 @@ def clip_gradients(grads, train_config: TrainConfig):
     return tx.update(grads, tx.init(grads))[0]
 
 
-def optimizer_state(opt_state, keys, train_config: TrainConfig, count: int) -> dict:
-    """Backend-neutral optimizer state (:mod:`rnnflow.training.results`) as NumPy arrays."""
+def optimizer_state(opt_state, keys, train_config: TrainConfig, count: int, packing: Packing | None = None) -> dict:
+    """Backend-neutral optimizer state (:mod:`rnnflow.training.results`) as NumPy arrays
+    (``packing``: the state's trees are packed; the neutral state is per flat key)."""
     out = {"count": np.array(count, np.int64)}
     for slot, (cls, field) in OPTAX_SLOTS[train_config.optimizer].items():
         tree = getattr(_find(opt_state, cls), field)
-        out.update({f"{slot}/{k}": np.array(tree[k]) for k in keys})
+        flat = packing.unpack(jax.device_get(tree)) if packing is not None else tree
+        out.update({f"{slot}/{k}": np.array(flat[k]) for k in keys})
     return out
 
 
-def load_optimizer_state(state: dict, params: dict, train_config: TrainConfig):
-    """An optax state for ``make_optimizer(train_config)`` over ``params`` (flat dict)
-    holding a neutral state; returns ``(opt_state, count)``."""
+def load_optimizer_state(state: dict, params: dict, train_config: TrainConfig, packing: Packing | None = None):
+    """An optax state for ``make_optimizer(train_config)`` over ``params`` (flat dict, or
+    packed by ``packing``) holding a neutral state; returns ``(opt_state, count)``."""
     count = int(state["count"])
     opt_state = make_optimizer(train_config).init(params)
+    packing = packing or make_packing(None, tuple(params))
     fields: dict = {}
     for slot, (cls, field) in OPTAX_SLOTS[train_config.optimizer].items():
-        fields.setdefault(cls, {})[field] = {
-            k: jnp.asarray(np.asarray(state[f"{slot}/{k}"]), dtype=v.dtype) for k, v in params.items()}
+        neutral = packing.pack({k: np.asarray(state[f"{slot}/{k}"]) for k in packing.keys})
+        fields.setdefault(cls, {})[field] = {k: jnp.asarray(v, dtype=params[k].dtype) for k, v in neutral.items()}
 
     def fill(node):
         if type(node) in fields:
@@ -131,32 +158,35 @@ def forward(params, x, config, *, key=None):
 
 @functools.lru_cache(maxsize=32)
 def _grad_fn(model_config, loss: str):
-    """jit(trainable, buffers, x, y, key) -> (loss, grads, new buffers, group norms, global norm)."""
-    keys = trainable_keys(model_config)
+    """jit(trainable, buffers, x, y, key) -> (loss, grads, new buffers, group norms, global norm);
+    ``trainable`` and ``grads`` packed (:mod:`rnnflow.training.packing`), norms per flat group."""
+    packing = make_packing(model_config, trainable_keys(model_config))
 
     def loss_fn(trainable, buffers, x, y, key):
-        y_pred, stats = forward(unflatten({**trainable, **buffers}, model_config), x, model_config, key=key)
+        params = packing.nest({**trainable, **buffers}, model_config)
+        y_pred, stats = forward(params, x, model_config, key=key)
         new_buffers = {f"layers.{l}.bn.{name}": v for l, s in enumerate(stats or []) for name, v in s.items()}
         return compute_loss(loss, y_pred, y), new_buffers
 
     def step(trainable, buffers, x, y, key):
         (value, new_buffers), grads = jax.value_and_grad(loss_fn, has_aux=True)(trainable, buffers, x, y, key)
-        norms = group_norms(grads, keys)
+        norms = packed_group_norms(grads, packing)
         return value, grads, {**buffers, **new_buffers}, norms, jnp.linalg.norm(norms)
     return jax.jit(step)
 
 
 @functools.lru_cache(maxsize=32)
-def _update_fn(cfg: TrainConfig, keys: tuple):
-    """jit(trainable, opt_state, grads) -> (new trainable, new state, clipped norm, (G,) finite)."""
+def _update_fn(cfg: TrainConfig, packing: Packing):
+    """jit(trainable, opt_state, grads) -> (new trainable, new state, clipped norm, (G,) finite),
+    over packed dicts; ``finite`` per flat group."""
     tx = make_optimizer(cfg)
 
     def update(trainable, opt_state, grads):
         grads = clip_gradients(grads, cfg)
-        clipped = jnp.linalg.norm(group_norms(grads, keys))
+        clipped = jnp.linalg.norm(packed_group_norms(grads, packing))
         updates, opt_state = tx.update(grads, opt_state, trainable)
         new = optax.apply_updates(trainable, updates)
-        return new, opt_state, clipped, jnp.stack([jnp.isfinite(new[k]).all() for k in keys])
+        return new, opt_state, clipped, _per_group(new, packing, lambda a, axis: jnp.isfinite(a).all(axis=axis))
     return jax.jit(update)
 
 
@@ -172,15 +202,17 @@ class _Stepper:
 
     def __init__(self, model_config, flat, cfg: TrainConfig, opt_state, monitor):
         self.cfg, self.keys = cfg, trainable_keys(model_config)
+        self.packing = make_packing(model_config, self.keys)  # a Transformer's layers: (L, ...) arrays
         dt = _np_dtype(cfg.dtype)  # refuses float64 without JAX's 64-bit mode
-        self.trainable = {k: jnp.asarray(flat[k], dt) for k in self.keys}
+        packed = self.packing.pack({k: np.asarray(flat[k]) for k in self.keys})
+        self.trainable = {k: jnp.asarray(v, dt) for k, v in packed.items()}
         self.buffers = {k: jnp.asarray(v, dt) for k, v in flat.items() if k not in self.keys}
         if opt_state is None:
             self.opt_state, self.count = make_optimizer(cfg).init(self.trainable), 0
         else:
-            self.opt_state, self.count = load_optimizer_state(opt_state, self.trainable, cfg)
+            self.opt_state, self.count = load_optimizer_state(opt_state, self.trainable, cfg, self.packing)
         self._grad = _grad_fn(model_config, cfg.loss)
-        self._update = _update_fn(_update_key(cfg), self.keys)
+        self._update = _update_fn(_update_key(cfg), self.packing)
         self._key = jax.random.key(cfg.seed)
         self.monitor = monitor
         self._pending = None
@@ -191,8 +223,9 @@ class _Stepper:
         value, grads, buffers, norms, norm = self._grad(
             self.trainable, self.buffers, x, y, jax.random.fold_in(self._key, step))
         value, norms, norm = jax.device_get((value, norms, norm))
-        if self.monitor is not None:
-            self.monitor.record(grads, loss=float(value))
+        if self.monitor is not None:  # in flat names (packed arrays: NumPy views of their layers)
+            flat = self.packing.unpack(jax.device_get(grads)) if self.packing.layers else grads
+            self.monitor.record(flat, loss=float(value))
         self._pending = (grads, buffers, float(norm))
         return float(value), float(norm), np.asarray(norms, np.float64)
 
@@ -212,10 +245,11 @@ class _Stepper:
         self._pending = None
 
     def params(self):
-        return {k: np.array(v) for k, v in {**self.trainable, **self.buffers}.items()}
+        trainable = self.packing.unpack(jax.device_get(self.trainable))
+        return {k: np.array(v) for k, v in {**trainable, **self.buffers}.items()}
 
     def optimizer_state(self):
-        return optimizer_state(self.opt_state, self.keys, self.cfg, self.count)
+        return optimizer_state(self.opt_state, self.keys, self.cfg, self.count, self.packing)
 
     def close(self):
         pass

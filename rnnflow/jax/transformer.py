@@ -135,7 +135,10 @@ def transformer_forward(params, x, config, *, train: bool = False, key=None) -> 
     mask = causal_mask(T) if config.causal else None
     # lax.scan over the layers' stacked parameters: one compiled block whatever the depth
     # (a Python loop unrolls L blocks into the program; compile time then grows with L).
-    stacked = jax.tree_util.tree_map(lambda *a: jnp.stack(a), *params["layers"])
+    # params["layers"] is a list of per-layer dicts, or one dict of (L, ...) arrays
+    # (rnnflow.training.packing, as the trainer passes it).
+    layers = params["layers"]
+    stacked = layers if isinstance(layers, dict) else jax.tree_util.tree_map(lambda *a: jnp.stack(a), *layers)
     keyed = _needs_key(config, train)
     keys = jax.random.split(key, config.num_layers) if keyed else jnp.zeros((config.num_layers,))
 
