@@ -80,14 +80,18 @@ def _result(name, backend, summary):
 
 
 def test_compare_summaries_lines_up_both_runs_and_their_differences():
-    a = _result("s", "torch", {"x": {"slope": -0.25, "verdict": "vanishing"}, "only_a": 1.0, "bad": float("nan")})
-    b = _result("s", "jax", {"x": {"slope": -0.5, "verdict": "vanishing"}, "only_b": 2, "bad": 3.0})
+    a = _result("s", "torch", {"x": {"slope": -0.25, "verdict": "vanishing"}, "only_a": 1.0, "bad": float("nan"),
+                               "big": 100.0, "seeds": [0.5, 0.123456]})
+    b = _result("s", "jax", {"x": {"slope": -0.5, "verdict": "vanishing"}, "only_b": 2, "bad": 3.0,
+                             "big": 110.0, "seeds": [0.5, 0.25]})
     lines = studies.compare_summaries(a, b).splitlines()
     assert lines[0] == "s [seed 0, smoke]: torch vs jax"
     rows = {cols[0]: cols[1:] for cols in (re.split(r"\s{2,}", ln.strip()) for ln in lines[2:-1])}
     assert rows == {"x / slope": ["-0.25", "-0.5", "0.25"], "x / verdict": ["vanishing", "vanishing"],
-                    "only_a": ["1", "-"], "bad": ["nan", "3"], "only_b": ["-", "2"]}
-    assert lines[-1].strip() == "largest difference between the backends: 0.25"
+                    "only_a": ["1", "-"], "bad": ["nan", "3"], "big": ["100", "110", "10"],
+                    "seeds": ["[0.5, 0.1235]", "[0.5, 0.25]"], "only_b": ["-", "2"]}
+    # 10 of 110 (0.091) is smaller than 0.25 of max(0.5, 1): the slope row is named
+    assert lines[-1].strip() == "largest difference relative to max(|torch|, |jax|, 1): 0.25 (x / slope)"
     with pytest.raises(ValueError, match="cannot compare study 's' with study 't'"):
         studies.compare_summaries(a, _result("t", "jax", {}))
 

@@ -165,12 +165,17 @@ def _flat_summary(summary: dict) -> dict:
 
 
 def _cell(v) -> str:
-    return f"{v:.4g}" if isinstance(v, float) else str(v)
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    if isinstance(v, (list, tuple)) and all(isinstance(x, float) for x in v):
+        return "[" + ", ".join(f"{x:.4g}" for x in v) + "]"
+    return str(v)
 
 
 def compare_summaries(a: StudyResult, b: StudyResult) -> str:
     """The headline numbers of two runs of one study side by side (typically torch | jax),
-    with ``|a - b|`` for every number both have; the last line gives the largest difference.
+    with ``|a - b|`` for every number both have. The last line names the row with the
+    largest difference relative to ``max(|a|, |b|, 1)`` (absolute for numbers below 1).
 
     Raises:
         ValueError: ``a`` and ``b`` are runs of different studies.
@@ -179,14 +184,16 @@ def compare_summaries(a: StudyResult, b: StudyResult) -> str:
         raise ValueError(f"cannot compare study {a.name!r} with study {b.name!r}")
     fa, fb = _flat_summary(a.summary), _flat_summary(b.summary)
     keys = list(fa) + [k for k in fb if k not in fa]
-    rows, worst = [], 0.0
+    rows, worst, worst_key = [], 0.0, None
     for k in keys:
         va, vb = fa.get(k, "-"), fb.get(k, "-")
         diff = ""
         numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (va, vb))
         if numeric and np.isfinite(va) and np.isfinite(vb):
             d = abs(float(va) - float(vb))
-            worst = max(worst, d)
+            scaled = d / max(abs(float(va)), abs(float(vb)), 1.0)
+            if worst_key is None or scaled > worst:
+                worst, worst_key = scaled, k
             diff = f"{d:.2g}"
         rows.append((k, _cell(va), _cell(vb), diff))
     head = ("", a.backend, b.backend, "|difference|")
@@ -194,5 +201,6 @@ def compare_summaries(a: StudyResult, b: StudyResult) -> str:
     fmt = "  {:<%d}  {:>%d}  {:>%d}  {:>%d}" % tuple(widths)
     lines = [f"{a.name} [seed {a.seed}, {a.scale}]: {a.backend} vs {b.backend}", fmt.format(*head)]
     lines += [fmt.format(*r) for r in rows]
-    lines.append(f"  largest difference between the backends: {worst:.2g}")
+    lines.append(f"  largest difference relative to max(|{a.backend}|, |{b.backend}|, 1): {worst:.2g}"
+                 + (f" ({worst_key})" if worst_key is not None else " (no number in common)"))
     return "\n".join(lines)
