@@ -23,7 +23,7 @@ test: install  ## the test suite (CI runs this)
 	@$(PY) -c "import torch, jax; print('torch', torch.__version__, '| jax', jax.__version__)"
 	$(PY) -m pytest -m "not slow" -q
 
-test-slow: install  ## heavier checks, kept out of `make test`
+test-slow: install  ## the docs pages' claims at docs scale, both backends (kept out of `make test`)
 	$(PY) -m pytest -m slow -q
 
 bench: install  ## benchmark tables (not tests)

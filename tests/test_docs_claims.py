@@ -1,0 +1,95 @@
+"""What the docs pages say each study shows, checked at docs scale in both backends.
+
+Slow (about five minutes for all): run by ``make test-slow``. The smoke-scale runs in the
+normal suite check that the studies work; these check that the docs' sentences are true of
+the numbers the site prints, against theory where there is one (Pascanu's bound, ln 10 for a
+classifier that ignores its input, Xiong et al.'s 1/sqrt(L)) rather than against stored outputs.
+"""
+import math
+
+import numpy as np
+import pytest
+
+from rnnflow import studies
+
+pytestmark = [pytest.mark.slow, pytest.mark.parametrize("backend", ["torch", "jax"])]
+
+
+@pytest.fixture(scope="module")
+def docs_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("docs-scale")
+    cache = {}
+
+    def get(name, backend):
+        if (name, backend) not in cache:
+            cache[name, backend] = studies.run(name, backend=backend, scale="docs", out=str(out),
+                                               progress=False).summary
+        return cache[name, backend]
+    return get
+
+
+def test_jacobian_decay_slows_with_rho_and_stays_under_pascanus_bound(docs_run, backend):
+    s = docs_run("jacobian_decay", backend)
+    rhos = (0.5, 0.9, 1.0, 1.1, 1.5)
+    slopes = [s[f"tanh RNN, rho={r:g}"]["slope_log10_per_step"] for r in rhos]
+    assert all(a < b for a, b in zip(slopes, slopes[1:])), slopes
+    T = studies.get("jacobian_decay").SCALES["docs"]["steps"]  # the largest gap, dh_T/dh_0
+    for r in rhos:  # ||dh_T/dh_t|| <= (gamma sigma_max)^(T-t), gamma = 1 for tanh
+        row = s[f"tanh RNN, rho={r:g}"]
+        assert row["log10_norm_at_max_gap"] <= T * math.log10(row["sigma_max"]) + 1e-9, r
+    assert s["tanh RNN, rho=0.5"]["pascanu_verdict"] == "vanishing"
+    assert s["LSTM, forget bias 1"]["slope_log10_per_step"] > s["LSTM"]["slope_log10_per_step"]
+
+
+def test_tanh_vs_weights_blames_tanh_for_vanishing_and_w_for_exploding(docs_run, backend):
+    s = docs_run("tanh_vs_weights", backend)
+    van, exp = s["vanishing"], s["exploding"]
+    assert van["log10_activation_factor_mean"] < van["log10_weight_power"] - 10
+    assert van["log10_measured"] < van["log10_weight_power"] - 10
+    assert exp["log10_activation_factor_mean"] > -1e-3                     # tanh' ~ 1 near h = 0
+    assert exp["log10_measured"] == pytest.approx(exp["log10_weight_power"], abs=0.05)
+    assert exp["log10_measured"] > 5
+
+
+def test_clipping_prevents_divergence_and_cliff_jumps(docs_run, backend):
+    s = docs_run("clipping", backend)
+    assert s["none"]["diverged"] >= 1
+    assert s["norm"]["diverged"] == s["value"]["diverged"] == 0
+    assert s["norm"]["max_grad_norm_after_clipping"] <= s["settings"]["clip_norm"] * (1 + 1e-6)
+    cliff = s["cliff"]
+    clipped, unclipped = cliff["norm clipping (c = 1)"], cliff["no clipping"]
+    assert clipped["max_step"] <= cliff["lr"] * 1.0 * (1 + 1e-9) < unclipped["max_step"]
+    assert clipped["final_error"] < 1e-4 < unclipped["final_error"]
+
+
+def test_init_stall_sits_at_ln10_and_every_fix_learns(docs_run, backend):
+    s = docs_run("init_stall", backend)
+    bad = s["N(1,1), sigmoid"]
+    assert bad["stalled"] and bad["median_grad_norm_first_layer"] == 0.0
+    assert bad["loss_final_epoch"] == pytest.approx(math.log(10), abs=0.02)
+    for fix in ("Xavier, sigmoid", "He, ReLU", "N(1,1), sigmoid + BN"):
+        assert not s[fix]["stalled"] and s[fix]["loss_final_epoch"] < math.log(10) / 4, fix
+
+
+def test_sigmoid_starves_the_first_layer(docs_run, backend):
+    s = docs_run("activations", backend)
+    others = [k for k in s if k != "Sigmoid"]
+    assert len(others) == 5
+    ratio = s["Sigmoid"]["grad_ratio_first_over_last_median"]
+    assert ratio < min(s[k]["grad_ratio_first_over_last_median"] for k in others) / 3
+    assert s["Sigmoid"]["final_loss"] > max(s[k]["final_loss"] for k in others)
+
+
+def test_layernorm_keeps_depth_trainable_and_pre_ln_scales_like_inverse_sqrt_depth(docs_run, backend):
+    s = docs_run("transformer_depth", backend)
+    depths = (6, 12, 24, 48)
+    assert s["residual, no LayerNorm, L=48"]["log10_ratio_first_over_last"] > 8
+    for label in ("post-LN", "pre-LN"):
+        for d in depths:
+            assert abs(s[f"{label}, L={d}"]["log10_ratio_first_over_last"]) < 2, (label, d)
+
+    def exponent(label):
+        w = [s[f"{label}, L={d}"]["log10_weight_grad_last"] for d in depths]
+        return np.polyfit(np.log10(depths), w, 1)[0]
+    assert -0.9 < exponent("pre-LN") < -0.3          # Xiong et al.: O(1/sqrt(L))
+    assert abs(exponent("post-LN")) < 0.15           # flat in depth
