@@ -96,6 +96,12 @@ def test_compare_summaries_lines_up_both_runs_and_their_differences():
         studies.compare_summaries(a, _result("t", "jax", {}))
 
 
+def test_format_summary_flattens_nested_numbers():
+    text = studies.format_summary(_result("s", "jax", {"a": {"b": 1.23456, "c": [0.5, 0.123456]}, "d": "x"}))
+    assert text.splitlines() == ["s [jax, seed 0, smoke]", "  a / b  1.235", "  a / c  [0.5, 0.1235]",
+                                 "  d      x"]
+
+
 def test_progress_bars_go_to_the_given_stream(tmp_path):
     import io
     stream = io.StringIO()

@@ -139,15 +139,7 @@ def drain_new_figures() -> list[str]:
 
 def format_summary(result: StudyResult) -> str:
     """The headline numbers of a study as an aligned text table (nested keys joined by ' / ')."""
-    rows = []
-
-    def walk(d, prefix=""):
-        for k, v in d.items():
-            if isinstance(v, dict):
-                walk(v, f"{prefix}{k} / ")
-            else:
-                rows.append((prefix + str(k), f"{v:.4g}" if isinstance(v, float) else str(v)))
-    walk(result.summary)
+    rows = [(k, _cell(v)) for k, v in _flat_summary(result.summary).items()]
     width = max((len(k) for k, _ in rows), default=0)
     head = f"{result.name} [{result.backend}, seed {result.seed}, {result.scale}]"
     return "\n".join([head] + [f"  {k:<{width}}  {v}" for k, v in rows])
