@@ -39,20 +39,50 @@ def _rnn_cell(p, h, xw, phi):
 
 
 def _lstm_cell(p, state, xw):
-    h, c = state
-    gates = xw + p["bias_hh"] + h @ p["weight_hh"].T  # (B, 4H): i, f, g, o
+    return _lstm_update(state[1], xw + p["bias_hh"] + state[0] @ p["weight_hh"].T)
+
+
+def _lstm_update(c, gates):
+    """``(h', c')`` from the cell state c (B, H) and the pre-activations (B, 4H): i, f, g, o."""
     i, f, g, o = jnp.split(gates, 4, axis=-1)
     c = jax.nn.sigmoid(f) * c + jax.nn.sigmoid(i) * jnp.tanh(g)
     return jax.nn.sigmoid(o) * jnp.tanh(c), c
 
 
 def _gru_cell(p, h, xw):
-    hw = p["bias_hh"] + h @ p["weight_hh"].T  # (B, 3H): r, z, n
+    return _gru_update(h, xw, p["bias_hh"] + h @ p["weight_hh"].T)
+
+
+def _gru_update(h, xw, hw):
+    """``h'`` from h (B, H), ``xw = x W_ih^T + b_ih`` and ``hw = h W_hh^T + b_hh`` (B, 3H): r, z, n."""
     xr, xz, xn = jnp.split(xw, 3, axis=-1)
     hr, hz, hn = jnp.split(hw, 3, axis=-1)
     r, z = jax.nn.sigmoid(xr + hr), jax.nn.sigmoid(xz + hz)
     n = jnp.tanh(xn + r * hn)
     return n + z * (h - n)  # == (1 - z) * n + z * h
+
+
+def _scan_body(kind: str, p, phi):
+    """The scan body of one layer, ``(state, x_t) -> (state', state')``. The transposed
+    weights and the summed biases are computed once, outside the loop: XLA on CPU does not
+    hoist them out of the scan itself (the LSTM's backward pass measured 1.4x slower)."""
+    wi, wh = p["weight_ih"].T, p["weight_hh"].T      # (I, G H), (H, G H)
+    if kind == "gru":  # b_hn sits inside r * (W_hn h + b_hn): the biases stay apart
+        def body(h, x_t):
+            h = _gru_update(h, x_t @ wi + p["bias_ih"], h @ wh + p["bias_hh"])
+            return h, h
+        return body
+    b = p["bias_ih"] + p["bias_hh"]
+    if kind == "lstm":
+        def body(state, x_t):
+            state = _lstm_update(state[1], x_t @ wi + state[0] @ wh + b)
+            return state, state
+        return body
+
+    def body(h, x_t):
+        h = phi(x_t @ wi + h @ wh + b)
+        return h, h
+    return body
 
 
 # ---------------------------------------------------------------- sequence function
@@ -61,22 +91,14 @@ def recurrent_forward(params, x, state0, config) -> SequenceOutput:
     """Run the stacked cell over ``x`` (T, B, I) from ``state0`` ((L, B, H); LSTM: a pair)."""
     lstm = isinstance(config, LSTMConfig)
     phi = get_activation(config.activation) if isinstance(config, RNNConfig) else None
+    kind = "lstm" if lstm else ("rnn" if phi is not None else "gru")
     # Unlike torch, the input projection stays inside the scan body: hoisting it out
     # (one big matmul, then slicing xs) measured 2x slower under XLA on CPU.
-    if lstm:
-        cell = _lstm_cell
-    elif phi is not None:
-        cell = lambda p, h, xw: _rnn_cell(p, h, xw, phi)  # noqa: E731
-    else:
-        cell = _gru_cell
     hs, cs = [], []
     inp = x
     for l, p in enumerate(params["layers"]):
-        def body(state, x_t, p=p):
-            state = cell(p, state, x_t @ p["weight_ih"].T + p["bias_ih"])
-            return state, state
         init = (state0[0][l], state0[1][l]) if lstm else state0[l]
-        _, seq = jax.lax.scan(body, init, inp)
+        _, seq = jax.lax.scan(_scan_body(kind, p, phi), init, inp)
         if lstm:
             seq, c_seq = seq
             cs.append(c_seq)
