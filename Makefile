@@ -26,7 +26,8 @@ test: install  ## the test suite (CI runs this)
 test-slow: install  ## the docs pages' claims at docs scale, both backends (kept out of `make test`)
 	$(PY) -m pytest -m slow -q
 
-bench: install  ## benchmark tables (not tests)
+bench: install  ## benchmark tables (not tests); flax is the peer of one table
+	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[bench]"
 	$(PY) benchmarks/bench_models.py
 	$(PY) benchmarks/bench_jacobian.py
 	$(PY) benchmarks/bench_compile.py

@@ -40,8 +40,8 @@ def compare_backends(config, *, seed: int = 0, batch: int = 8, steps: int = 32,
     import jax.numpy as jnp
     import torch
 
-    from . import jax as rj
-    from . import torch as rt
+    from ._backend import load
+    rj, rt = load("jax"), load("torch")
 
     params = init_params(config, seed, dtype)
     rng = np.random.default_rng(seed + 1)

@@ -149,8 +149,9 @@ def test_depth_of_rnnflow_models(config, backend):
         x0 = model(torch.as_tensor(x)).hidden[0].detach().numpy() if transformer else x
     else:
         x0 = np.asarray(model(x).hidden[0]) if transformer else x
-    from rnnflow.analysis.api import _jacobians_module
-    _, layers, readout, axis = _jacobians_module(backend).depth_stack(model, x)
+    from rnnflow.analysis.backends import backend_modules
+    from rnnflow.analysis.depth import depth_stack
+    _, layers, readout, axis = depth_stack(backend_modules(backend), model, x)
     want, jacs = _brute_depth(layers, x0, lambda h: (readout(h) ** 2).sum() / 2, backend, axis)
     np.testing.assert_allclose(res.log_grad_norm, want, atol=1e-10)
     for l, j in enumerate(jacs):

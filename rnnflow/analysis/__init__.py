@@ -14,25 +14,24 @@ backend lazily::
 The math on NumPy arrays is usable directly: :func:`product_norms` and
 :func:`lyapunov_exponents` over :class:`StepJacobians`.
 """
-from .api import (
-    as_model as as_model, elman_decomposition as elman_decomposition, gradient_reach as gradient_reach,
-    gradient_through_depth as gradient_through_depth, jacobians_over_time as jacobians_over_time,
-    lyapunov_spectrum as lyapunov_spectrum, resolve_backend as resolve_backend,
-)
-from .decomposition import decompose_elman as decompose_elman
-from .lyapunov import lyapunov_exponents as lyapunov_exponents
+from ..types import Trace as Trace
+from .backends import as_model as as_model, resolve_backend as resolve_backend
+from .decomposition import decompose_elman as decompose_elman, elman_decomposition as elman_decomposition
+from .depth import gradient_through_depth as gradient_through_depth
+from .jacobians import jacobians_over_time as jacobians_over_time
+from .lyapunov import lyapunov_exponents as lyapunov_exponents, lyapunov_spectrum as lyapunov_spectrum
 from .products import product_norms as product_norms
 from .results import (
     LOG10E as LOG10E, DepthProfile as DepthProfile, ElmanDecomposition as ElmanDecomposition,
     JacobianNorms as JacobianNorms, LyapunovSpectrum as LyapunovSpectrum, ReachProfile as ReachProfile,
 )
+from .reach import gradient_reach as gradient_reach
 from .spectral import exact_top_singular as exact_top_singular
 from .step_jacobians import StepJacobians as StepJacobians
 from .theory import (
     PascanuBound as PascanuBound, gamma as gamma, log_bound_curve as log_bound_curve,
     pascanu_bound as pascanu_bound, sigmoid_chain_log_bound as sigmoid_chain_log_bound,
 )
-from .trace import Trace as Trace
 
 __all__ = [
     "jacobians_over_time", "elman_decomposition", "lyapunov_spectrum", "gradient_reach",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .jacobians import jacobians_over_time
 from .products import product_norms
 from .results import ElmanDecomposition, JacobianNorms
 from .step_jacobians import StepJacobians
@@ -42,3 +43,10 @@ def decompose_elman(norms: JacobianNorms, *, spectral: str = "exact") -> ElmanDe
         log_dphi_mean=dphi_mean, log_dphi_product=dphi_prod,
         log_weight_power=powers["log_spectral"][0], log_spectral_radius=log_rho,
         log_sigma_max=log_sig, log_bound=dphi_max + gap * log_sig, activation=norms.activation)
+
+
+def elman_decomposition(model, xs, h0=None, *, params=None, layer: int = 0, backend: str | None = None,
+                        spectral: str = "exact") -> ElmanDecomposition:
+    """:func:`jacobians_over_time` of an Elman layer, split into its ``phi'`` and ``W_hh`` factors."""
+    return decompose_elman(jacobians_over_time(model, xs, h0, params=params, layer=layer, backend=backend,
+                                               spectral=spectral), spectral=spectral)

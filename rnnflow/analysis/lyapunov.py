@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .backends import prepare
+from .jacobians import run_trace, trace_step_jacobians
 from .results import LyapunovSpectrum
 from .spectral import random_basis
 from .step_jacobians import StepJacobians, check_finite_steps, chunk_size
@@ -53,3 +55,52 @@ def lyapunov_exponents(steps: StepJacobians, k: int | None = None, *, warmup: in
                     acc += np.log(np.abs(np.diagonal(r, axis1=1, axis2=2)))
     exps = -np.sort(-(acc / (T - warmup)), axis=1)
     return LyapunovSpectrum(exponents=exps, steps=T - warmup, warmup=int(warmup))
+
+
+def _driving_inputs(xs, T: int | None, batch: int, input_size: int | None):
+    """Inputs ``(T, B, I)`` from ``None`` (zeros), a constant ``(I,)``/``(B, I)`` or a sequence."""
+    if xs is not None and len(getattr(xs, "shape", np.shape(xs))) == 3:
+        return xs
+    if T is None:
+        raise ValueError("steps is required unless xs is a (T, B, I) sequence")
+    if xs is None:
+        if input_size is None:
+            raise ValueError("input_size is required for autonomous runs (xs=None) of a step function")
+        return np.zeros((T, batch, input_size))
+    c = np.asarray(xs)
+    if c.ndim == 1:
+        c = np.broadcast_to(c, (batch, c.shape[0]))
+    if c.ndim != 2:
+        raise ValueError(f"xs has shape {c.shape}: expected None, a constant (I,) or (B, I), or (T, B, I)")
+    return np.ascontiguousarray(np.broadcast_to(c, (T,) + c.shape))
+
+
+def lyapunov_spectrum(model, xs=None, h0=None, *, params=None, steps: int | None = None, warmup: int = 100,
+                      k: int | None = None, layer: int = 0, batch: int = 1,
+                      input_size: int | None = None, backend: str | None = None,
+                      analytic: bool = True, seed: int = 0) -> LyapunovSpectrum:
+    """Lyapunov exponents of a recurrent cell (QR/Benettin method), sorted descending.
+
+    Driving: ``xs=None``: autonomous, ``x_t = 0``; ``xs`` of shape ``(I,)`` or ``(B, I)``:
+    constant input; ``(T, B, I)``: input-driven (then ``warmup + steps = T``).
+    The first ``warmup`` steps settle the state and the tangent basis and are not
+    averaged. Exponents are per step, natural log: ``(B, k)`` (default ``k = N``).
+    """
+    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1):
+        raise ValueError(f"steps={steps!r} is invalid: expected an integer >= 1")
+    if isinstance(warmup, bool) or not isinstance(warmup, (int, np.integer)) or warmup < 0:
+        raise ValueError(f"warmup={warmup!r} is invalid: expected an integer >= 0")
+    model, bk = prepare(model, xs, h0, params=params, backend=backend)
+    if input_size is None and hasattr(model, "config"):
+        input_size = model.config.input_size
+    if h0 is not None:  # the batch is fixed by h0: (B, H) for a step, (L, B, H) for a model
+        first = h0[0] if isinstance(h0, (tuple, list)) else h0
+        batch = int(tuple(first.shape)[1 if hasattr(model, "config") else 0])
+    seq = _driving_inputs(xs, None if steps is None else warmup + steps, batch, input_size)
+    T = int(seq.shape[0])
+    if steps is not None and T != warmup + steps:
+        raise ValueError(f"xs has T={T} steps but warmup + steps = {warmup + steps}")
+    if T <= warmup:
+        raise ValueError(f"warmup={warmup} leaves no steps of the T={T} inputs to average")
+    tr = run_trace(bk, model, seq, h0, layer)
+    return lyapunov_exponents(trace_step_jacobians(bk, model, tr, layer, analytic), k, warmup=warmup, seed=seed)

@@ -1,46 +1,138 @@
-"""What a backend hands the analyzers after running a recurrence: NumPy arrays only.
+"""Running a recurrence for the analyzers, written once over a backend's array adapter.
 
-A backend's ``trace(model_or_step, xs, h0, layer=...)`` runs ``h_t = f(h_{t-1}, x_t)``
-and returns a :class:`Trace`; the analyzers then ask it for step Jacobians chunk by
-chunk. The checks here name the first bad time step so a user can find it.
+:func:`trace` runs ``h_t = f(h_{t-1}, x_t)`` and returns a :class:`~rnnflow.types.Trace`
+of NumPy arrays; the analyzers then ask the backend for step Jacobians chunk by chunk
+(:func:`step_inputs` lays a chunk out). The model is either an rnnflow recurrent model,
+reached only through its contract (``config``, ``dtype``, ``initial_state(batch)``,
+``step(layer, state, x_t)``, ``layer_params(layer)``, ``model(x, state0)``), or a
+user's step function ``step(h, x) -> h'`` on batched backend arrays. ``ops`` is the
+backend's :mod:`arrays` module (``rnnflow.torch.arrays`` / ``rnnflow.jax.arrays``).
+The checks here name the first bad time step so a user can find it.
 """
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import numpy as np
 
+from ..config import RECURRENT_CONFIGS, LSTMConfig, RNNConfig
+from ..types import Trace
 
-class Trace(NamedTuple):
-    """A recurrence's trajectory, in the model's dtype.
 
-    states:     tuple of ``(T+1, B, H_i)``, one per state part (LSTM: ``(h, c)``);
-                ``states[i][t]`` is part ``i`` of ``h_t`` (``t = 0`` is ``h0``).
-    inputs:     ``(T, B, I)`` the inputs ``x_1..x_T`` of this layer.
-    cell:       ``"rnn" | "lstm" | "gru" | "step"`` (a user step function).
-    activation: Elman activation name, else ``None``.
-    weight_hh:  ``(H, H)`` Elman recurrent matrix, else ``None``.
-    preact:     ``(T, B, H)`` Elman pre-activations ``a_t`` (``h_t = phi(a_t)``), else ``None``.
+def is_recurrent_model(obj) -> bool:
+    """True for an rnnflow recurrent model (either backend): it has a recurrent config."""
+    return isinstance(getattr(obj, "config", None), RECURRENT_CONFIGS) and hasattr(obj, "step")
+
+
+def parts(state) -> tuple:
+    """A state as the tuple of its parts (a single array is a 1-tuple)."""
+    return tuple(state) if isinstance(state, (tuple, list)) else (state,)
+
+
+def pack(state_parts: tuple):
+    """The inverse of :func:`parts`."""
+    return state_parts[0] if len(state_parts) == 1 else tuple(state_parts)
+
+
+def trace(ops, model, xs, h0=None, *, layer: int = 0) -> Trace:
+    """Run the recurrence over ``xs`` ``(T, B, I)`` and return its :class:`Trace`.
+
+    model: an rnnflow recurrent model (``h0``: its ``state0``, ``(L, B, H)`` or an LSTM
+           pair; default zeros) or a step function ``step(h, x) -> h'`` (``h0`` required:
+           ``(B, H)`` or a tuple of ``(B, H_i)``).
+    layer: which layer of a stacked model (its inputs are the layer below's states).
     """
+    check_sequence(tuple(xs.shape))
+    if is_recurrent_model(model):
+        return _trace_model(ops, model, xs, h0, layer)
+    if not callable(model):
+        raise TypeError(f"model must be an rnnflow recurrent model or a step function, got {type(model).__name__}")
+    if h0 is None:
+        raise ValueError(f"h0 is required for a step function: {ops.ARRAY_KIND} (B, H) or a tuple of them")
+    state = tuple(ops.asarray(p) for p in parts(h0))
+    x = ops.asarray(xs, state[0].dtype)
+    check_state_shapes([p.shape for p in state], x.shape[1])
+    with ops.no_grad():
+        first = parts(model(pack(state), x[0]))
+    check_step_output([p.shape for p in state], [getattr(p, "shape", ()) for p in first])
+    seqs = ops.scan(model, pack(state), x)
+    states = tuple(np.concatenate([ops.numpy(p)[None], ops.numpy(s)]) for p, s in zip(state, seqs))
+    return Trace(states, ops.numpy(x), "step")
 
-    states: tuple
-    inputs: np.ndarray
-    cell: str
-    activation: str | None = None
-    weight_hh: np.ndarray | None = None
-    preact: np.ndarray | None = None
 
-    @property
-    def sizes(self) -> tuple:
-        return tuple(int(s.shape[-1]) for s in self.states)
+def _trace_model(ops, model, xs, h0, layer: int) -> Trace:
+    cfg = model.config
+    layer = check_layer(layer, cfg.num_layers)
+    x = ops.asarray(xs, model.dtype)
+    lstm = isinstance(cfg, LSTMConfig)
+    if h0 is not None:  # NumPy states are welcome: cast them like xs
+        h0 = tuple(ops.asarray(p, model.dtype) for p in h0) if lstm else ops.asarray(h0, model.dtype)
+    with ops.no_grad():
+        out = model(x, h0)
+        inputs = x if layer == 0 else out.hidden[layer - 1]
+        s0 = model.initial_state(x.shape[1]) if h0 is None else h0
+        first = (s0[0][layer], s0[1][layer]) if lstm else (s0[layer],)
+        seqs = (out.hidden[layer], out.cell[layer]) if lstm else (out.hidden[layer],)
+        states = tuple(np.concatenate([ops.numpy(f)[None], ops.numpy(s)]) for f, s in zip(first, seqs))
+        if not isinstance(cfg, RNNConfig):
+            return Trace(states, ops.numpy(inputs), cfg.cell)
+        p = model.layer_params(layer)                # a_t = x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh
+        h_prev = ops.asarray(states[0][:-1])
+        pre = inputs @ p["weight_ih"].T + p["bias_ih"] + h_prev @ p["weight_hh"].T + p["bias_hh"]
+        return Trace(states, ops.numpy(inputs), "rnn", cfg.activation, ops.numpy(p["weight_hh"]), ops.numpy(pre))
 
-    @property
-    def T(self) -> int:
-        return int(self.inputs.shape[0])
 
-    @property
-    def B(self) -> int:
-        return int(self.inputs.shape[1])
+class UserStep:
+    """A user's ``step(h, x)`` as ``f(params, h, x)``, the form the backends differentiate;
+    equal (and hashed) by the wrapped function, so JAX compiles it once."""
+
+    def __init__(self, fn):
+        self.fn = fn
+
+    def __call__(self, _params, state, x):
+        return self.fn(state, x)
+
+    def __hash__(self):
+        return hash(self.fn)
+
+    def __eq__(self, other):
+        return isinstance(other, UserStep) and other.fn is self.fn
+
+
+def step_function(model, layer: int = 0):
+    """``(step, params)`` with ``step(params, state, x_t)`` one step of ``layer`` of an
+    rnnflow recurrent model, or of a user's step function (``params=None``)."""
+    if is_recurrent_model(model):
+        layer = check_layer(layer, model.config.num_layers)
+        return model.step_function(), model.layer_params(layer)
+    return UserStep(model), None
+
+
+def step_inputs(tr: Trace, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
+    """The points at which steps ``t = lo+1..hi`` are differentiated, flattened over
+    ``(t, b)``: states ``z`` ``(n*B, N)`` (the parts concatenated, ``N = sum H_i``) and
+    inputs ``x`` ``(n*B, I)``, ``n = hi - lo``."""
+    n = hi - lo
+    z = np.concatenate([s[lo:hi] for s in tr.states], axis=-1).reshape(n * tr.B, -1)
+    return z, tr.inputs[lo:hi].reshape(n * tr.B, -1)
+
+
+def outputs(out):
+    """A model's outputs ``y``: ``out.y`` of a :class:`~rnnflow.types.SequenceOutput`, else ``out``."""
+    return out.y if hasattr(out, "y") else out
+
+
+def check_sequence_output(y_shape, x_shape) -> None:
+    """A sequence model maps ``x`` ``(T, B, I)`` to ``y`` ``(T, B, O)``."""
+    if len(y_shape) != 3 or tuple(y_shape[:2]) != tuple(x_shape[:2]):
+        raise ValueError(f"the model output has shape {tuple(y_shape)}: expected (T, B, O) = "
+                         f"({x_shape[0]}, {x_shape[1]}, O)")
+
+
+def check_layer(layer: int, num_layers: int) -> int:
+    """``layer`` as an index in ``0..num_layers-1`` (negative counts from the top)."""
+    if isinstance(layer, bool) or not isinstance(layer, (int, np.integer)) or not -num_layers <= layer < num_layers:
+        raise ValueError(f"layer={layer!r} is invalid for a {num_layers}-layer model: expected an integer "
+                         f"in [{-num_layers}, {num_layers - 1}]")
+    return int(layer) % num_layers
 
 
 def check_sequence(shape, what: str = "xs") -> None:

@@ -16,6 +16,7 @@ import numpy as np
 
 from .. import validation
 from ..types import MLPOutput
+from . import arrays
 from .activations import get_activation
 from .transformer import dropout, linear
 
@@ -54,8 +55,8 @@ def mlp_layer(p, h, config, layer: int, *, train: bool = True, key=None):
     ``{"running_mean", "running_var"}`` (None without BatchNorm). ``key`` is
     required when ``train`` and dropout > 0.
     """
-    _check_batch(h.shape[0], config, train)
-    _check_key(config, train, key)
+    validation.check_batchnorm_batch(h.shape[0], config, train)
+    validation.check_dropout_key(config, train, key)
     z = linear(p["linear"], h)  # (B, W)
     stats = None
     if config.batchnorm:
@@ -74,9 +75,9 @@ def mlp_forward(params, x, config, *, train: bool = True, key=None) -> MLPOutput
     after this call (updated in train mode; None without BatchNorm). Pure: the
     caller decides whether to keep the new stats (:class:`MLP` does).
     """
-    _check_batch(x.shape[0], config, train)
-    _check_key(config, train, key)
-    keys = jax.random.split(key, config.depth) if _needs_key(config, train) else [None] * config.depth
+    validation.check_batchnorm_batch(x.shape[0], config, train)
+    validation.check_dropout_key(config, train, key)
+    keys = jax.random.split(key, config.depth) if validation.needs_dropout_key(config, train) else [None] * config.depth
     h, hs, bn_stats = x, [], []
     for l, (p, k) in enumerate(zip(params["layers"], keys)):
         h, stats = mlp_layer(p, h, config, l, train=train, key=k)
@@ -105,41 +106,30 @@ class MLP:
     def dtype(self):
         return self.params["head"]["weight"].dtype
 
+    batch_axis = 0   # the stack's x_l are (B, W)
+
     def step(self, layer: int, h, *, train: bool = True, key=None):
         """Hidden layer ``layer`` alone: h (B, I_l) -> (B, W); leaves the running stats alone."""
         return mlp_layer(self.params["layers"][layer], h, self.config, layer, train=train, key=key)[0]
 
+    def blocks(self) -> list:
+        """The stack ``x_{l+1} = blocks[l](x_l)``, one callable per hidden layer."""
+        return [partial(self.step, l) for l in range(self.config.depth)]
+
+    def stack_input(self, x):
+        """``x_0``: the input itself, (B, I)."""
+        return x
+
+    def readout(self, h):
+        """The linear head on the last hidden layer's output, (B, W) -> (B, O)."""
+        return linear(self.params["head"], h)
+
     def __call__(self, x, *, validate: bool = True, train: bool = True, key=None) -> MLPOutput:
         if validate:
-            _validate(x, self.config, self.dtype)
+            validation.check_model_input(arrays, x, self.config, self.dtype, rank=2)
         out = mlp_forward(self.params, x, self.config, train=train, key=key)
         traced = any(isinstance(a, jax.core.Tracer) for a in jax.tree_util.tree_leaves(out.bn_stats))
         if train and self.config.batchnorm and not traced:
             self.params = {**self.params, "layers": [
                 {**p, "bn": {**p["bn"], **stats}} for p, stats in zip(self.params["layers"], out.bn_stats)]}
         return out
-
-
-def _needs_key(config, train: bool) -> bool:
-    return train and config.dropout > 0
-
-
-def _check_key(config, train: bool, key) -> None:
-    if _needs_key(config, train) and key is None:
-        raise ValueError(f"MLPConfig.dropout={config.dropout} in train mode needs a PRNG key: "
-                         "pass key=jax.random.key(seed) (or train=False)")
-
-
-def _check_batch(B: int, cfg, train: bool) -> None:
-    if cfg.batchnorm and train and B < 2:
-        raise ValueError(f"BatchNorm in train mode needs a batch of at least 2 (got B={B}): "
-                         "its batch variance is undefined; use eval mode for single examples")
-
-
-def _validate(x, cfg, dtype):
-    if not hasattr(x, "shape") or not hasattr(x, "dtype"):
-        raise TypeError(f"x must be a jax or numpy array, got {type(x).__name__}")
-    validation.check_input(tuple(x.shape), str(x.dtype), rank=2, features=cfg.input_size,
-                           model_dtype=str(dtype))
-    if not isinstance(x, jax.core.Tracer):
-        validation.check_finite(bool(np.isfinite(np.asarray(x)).all()))

@@ -6,6 +6,7 @@ drives them with ``lax.scan``.
 """
 from __future__ import annotations
 
+import functools
 from functools import partial
 
 import jax
@@ -15,6 +16,7 @@ import numpy as np
 from .. import validation
 from ..config import LSTMConfig, RNNConfig
 from ..types import SequenceOutput
+from . import arrays
 from .activations import get_activation
 
 
@@ -32,6 +34,15 @@ def lstm_step(p, state, x):
 def gru_step(p, h, x):
     """One GRU step; h (B, H), x (B, I) -> (B, H)."""
     return _gru_cell(p, h, x @ p["weight_ih"].T + p["bias_ih"])
+
+
+@functools.lru_cache(maxsize=None)
+def cell_step(cell: str, activation: str | None = None):
+    """The step function ``f(p, state, x)`` of a cell (``"rnn"`` with ``activation``,
+    ``"lstm"``, ``"gru"``), the same object for the same arguments (JAX compiles on it)."""
+    if cell == "rnn":
+        return functools.partial(rnn_step, activation=activation)
+    return {"lstm": lstm_step, "gru": gru_step}[cell]
 
 
 def _rnn_cell(p, h, xw, phi):
@@ -135,32 +146,30 @@ class RecurrentNet:
 
     def step(self, layer: int, state, x_t):
         """One time step of layer ``layer``: state (B, H) (LSTM: (h, c)), x_t (B, I_l)."""
-        p = self.params["layers"][layer]
-        if isinstance(self.config, RNNConfig):
-            return rnn_step(p, state, x_t, self.config.activation)
-        return (lstm_step if isinstance(self.config, LSTMConfig) else gru_step)(p, state, x_t)
+        return self.step_function()(self.layer_params(layer), state, x_t)
+
+    def step_function(self):
+        """``f(p, state, x_t)``, one step of any layer given its :meth:`layer_params`."""
+        return cell_step(self.config.cell, getattr(self.config, "activation", None))
+
+    def layer_params(self, layer: int) -> dict:
+        """Layer ``layer``'s parameters in schema names (``weight_ih``, ``weight_hh``, ...)."""
+        return self.params["layers"][layer]
+
+    def readout(self, h):
+        """The head on top-layer states h (T, B, H) -> y (T, B, O) (identity without a head)."""
+        return h @ self.params["head"]["weight"].T + self.params["head"]["bias"] if "head" in self.params else h
 
     def __call__(self, x, state0=None, *, validate: bool = True) -> SequenceOutput:
         lstm = isinstance(self.config, LSTMConfig)
         if validate:
-            _validate(x, state0, self.config, self.dtype, lstm)
+            _check(x, state0, self.config, self.dtype, lstm)
         if state0 is None:
             state0 = self.initial_state(x.shape[1])
         return recurrent_forward(self.params, x, state0, self.config)
 
 
-def _validate(x, state0, cfg, dtype, lstm):
-    if not hasattr(x, "shape") or not hasattr(x, "dtype"):
-        raise TypeError(f"x must be a jax or numpy array, got {type(x).__name__}")
-    validation.check_input(tuple(x.shape), str(x.dtype), rank=3, features=cfg.input_size,
-                           model_dtype=str(dtype))
-    if not isinstance(x, jax.core.Tracer):
-        validation.check_finite(bool(np.isfinite(np.asarray(x)).all()))
+def _check(x, state0, cfg, dtype, lstm):
+    validation.check_model_input(arrays, x, cfg, dtype, rank=3)
     if state0 is not None:
-        want = (cfg.num_layers, x.shape[1], cfg.hidden_size)
-        if lstm and (not isinstance(state0, (tuple, list)) or len(state0) != 2):
-            raise ValueError("state0 for an LSTM must be a pair (h0, c0), each (L, B, H)")
-        for name, s in zip(("h0", "c0") if lstm else ("state0",), state0 if lstm else (state0,)):
-            validation.check_state(tuple(s.shape), want, name)
-            if not isinstance(s, jax.core.Tracer):
-                validation.check_finite(bool(np.isfinite(np.asarray(s)).all()), name)
+        validation.check_model_state(arrays, state0, cfg, x.shape[1], dtype, lstm=lstm)

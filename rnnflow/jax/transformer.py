@@ -14,9 +14,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..positional import sinusoidal_table  # noqa: F401  (re-exported for callers)
 from .. import validation
+from ..positional import sinusoidal_table
 from ..types import SequenceOutput
+from . import arrays
 from .activations import get_activation
 
 
@@ -94,8 +95,8 @@ def transformer_layer(p, x, config, *, mask=None, train: bool = False, key=None)
     if mask is None and config.causal:
         mask = causal_mask(x.shape[0])
     rate, phi = config.dropout, get_activation(config.activation)
-    _check_key(config, train, key)
-    k_probs, k_attn, k_mlp = jax.random.split(key, 3) if _needs_key(config, train) else (None,) * 3
+    validation.check_dropout_key(config, train, key)
+    k_probs, k_attn, k_mlp = jax.random.split(key, 3) if validation.needs_dropout_key(config, train) else (None,) * 3
 
     def attn(z):
         return dropout(attention(p["attn"], z, config.num_heads, mask=mask, rate=rate, train=train,
@@ -126,8 +127,8 @@ def transformer_forward(params, x, config, *, train: bool = False, key=None) -> 
     head), hidden ``(L+1, T, B, D)``. ``key`` is required when ``train`` and dropout > 0.
     """
     T = x.shape[0]
-    _check_length(T, config)
-    _check_key(config, train, key)
+    validation.check_length(T, config)
+    validation.check_dropout_key(config, train, key)
     h = linear(params["embed"], x)  # (T, B, D)
     pe = positional_encoding(params.get("pos"), T, config, h.dtype)
     if pe is not None:
@@ -139,7 +140,7 @@ def transformer_forward(params, x, config, *, train: bool = False, key=None) -> 
     # (rnnflow.training.packing, as the trainer passes it).
     layers = params["layers"]
     stacked = layers if isinstance(layers, dict) else jax.tree_util.tree_map(lambda *a: jnp.stack(a), *layers)
-    keyed = _needs_key(config, train)
+    keyed = validation.needs_dropout_key(config, train)
     keys = jax.random.split(key, config.num_layers) if keyed else jnp.zeros((config.num_layers,))
 
     def block(h, pk):
@@ -174,36 +175,27 @@ class Transformer:
     def dtype(self):
         return self.params["embed"]["weight"].dtype
 
+    batch_axis = 1   # the stack's x_l are (T, B, D)
+
     def step(self, layer: int, x, *, train: bool = False, key=None):
         """Block ``layer`` alone: x (T, B, D) -> (T, B, D) (causal mask from the config)."""
         return transformer_layer(self.params["layers"][layer], x, self.config, train=train, key=key)
 
+    def blocks(self) -> list:
+        """The stack ``x_{l+1} = blocks[l](x_l)``, one callable per block."""
+        return [partial(self.step, l) for l in range(self.config.num_layers)]
+
+    def stack_input(self, x):
+        """``x_0``: the residual stream entering block 0 (embedding + positions), (T, B, D)."""
+        return self(x).hidden[0]
+
+    def readout(self, h):
+        """The final LayerNorm (if any) and the head on the stream leaving the last block."""
+        if self.config.final_norm:
+            h = layer_norm(self.params["final_norm"], h, self.config.layer_norm_eps)
+        return linear(self.params["head"], h) if "head" in self.params else h
+
     def __call__(self, x, *, validate: bool = True, train: bool = False, key=None) -> SequenceOutput:
         if validate:
-            _validate(x, self.config, self.dtype)
+            validation.check_model_input(arrays, x, self.config, self.dtype, rank=3)
         return transformer_forward(self.params, x, self.config, train=train, key=key)
-
-
-def _needs_key(config, train: bool) -> bool:
-    return train and config.dropout > 0
-
-
-def _check_key(config, train: bool, key) -> None:
-    if _needs_key(config, train) and key is None:
-        raise ValueError(f"TransformerConfig.dropout={config.dropout} in train mode needs a PRNG key: "
-                         "pass key=jax.random.key(seed) (or train=False)")
-
-
-def _check_length(T: int, cfg) -> None:
-    if cfg.positional == "learned" and T > cfg.max_len:
-        raise ValueError(f"sequence length T={T} exceeds TransformerConfig.max_len={cfg.max_len} "
-                         "(learned positions have one row per position)")
-
-
-def _validate(x, cfg, dtype):
-    if not hasattr(x, "shape") or not hasattr(x, "dtype"):
-        raise TypeError(f"x must be a jax or numpy array, got {type(x).__name__}")
-    validation.check_input(tuple(x.shape), str(x.dtype), rank=3, features=cfg.input_size,
-                           model_dtype=str(dtype))
-    if not isinstance(x, jax.core.Tracer):
-        validation.check_finite(bool(np.isfinite(np.asarray(x)).all()))

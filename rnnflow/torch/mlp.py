@@ -7,12 +7,15 @@ is written out so that :mod:`rnnflow.jax.mlp` is the same computation line for l
 """
 from __future__ import annotations
 
+import functools
+
 import torch
 from torch import nn
 
 from .. import validation
 from ..activations import PRELU_INIT
 from ..types import MLPOutput
+from . import arrays
 from .activations import get_activation
 from .transformer import as_tree, dropout, linear
 
@@ -49,7 +52,7 @@ def mlp_layer(p, h, config, layer: int, *, train: bool = True):
     residual and layer > 0, else ``h' = a``. ``bn_stats`` is the layer's updated
     ``{"running_mean", "running_var"}`` (None without BatchNorm).
     """
-    _check_batch(h.shape[0], config, train)
+    validation.check_batchnorm_batch(h.shape[0], config, train)
     z = linear(p["linear"], h)  # (B, W)
     stats = None
     if config.batchnorm:
@@ -108,14 +111,28 @@ class MLP(nn.Module):
     def dtype(self):
         return self.head.weight.dtype
 
+    batch_axis = 0   # the stack's x_l are (B, W)
+
     def step(self, layer: int, h):
         """Hidden layer ``layer`` alone: h (B, I_l) -> (B, W); leaves the running stats alone."""
         return mlp_layer(as_tree(self.layers[layer]), h, self.config, layer, train=self.training)[0]
 
+    def blocks(self) -> list:
+        """The stack ``x_{l+1} = blocks[l](x_l)``, one callable per hidden layer."""
+        return [functools.partial(self.step, l) for l in range(self.config.depth)]
+
+    def stack_input(self, x):
+        """``x_0``: the input itself, (B, I)."""
+        return x
+
+    def readout(self, h):
+        """The linear head on the last hidden layer's output, (B, W) -> (B, O)."""
+        return linear(as_tree(self.head), h)
+
     def forward(self, x, *, validate: bool = True) -> MLPOutput:
         cfg = self.config
         if validate:
-            _validate(x, cfg, self.dtype)
+            validation.check_model_input(arrays, x, cfg, self.dtype, rank=2)
         h, hs = x, []
         for l, layer in enumerate(self.layers):
             h, stats = mlp_layer(as_tree(layer), h, cfg, l, train=self.training)
@@ -124,21 +141,7 @@ class MLP(nn.Module):
                     for name, value in stats.items():
                         getattr(layer.bn, name).copy_(value)
             hs.append(h)
-        y = linear(as_tree(self.head), h)
+        y = self.readout(h)
         bn_stats = ([{name: getattr(layer.bn, name).detach().clone() for name in ("running_mean", "running_var")}
                      for layer in self.layers] if cfg.batchnorm else None)
         return MLPOutput(y, torch.stack(hs), bn_stats)
-
-
-def _check_batch(B: int, cfg, train: bool) -> None:
-    if cfg.batchnorm and train and B < 2:
-        raise ValueError(f"BatchNorm in train mode needs a batch of at least 2 (got B={B}): "
-                         "its batch variance is undefined; use eval mode for single examples")
-
-
-def _validate(x, cfg, dtype):
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
-    validation.check_input(tuple(x.shape), str(x.dtype).removeprefix("torch."), rank=2,
-                           features=cfg.input_size, model_dtype=str(dtype).removeprefix("torch."))
-    validation.check_finite(bool(torch.isfinite(x).all()))

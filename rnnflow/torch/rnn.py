@@ -8,12 +8,14 @@ and otherwise a Python loop with the input projection hoisted out of it.
 """
 from __future__ import annotations
 
+import functools
 import torch
 from torch import nn
 
 from .. import validation
 from ..config import LSTMConfig, RNNConfig
 from ..types import SequenceOutput
+from . import arrays
 from .activations import get_activation
 
 
@@ -31,6 +33,15 @@ def lstm_step(p, state, x):
 def gru_step(p, h, x):
     """One GRU step; h (B, H), x (B, I) -> (B, H)."""
     return _gru_cell(p, h, x @ p["weight_ih"].T + p["bias_ih"])
+
+
+@functools.lru_cache(maxsize=None)
+def cell_step(cell: str, activation: str | None = None):
+    """The step function ``f(p, state, x)`` of a cell (``"rnn"`` with ``activation``,
+    ``"lstm"``, ``"gru"``), the same object for the same arguments (JAX compiles on it)."""
+    if cell == "rnn":
+        return functools.partial(rnn_step, activation=activation)
+    return {"lstm": lstm_step, "gru": gru_step}[cell]
 
 
 def _rnn_cell(p, h, xw, phi):
@@ -98,10 +109,19 @@ class RecurrentNet(nn.Module):
 
     def step(self, layer: int, state, x_t):
         """One time step of layer ``layer``: state (B, H) (LSTM: (h, c)), x_t (B, I_l)."""
-        p = self.layers[layer].as_dict()
-        if isinstance(self.config, RNNConfig):
-            return rnn_step(p, state, x_t, self.config.activation)
-        return (lstm_step if isinstance(self.config, LSTMConfig) else gru_step)(p, state, x_t)
+        return self.step_function()(self.layer_params(layer), state, x_t)
+
+    def step_function(self):
+        """``f(p, state, x_t)``, one step of any layer given its :meth:`layer_params`."""
+        return cell_step(self.config.cell, getattr(self.config, "activation", None))
+
+    def layer_params(self, layer: int) -> dict:
+        """Layer ``layer``'s parameters in schema names (``weight_ih``, ``weight_hh``, ...)."""
+        return self.layers[layer].as_dict()
+
+    def readout(self, h):
+        """The head on top-layer states h (T, B, H) -> y (T, B, O) (identity without a head)."""
+        return self.head(h) if self.head is not None else h
 
     def forward(self, x, state0=None, *, validate: bool = True, fused: bool = True,
                 return_cell: bool = True) -> SequenceOutput:
@@ -114,7 +134,7 @@ class RecurrentNet(nn.Module):
         cfg = self.config
         lstm = isinstance(cfg, LSTMConfig)
         if validate:
-            _validate(x, state0, cfg, self.dtype, lstm)
+            _check(x, state0, cfg, self.dtype, lstm)
         if state0 is None:
             state0 = self.initial_state(x.shape[1])
         use_fused = fused and (self._phi is None or cfg.activation in _FUSED_RNN)
@@ -127,7 +147,7 @@ class RecurrentNet(nn.Module):
             hs.append(inp)
             if c_seq is not None:
                 cs.append(c_seq)
-        y = self.head(inp) if self.head is not None else inp
+        y = self.readout(inp)
         return SequenceOutput(y, torch.stack(hs), torch.stack(cs) if cs else None)
 
 
@@ -185,21 +205,7 @@ def _lstm_cells(p, x, h0, c0, h_seq):
     return u
 
 
-def _validate(x, state0, cfg, dtype, lstm):
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
-    validation.check_input(tuple(x.shape), str(x.dtype).removeprefix("torch."), rank=3,
-                           features=cfg.input_size, model_dtype=str(dtype).removeprefix("torch."))
-    validation.check_finite(bool(torch.isfinite(x).all()))
+def _check(x, state0, cfg, dtype, lstm):
+    validation.check_model_input(arrays, x, cfg, dtype, rank=3)
     if state0 is not None:
-        want = (cfg.num_layers, x.shape[1], cfg.hidden_size)
-        parts = state0 if lstm else (state0,)
-        if lstm and (not isinstance(state0, (tuple, list)) or len(state0) != 2):
-            raise ValueError("state0 for an LSTM must be a pair (h0, c0), each (L, B, H)")
-        for name, s in zip(("h0", "c0") if lstm else ("state0",), parts):
-            if not isinstance(s, torch.Tensor):
-                raise TypeError(f"{name} must be a torch.Tensor, got {type(s).__name__}")
-            if s.dtype != dtype:
-                raise ValueError(f"{name} has dtype {s.dtype} but the model's parameters are {dtype}")
-            validation.check_state(tuple(s.shape), want, name)
-            validation.check_finite(bool(torch.isfinite(s).all()), name)
+        validation.check_model_state(arrays, state0, cfg, x.shape[1], dtype, lstm=lstm)

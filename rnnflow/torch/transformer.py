@@ -8,15 +8,17 @@ same computation line for line.
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..positional import sinusoidal_table  # noqa: F401  (re-exported for callers)
 from .. import validation
+from ..positional import sinusoidal_table
 from ..types import SequenceOutput
+from . import arrays
 from .activations import get_activation
 
 
@@ -168,16 +170,33 @@ class Transformer(nn.Module):
     def dtype(self):
         return self.embed.weight.dtype
 
+    batch_axis = 1   # the stack's x_l are (T, B, D)
+
     def step(self, layer: int, x):
         """Block ``layer`` alone: x (T, B, D) -> (T, B, D) (causal mask from the config)."""
         return transformer_layer(as_tree(self.layers[layer]), x, self.config, train=self.training)
 
+    def blocks(self) -> list:
+        """The stack ``x_{l+1} = blocks[l](x_l)``, one callable per block."""
+        return [functools.partial(self.step, l) for l in range(self.config.num_layers)]
+
+    def stack_input(self, x):
+        """``x_0``: the residual stream entering block 0 (embedding + positions), (T, B, D)."""
+        with torch.no_grad():
+            return self(x).hidden[0]
+
+    def readout(self, h):
+        """The final LayerNorm (if any) and the head on the stream leaving the last block."""
+        if self.final_norm is not None:
+            h = layer_norm(as_tree(self.final_norm), h, self.config.layer_norm_eps)
+        return linear(as_tree(self.head), h) if self.head is not None else h
+
     def forward(self, x, *, validate: bool = True) -> SequenceOutput:
         cfg = self.config
         if validate:
-            _validate(x, cfg, self.dtype)
+            validation.check_model_input(arrays, x, cfg, self.dtype, rank=3)
         T = x.shape[0]
-        _check_length(T, cfg)
+        validation.check_length(T, cfg)
         h = linear(as_tree(self.embed), x)  # (T, B, D)
         pe = positional_encoding(None if self.pos is None else as_tree(self.pos), T, cfg, h.dtype)
         if pe is not None:
@@ -187,21 +206,4 @@ class Transformer(nn.Module):
         for layer in self.layers:
             h = transformer_layer(as_tree(layer), h, cfg, mask=mask, train=self.training)
             hs.append(h)
-        if self.final_norm is not None:
-            h = layer_norm(as_tree(self.final_norm), h, cfg.layer_norm_eps)
-        y = linear(as_tree(self.head), h) if self.head is not None else h
-        return SequenceOutput(y, torch.stack(hs), None)
-
-
-def _check_length(T: int, cfg) -> None:
-    if cfg.positional == "learned" and T > cfg.max_len:
-        raise ValueError(f"sequence length T={T} exceeds TransformerConfig.max_len={cfg.max_len} "
-                         "(learned positions have one row per position)")
-
-
-def _validate(x, cfg, dtype):
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
-    validation.check_input(tuple(x.shape), str(x.dtype).removeprefix("torch."), rank=3,
-                           features=cfg.input_size, model_dtype=str(dtype).removeprefix("torch."))
-    validation.check_finite(bool(torch.isfinite(x).all()))
+        return SequenceOutput(self.readout(h), torch.stack(hs), None)

@@ -1,0 +1,78 @@
+"""Gradient flow through depth: per-layer ``log ||dL/dx_l||`` through a stack ``x_{l+1} = f_l(x_l)``.
+
+Result type :class:`rnnflow.analysis.results.DepthProfile`; plots in :mod:`rnnflow.plotting.depth`.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .backends import Backend, prepare
+from .results import DepthProfile
+
+
+def depth_stack(bk: Backend, model, x):
+    """An rnnflow ``Transformer`` or ``MLP`` (either backend) as a stack ``x_{l+1} = layers[l](x_l)``,
+    through the stack contract (``stack_input``, ``blocks``, ``readout``, ``batch_axis``).
+
+    Returns ``(x0, layers, readout, batch_axis)``: Transformer: ``x0`` is the residual
+    stream entering block 0 ``(T, B, D)`` and ``readout`` the final LN and head; MLP:
+    ``x0`` is the input ``(B, I)`` and ``readout`` the head. ``readout(x_L)`` is ``y``.
+    """
+    if not all(hasattr(model, a) for a in ("stack_input", "blocks", "readout", "batch_axis")):
+        raise TypeError(f"depth_stack needs an rnnflow Transformer or MLP, got {type(model).__name__}")
+    x0 = model.stack_input(bk.ops.asarray(x, model.dtype))
+    return x0, model.blocks(), model.readout, model.batch_axis
+
+
+def _log_sqrt(sq):
+    with np.errstate(divide="ignore"):
+        return 0.5 * np.log(sq)
+
+
+def _half_sum_of_squares(y):
+    return (y * y).sum() / 2
+
+
+def gradient_through_depth(model, x, loss_fn=None, *, params=None, backend: str | None = None,
+                           batch_axis: int | None = None, jacobians: bool = False,
+                           label: str = "") -> DepthProfile:
+    """Per-layer ``log ||dL/dx_l||`` through a stack ``x_{l+1} = f_l(x_l)``, ``l = 0..L-1``.
+
+    Args:
+      model: an rnnflow ``Transformer`` (``x_l`` = the residual stream ``hidden[l]``,
+             ``(T, B, D)``) or ``MLP`` (``x_0`` = the input, ``x_l`` = hidden layer ``l``'s
+             output ``(B, W)``), with ``L = loss_fn(y)``; or a list of layer callables
+             ``[f_0, ...]`` with ``L = loss_fn(x_L)`` (then ``x`` is ``x_0``).
+      loss_fn: scalar loss (default ``sum(y^2) / 2``), written with backend operations.
+      batch_axis: where the batch sits in every ``x_l`` (models: known; lists: default 0).
+      jacobians: add per-example ``log ||dx_{l+1}/dx_l||_2`` and ``_F`` (full Jacobians:
+             small sizes only; needs layers that treat examples independently, so no
+             train-mode BatchNorm).
+
+    All ``L+1`` gradients come from one backward pass (per-example norms assume the
+    loss is a sum over examples; ``log_grad_norm_total`` does not).
+    """
+    loss_fn = loss_fn or _half_sum_of_squares
+    if isinstance(model, (list, tuple)):
+        if params is not None:
+            raise ValueError("params= goes with a config; a list of layers carries its own parameters")
+        layers = list(model)
+        _, bk = prepare(layers[0] if layers else None, x, backend=backend)
+        x0, readout, axis = x, None, 0 if batch_axis is None else batch_axis
+    else:
+        model, bk = prepare(model, x, params=params, backend=backend)
+        x0, layers, readout, axis = depth_stack(bk, model, x)
+
+    def loss(h):
+        return loss_fn(h if readout is None else readout(h))
+    grads, _ = bk.autodiff.depth_gradients(layers, x0, loss)
+    sq = np.stack([(np.moveaxis(g, axis, 0).reshape(g.shape[axis], -1) ** 2).sum(1) for g in grads], 1)  # (B, L+1)
+    spec = frob = None
+    if jacobians:
+        jacs = bk.autodiff.layer_jacobians(layers, x0, batch_axis=axis)
+        with np.errstate(divide="ignore"):
+            spec = np.stack([np.log(np.linalg.norm(j, 2, axis=(1, 2))) for j in jacs], axis=1)
+            frob = np.stack([np.log(np.linalg.norm(j, axis=(1, 2))) for j in jacs], axis=1)
+    return DepthProfile(layer=np.arange(len(grads)), log_grad_norm=_log_sqrt(sq),
+                        log_grad_norm_total=_log_sqrt(sq.sum(0)), log_jacobian_spectral=spec,
+                        log_jacobian_frobenius=frob, label=label)

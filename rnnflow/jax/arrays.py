@@ -1,0 +1,66 @@
+"""The JAX side of the array adapter the core drives (mirrors :mod:`rnnflow.torch.arrays`).
+
+The framework-free code (input checks, tracing a recurrence for the analyzers) talks to
+backend arrays only through these functions, so it is written once.
+"""
+from __future__ import annotations
+
+import contextlib
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+ARRAY_KIND = "a jax or numpy array"   # what the error messages ask for
+
+
+def is_array(a) -> bool:
+    """True for anything array-like with a shape and a dtype (jax, NumPy, a tracer)."""
+    return hasattr(a, "shape") and hasattr(a, "dtype")
+
+
+def dtype_name(a) -> str:
+    """The dtype's NumPy name (``"float32"``) of an array or a dtype."""
+    return np.dtype(getattr(a, "dtype", a)).name
+
+
+def all_finite(a) -> bool | None:
+    """Whether every entry is finite; ``None`` under a JAX transformation (a tracer has no values)."""
+    if isinstance(a, jax.core.Tracer):
+        return None
+    return bool(np.isfinite(np.asarray(a)).all())
+
+
+def asarray(a, dtype=None) -> jax.Array:
+    """A jax array as is, or a NumPy array (or nested lists) as a jax array of ``dtype``
+    (default: the array's own)."""
+    if isinstance(a, jax.Array):
+        return a
+    a = np.asarray(a)
+    return jnp.asarray(a, dtype=dtype if dtype is not None else a.dtype)
+
+
+def numpy(a) -> np.ndarray:
+    """A host copy as a NumPy array."""
+    return np.asarray(a)
+
+
+def no_grad():
+    """A context in which nothing is recorded for autodiff: JAX records nothing outside a transform."""
+    return contextlib.nullcontext()
+
+
+@partial(jax.jit, static_argnames="step")
+def _scan(step, state, xs):
+    def body(h, x):
+        h = step(h, x)
+        return h, h
+    return jax.lax.scan(body, state, xs)[1]
+
+
+def scan(step, state, xs):
+    """``state_t = step(state_{t-1}, xs[t-1])`` for ``t = 1..T`` (one jitted ``lax.scan``);
+    returns the tuple of state parts stacked over time ``(T, B, H_i)``."""
+    out = _scan(step, state, xs)
+    return tuple(out) if isinstance(out, (tuple, list)) else (out,)

@@ -1,0 +1,57 @@
+"""The torch side of the array adapter the core drives (mirrors :mod:`rnnflow.jax.arrays`).
+
+The framework-free code (input checks, tracing a recurrence for the analyzers) talks to
+backend arrays only through these functions, so it is written once.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+ARRAY_KIND = "a torch.Tensor"   # what the error messages ask for
+
+
+def is_array(a) -> bool:
+    """True for a torch tensor."""
+    return isinstance(a, torch.Tensor)
+
+
+def dtype_name(a) -> str:
+    """The dtype as NumPy names it (``"float32"``) of a tensor or a ``torch.dtype``."""
+    return str(a if isinstance(a, torch.dtype) else a.dtype).removeprefix("torch.")
+
+
+def all_finite(a) -> bool | None:
+    """Whether every entry is finite (``None`` where that cannot be known: never in torch)."""
+    return bool(torch.isfinite(a).all())
+
+
+def asarray(a, dtype=None) -> torch.Tensor:
+    """A tensor as is, or a NumPy array (or nested lists) as a tensor of ``dtype``
+    (a ``torch.dtype``; default: the array's own)."""
+    if isinstance(a, torch.Tensor):
+        return a
+    a = np.asarray(a)
+    return torch.as_tensor(a, dtype=dtype if dtype is not None else getattr(torch, a.dtype.name))
+
+
+def numpy(a) -> np.ndarray:
+    """A detached host copy (view where possible) as a NumPy array."""
+    return a.detach().cpu().numpy()
+
+
+def no_grad():
+    """A context in which nothing is recorded for autodiff."""
+    return torch.no_grad()
+
+
+def scan(step, state, xs):
+    """``state_t = step(state_{t-1}, xs[t-1])`` for ``t = 1..T``; returns the tuple of state
+    parts stacked over time ``(T, B, H_i)`` (a single-array state is a 1-tuple)."""
+    out = []
+    with torch.no_grad():
+        for t in range(xs.shape[0]):
+            state = step(state, xs[t])
+            out.append(state if isinstance(state, (tuple, list)) else (state,))
+    return tuple(torch.stack(p) for p in zip(*out))
+
