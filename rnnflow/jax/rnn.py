@@ -7,13 +7,13 @@ drives them with ``lax.scan``.
 from __future__ import annotations
 
 import functools
-from functools import partial
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from .. import validation
+from ..activations import ACTIVATIONS
 from ..config import LSTMConfig, RNNConfig
 from ..types import SequenceOutput
 from . import arrays
@@ -36,13 +36,9 @@ def gru_step(p, h, x):
     return _gru_cell(p, h, x @ p["weight_ih"].T + p["bias_ih"])
 
 
-@functools.lru_cache(maxsize=None)
-def cell_step(cell: str, activation: str | None = None):
-    """The step function ``f(p, state, x)`` of a cell (``"rnn"`` with ``activation``,
-    ``"lstm"``, ``"gru"``), the same object for the same arguments (JAX compiles on it)."""
-    if cell == "rnn":
-        return functools.partial(rnn_step, activation=activation)
-    return {"lstm": lstm_step, "gru": gru_step}[cell]
+# (cell, activation) -> f(p, state, x), one function object per cell kind
+CELL_STEPS = {("lstm", None): lstm_step, ("gru", None): gru_step,
+              **{("rnn", a): functools.partial(rnn_step, activation=a) for a in ACTIVATIONS}}
 
 
 def _rnn_cell(p, h, xw, phi):
@@ -97,7 +93,7 @@ def _scan_body(kind: str, p, phi):
 
 
 # ---------------------------------------------------------------- sequence function
-@partial(jax.jit, static_argnames="config")
+@functools.partial(jax.jit, static_argnames="config")
 def recurrent_forward(params, x, state0, config) -> SequenceOutput:
     """Run the stacked cell over ``x`` (T, B, I) from ``state0`` ((L, B, H); LSTM: a pair)."""
     lstm = isinstance(config, LSTMConfig)
@@ -149,8 +145,9 @@ class RecurrentNet:
         return self.step_function()(self.layer_params(layer), state, x_t)
 
     def step_function(self):
-        """``f(p, state, x_t)``, one step of any layer given its :meth:`layer_params`."""
-        return cell_step(self.config.cell, getattr(self.config, "activation", None))
+        """``f(p, state, x_t)``, one step of any layer given its :meth:`layer_params` (the
+        same object for every model of a cell kind: JAX compiles on it)."""
+        return CELL_STEPS[self.config.cell, getattr(self.config, "activation", None)]
 
     def layer_params(self, layer: int) -> dict:
         """Layer ``layer``'s parameters in schema names (``weight_ih``, ``weight_hh``, ...)."""

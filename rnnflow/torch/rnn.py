@@ -9,10 +9,12 @@ and otherwise a Python loop with the input projection hoisted out of it.
 from __future__ import annotations
 
 import functools
+
 import torch
 from torch import nn
 
 from .. import validation
+from ..activations import ACTIVATIONS
 from ..config import LSTMConfig, RNNConfig
 from ..types import SequenceOutput
 from . import arrays
@@ -35,13 +37,9 @@ def gru_step(p, h, x):
     return _gru_cell(p, h, x @ p["weight_ih"].T + p["bias_ih"])
 
 
-@functools.lru_cache(maxsize=None)
-def cell_step(cell: str, activation: str | None = None):
-    """The step function ``f(p, state, x)`` of a cell (``"rnn"`` with ``activation``,
-    ``"lstm"``, ``"gru"``), the same object for the same arguments (JAX compiles on it)."""
-    if cell == "rnn":
-        return functools.partial(rnn_step, activation=activation)
-    return {"lstm": lstm_step, "gru": gru_step}[cell]
+# (cell, activation) -> f(p, state, x), one function object per cell kind
+CELL_STEPS = {("lstm", None): lstm_step, ("gru", None): gru_step,
+              **{("rnn", a): functools.partial(rnn_step, activation=a) for a in ACTIVATIONS}}
 
 
 def _rnn_cell(p, h, xw, phi):
@@ -112,8 +110,9 @@ class RecurrentNet(nn.Module):
         return self.step_function()(self.layer_params(layer), state, x_t)
 
     def step_function(self):
-        """``f(p, state, x_t)``, one step of any layer given its :meth:`layer_params`."""
-        return cell_step(self.config.cell, getattr(self.config, "activation", None))
+        """``f(p, state, x_t)``, one step of any layer given its :meth:`layer_params` (the
+        same object for every model of a cell kind: JAX compiles on it)."""
+        return CELL_STEPS[self.config.cell, getattr(self.config, "activation", None)]
 
     def layer_params(self, layer: int) -> dict:
         """Layer ``layer``'s parameters in schema names (``weight_ih``, ``weight_hh``, ...)."""
