@@ -141,9 +141,9 @@ def test_check_float_dtype_refuses(value):
 
 
 # ---------------------------------------------------------------- leaf modules
-@pytest.mark.parametrize("module", ["validation"])
+@pytest.mark.parametrize("module", ["validation", "io"])
 def test_leaf_module_imports_only_stdlib_and_numpy(module):
-    """Every part of rnnflow may import it, so they import nothing from rnnflow
+    """Every part of rnnflow may import these two, so they import nothing from rnnflow
     (no circles) and neither torch nor jax."""
     path = Path(rnnflow.__file__).parent / f"{module}.py"
     imported = set()

@@ -30,6 +30,7 @@ from typing import Sequence
 
 import numpy as np
 
+from ..io import atomic_write_text, load_npz, save_npz
 from ..params import is_buffer
 from ..validation import check_choice, check_int, fail
 
@@ -136,7 +137,6 @@ class GradientHistory:
     def save(self, directory) -> dict[str, str]:
         """Write ``gradients.npz``, ``gradient_iterations.csv`` and ``gradient_histograms.csv``
         (atomically) into ``directory``; returns their paths."""
-        from .results import atomic_write_text, save_npz
         os.makedirs(directory, exist_ok=True)
         paths = {"npz": os.path.join(directory, "gradients.npz"),
                  "iterations": os.path.join(directory, "gradient_iterations.csv"),
@@ -149,7 +149,6 @@ class GradientHistory:
     @classmethod
     def load(cls, path) -> "GradientHistory":
         """Read ``gradients.npz`` (a file, or the directory holding it)."""
-        from .results import load_npz
         if os.path.isdir(path):
             path = os.path.join(path, "gradients.npz")
         return cls.from_arrays(load_npz(path))
