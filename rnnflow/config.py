@@ -252,5 +252,4 @@ class MLPConfig:
         return dataclasses.replace(self, **changes)
 
 
-ModelConfig = RNNConfig | LSTMConfig | GRUConfig | TransformerConfig | MLPConfig
 RECURRENT_CONFIGS = (RNNConfig, LSTMConfig, GRUConfig)

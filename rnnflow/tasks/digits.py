@@ -26,7 +26,6 @@ import numpy as np
 
 from ..validation import check_choice, check_count, check_float_dtype, check_generator, fail
 
-N_DIGITS = 1797   # images in sklearn's bundled set
 SIDE = 8          # images are SIDE x SIDE
 MODES = ("rows", "pixels")
 

@@ -304,7 +304,9 @@ class GradientRecorder:
     def history(self) -> GradientHistory:
         N, G, K = len(self._iter), len(self.groups), self.bins
         E = len(self._hists)
-        mat = lambda i: np.stack([r[i] for r in self._iter]) if N else np.zeros((0, G))  # noqa: E731
+
+        def mat(i):   # (N, G): field i of every iteration record
+            return np.stack([r[i] for r in self._iter]) if N else np.zeros((0, G))
         extra = np.stack([h[3] for h in self._hists]) if E else np.zeros((0, G, 3), np.int64)
         return GradientHistory(
             groups=self.groups, iteration=np.arange(N, dtype=np.int64),

@@ -181,7 +181,9 @@ class ResultsDir:
         step = steps[-1] if step is None else step
         z = load_npz(self._ckpt_path(step))
         meta = json.loads(str(z.pop("meta")))
-        part = lambda p: {k[len(p):]: v for k, v in z.items() if k.startswith(p)}  # noqa: E731
+
+        def part(prefix):
+            return {k[len(prefix):]: v for k, v in z.items() if k.startswith(prefix)}
         mon = part("monitor/")
         return Checkpoint(step=int(meta["step"]), params=part("params/"), optimizer=part("opt/"),
                           metrics=Metrics.from_arrays(part("metrics/"), groups),
