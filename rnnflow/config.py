@@ -7,10 +7,10 @@ backend. Sequence tensors everywhere in rnnflow are time-major: ``(T, B, I)``.
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass, field
 
 from .activations import ACTIVATIONS, MLP_ACTIVATIONS, canonical_activation
+from .validation import check_bool, check_choice, check_int, check_real, fail
 
 INIT_KINDS = (
     "zeros", "constant", "normal", "uniform",
@@ -19,29 +19,6 @@ INIT_KINDS = (
 )
 NORM_PLACEMENTS = ("post", "pre", "none")
 POSITIONAL = ("sinusoidal", "learned", "none")
-
-
-def _fail(cls: str, name: str, value, expected: str):
-    raise ValueError(f"{cls}.{name}={value!r} is invalid: expected {expected}")
-
-
-def _int(cls, name, value, lo=1):
-    if isinstance(value, bool) or not isinstance(value, int) or value < lo:
-        _fail(cls, name, value, f"an integer >= {lo}")
-
-
-def _real(cls, name, value, *, lo=-math.inf, hi=math.inf, lo_open=False, hi_open=False):
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    if ok:
-        ok = (value > lo if lo_open else value >= lo) and (value < hi if hi_open else value <= hi)
-    if not ok:
-        lb, hb = ("(" if lo_open else "["), (")" if hi_open else "]")
-        _fail(cls, name, value, f"a finite number in {lb}{lo}, {hi}{hb}")
-
-
-def _choice(cls, name, value, allowed):
-    if value not in allowed:
-        _fail(cls, name, value, f"one of {', '.join(map(repr, allowed))}")
 
 
 @dataclass(frozen=True)
@@ -67,25 +44,25 @@ class Init:
 
     def __post_init__(self):
         c = "Init"
-        _choice(c, "kind", self.kind, INIT_KINDS)
-        _real(c, "gain", self.gain)
-        _real(c, "mean", self.mean)
-        _real(c, "std", self.std, lo=0.0)
-        _real(c, "low", self.low)
-        _real(c, "high", self.high)
+        check_choice(c, "kind", self.kind, INIT_KINDS)
+        check_real(c, "gain", self.gain)
+        check_real(c, "mean", self.mean)
+        check_real(c, "std", self.std, lo=0.0)
+        check_real(c, "low", self.low)
+        check_real(c, "high", self.high)
         if self.high <= self.low:
-            _fail(c, "high", self.high, f"a number > low={self.low!r}")
-        _real(c, "value", self.value)
+            fail(c, "high", self.high, f"a number > low={self.low!r}")
+        check_real(c, "value", self.value)
         if self.spectral_radius is not None:
-            _real(c, "spectral_radius", self.spectral_radius, lo=0.0, lo_open=True)
+            check_real(c, "spectral_radius", self.spectral_radius, lo=0.0, lo_open=True)
             if self.kind in ("zeros", "constant"):
-                _fail(c, "spectral_radius", self.spectral_radius,
-                      f"None for kind={self.kind!r} (a rank-<=1 matrix cannot be rescaled)")
+                fail(c, "spectral_radius", self.spectral_radius,
+                     f"None for kind={self.kind!r} (a rank-<=1 matrix cannot be rescaled)")
 
 
 def _check_init(cls, name, value):
     if not isinstance(value, Init):
-        _fail(cls, name, value, "an rnnflow.Init")
+        fail(cls, name, value, "an rnnflow.Init")
 
 
 @dataclass(frozen=True)
@@ -105,11 +82,11 @@ class _RecurrentConfig:
 
     def __post_init__(self):
         c = type(self).__name__
-        _int(c, "input_size", self.input_size)
-        _int(c, "hidden_size", self.hidden_size)
-        _int(c, "num_layers", self.num_layers)
+        check_int(c, "input_size", self.input_size)
+        check_int(c, "hidden_size", self.hidden_size)
+        check_int(c, "num_layers", self.num_layers)
         if self.output_size is not None:
-            _int(c, "output_size", self.output_size)
+            check_int(c, "output_size", self.output_size)
         for name in ("init_ih", "init_hh", "init_bias", "init_out"):
             _check_init(c, name, getattr(self, name))
 
@@ -132,7 +109,7 @@ class RNNConfig(_RecurrentConfig):
 
     def __post_init__(self):
         super().__post_init__()
-        _choice("RNNConfig", "activation", self.activation, ACTIVATIONS + ("silu",))
+        check_choice("RNNConfig", "activation", self.activation, ACTIVATIONS + ("silu",))
         object.__setattr__(self, "activation", canonical_activation(self.activation))
 
 
@@ -151,7 +128,7 @@ class LSTMConfig(_RecurrentConfig):
 
     def __post_init__(self):
         super().__post_init__()
-        _real("LSTMConfig", "forget_bias", self.forget_bias)
+        check_real("LSTMConfig", "forget_bias", self.forget_bias)
 
 
 @dataclass(frozen=True)
@@ -196,31 +173,30 @@ class TransformerConfig:
 
     def __post_init__(self):
         c = "TransformerConfig"
-        _int(c, "input_size", self.input_size)
-        _int(c, "d_model", self.d_model)
-        _int(c, "num_heads", self.num_heads)
+        check_int(c, "input_size", self.input_size)
+        check_int(c, "d_model", self.d_model)
+        check_int(c, "num_heads", self.num_heads)
         if self.d_model % self.num_heads:
-            _fail(c, "num_heads", self.num_heads, f"a divisor of d_model={self.d_model}")
-        _int(c, "num_layers", self.num_layers)
+            fail(c, "num_heads", self.num_heads, f"a divisor of d_model={self.d_model}")
+        check_int(c, "num_layers", self.num_layers)
         if self.d_ff is None:
             object.__setattr__(self, "d_ff", 4 * self.d_model)
-        _int(c, "d_ff", self.d_ff)
-        _choice(c, "activation", self.activation, ACTIVATIONS + ("silu",))
+        check_int(c, "d_ff", self.d_ff)
+        check_choice(c, "activation", self.activation, ACTIVATIONS + ("silu",))
         object.__setattr__(self, "activation", canonical_activation(self.activation))
         for name in ("residual", "causal"):
-            if not isinstance(getattr(self, name), bool):
-                _fail(c, name, getattr(self, name), "True or False")
-        _choice(c, "norm", self.norm, NORM_PLACEMENTS)
+            check_bool(c, name, getattr(self, name))
+        check_choice(c, "norm", self.norm, NORM_PLACEMENTS)
         if self.final_norm is None:
             object.__setattr__(self, "final_norm", self.norm == "pre")
         if not isinstance(self.final_norm, bool):
-            _fail(c, "final_norm", self.final_norm, "True, False or None")
-        _choice(c, "positional", self.positional, POSITIONAL)
-        _int(c, "max_len", self.max_len)
-        _real(c, "dropout", self.dropout, lo=0.0, hi=1.0, hi_open=True)
-        _real(c, "layer_norm_eps", self.layer_norm_eps, lo=0.0, lo_open=True)
+            fail(c, "final_norm", self.final_norm, "True, False or None")
+        check_choice(c, "positional", self.positional, POSITIONAL)
+        check_int(c, "max_len", self.max_len)
+        check_real(c, "dropout", self.dropout, lo=0.0, hi=1.0, hi_open=True)
+        check_real(c, "layer_norm_eps", self.layer_norm_eps, lo=0.0, lo_open=True)
         if self.output_size is not None:
-            _int(c, "output_size", self.output_size)
+            check_int(c, "output_size", self.output_size)
         _check_init(c, "init_weight", self.init_weight)
         _check_init(c, "init_bias", self.init_bias)
 
@@ -258,18 +234,17 @@ class MLPConfig:
 
     def __post_init__(self):
         c = "MLPConfig"
-        _int(c, "input_size", self.input_size)
-        _int(c, "output_size", self.output_size)
-        _int(c, "width", self.width)
-        _int(c, "depth", self.depth)
-        _choice(c, "activation", self.activation, MLP_ACTIVATIONS + ("silu",))
+        check_int(c, "input_size", self.input_size)
+        check_int(c, "output_size", self.output_size)
+        check_int(c, "width", self.width)
+        check_int(c, "depth", self.depth)
+        check_choice(c, "activation", self.activation, MLP_ACTIVATIONS + ("silu",))
         object.__setattr__(self, "activation", canonical_activation(self.activation))
         for name in ("batchnorm", "residual"):
-            if not isinstance(getattr(self, name), bool):
-                _fail(c, name, getattr(self, name), "True or False")
-        _real(c, "dropout", self.dropout, lo=0.0, hi=1.0, hi_open=True)
-        _real(c, "bn_momentum", self.bn_momentum, lo=0.0, hi=1.0)
-        _real(c, "bn_eps", self.bn_eps, lo=0.0, lo_open=True)
+            check_bool(c, name, getattr(self, name))
+        check_real(c, "dropout", self.dropout, lo=0.0, hi=1.0, hi_open=True)
+        check_real(c, "bn_momentum", self.bn_momentum, lo=0.0, hi=1.0)
+        check_real(c, "bn_eps", self.bn_eps, lo=0.0, lo_open=True)
         _check_init(c, "init_weight", self.init_weight)
         _check_init(c, "init_bias", self.init_bias)
 
@@ -277,5 +252,4 @@ class MLPConfig:
         return dataclasses.replace(self, **changes)
 
 
-ModelConfig = RNNConfig | LSTMConfig | GRUConfig | TransformerConfig | MLPConfig
 RECURRENT_CONFIGS = (RNNConfig, LSTMConfig, GRUConfig)

@@ -1,7 +1,102 @@
-"""Input checks at the backends' entry points (framework-free: shapes and names only)."""
+"""Input checks, framework-free (a leaf module: the standard library and NumPy only).
+
+Two kinds:
+
+* argument checks (:func:`fail` and the ``check_*`` functions before
+  :func:`check_input`), used by the configs, the tasks and the trainers;
+* entry-point checks on a model's input and state (:func:`check_input`,
+  :func:`check_finite`, :func:`check_state`), fed shapes and dtype names by the backends.
+
+Every argument check raises ``ValueError`` with one message shape::
+
+    {owner}.{name}={value!r} is invalid: expected {what is accepted}
+
+where ``owner`` is the config class or function that received the value, so a user
+reads which argument was wrong, what it was and what would have been accepted.
+Bools are never accepted as numbers (``True`` is an ``int`` to Python, not to us).
+"""
 from __future__ import annotations
 
+import math
+import numbers
+from typing import NoReturn
 
+import numpy as np
+
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def fail(owner: str, name: str, value, expected: str) -> NoReturn:
+    """Raise ``ValueError``: ``owner.name=value`` is invalid, ``expected`` is what is accepted."""
+    raise ValueError(f"{owner}.{name}={value!r} is invalid: expected {expected}")
+
+
+def _is_integer(value, kind) -> bool:
+    return isinstance(value, kind) and not isinstance(value, bool)
+
+
+def check_int(owner: str, name: str, value, lo: int = 1) -> None:
+    """A Python ``int >= lo`` (not a bool, nor a NumPy integer: config fields are stored as
+    given and written to JSON)."""
+    if not _is_integer(value, int) or value < lo:
+        fail(owner, name, value, f"an integer >= {lo}")
+
+
+def check_count(owner: str, name: str, value, lo: int = 1) -> int:
+    """An integer ``>= lo`` of any integral type (NumPy integers too, not bools), returned as
+    a Python ``int``."""
+    if not _is_integer(value, numbers.Integral) or value < lo:
+        fail(owner, name, value, f"an integer >= {lo}")
+    return int(value)
+
+
+def check_real(owner: str, name: str, value, *, lo: float = -math.inf, hi: float = math.inf,
+               lo_open: bool = False, hi_open: bool = False) -> None:
+    """A finite ``int`` or ``float`` (not a bool) in ``[lo, hi]``; ``lo_open`` / ``hi_open``
+    exclude that end. NaN and +-Inf are always refused."""
+    ok = _is_integer(value, (int, float)) and math.isfinite(value)
+    if ok:
+        ok = (value > lo if lo_open else value >= lo) and (value < hi if hi_open else value <= hi)
+    if not ok:
+        lb, hb = ("(" if lo_open else "["), (")" if hi_open else "]")
+        fail(owner, name, value, f"a finite number in {lb}{lo}, {hi}{hb}")
+
+
+def check_choice(owner: str, name: str, value, allowed) -> None:
+    """One of ``allowed`` (compared with ``==``)."""
+    if value not in allowed:
+        fail(owner, name, value, f"one of {', '.join(map(repr, allowed))}")
+
+
+def check_bool(owner: str, name: str, value) -> None:
+    """``True`` or ``False`` exactly (not 0, 1 or a NumPy bool)."""
+    if not isinstance(value, bool):
+        fail(owner, name, value, "True or False")
+
+
+def check_generator(owner: str, name: str, value) -> np.random.Generator:
+    """A ``numpy.random.Generator`` (returned as is, so the caller advances it) or a
+    non-negative integer seed (returned as ``numpy.random.default_rng(seed)``)."""
+    if isinstance(value, np.random.Generator):
+        return value
+    if _is_integer(value, numbers.Integral) and value >= 0:
+        return np.random.default_rng(int(value))
+    fail(owner, name, value, "a numpy.random.Generator or a non-negative int seed")
+
+
+def check_float_dtype(owner: str, name: str, value) -> np.dtype:
+    """Anything ``numpy.dtype`` reads as float32 or float64 (``np.float32``, ``"float64"``, ...),
+    returned as a ``numpy.dtype``; ``None`` is refused."""
+    try:
+        dtype = None if value is None else np.dtype(value)
+    except TypeError:
+        dtype = None
+    if dtype is None or dtype not in FLOAT_DTYPES:   # (np.dtype("float64") == None is True)
+        fail(owner, name, value, "float32 or float64")
+    return dtype
+
+
+# ---------------------------------------------------------------- a model's input and state
 def check_input(shape, dtype: str, *, rank: int, features: int, model_dtype: str, what: str = "x") -> None:
     """Raise ``ValueError`` unless an input has ``rank`` dims, ``features`` in its last
     dim and the model's floating dtype."""

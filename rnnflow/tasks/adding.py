@@ -36,34 +36,10 @@ import numbers
 
 import numpy as np
 
-from ..config import _fail
+from ..validation import check_count, check_float_dtype, check_generator, fail
 
 ADDING_BASELINE_MSE = 1.0 / 24.0   # MSE of always predicting 0.5: Var((a + b) / 2)
 ADDING_THRESHOLD = 0.04            # squared error below which a sequence counts as solved
-
-
-def _count(fn, name, value, lo=1):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < lo:
-        _fail(fn, name, value, f"an integer >= {lo}")
-    return int(value)
-
-
-def _generator(fn, rng):
-    if isinstance(rng, np.random.Generator):
-        return rng
-    if isinstance(rng, numbers.Integral) and not isinstance(rng, bool) and rng >= 0:
-        return np.random.default_rng(int(rng))
-    _fail(fn, "rng", rng, "a numpy.random.Generator or a non-negative int seed")
-
-
-def _float_dtype(fn, dtype):
-    try:
-        d = None if dtype is None else np.dtype(dtype)
-    except TypeError:
-        d = None
-    if d is None or d not in (np.dtype(np.float32), np.dtype(np.float64)):
-        _fail(fn, "dtype", dtype, "float32 or float64")
-    return d
 
 
 def adding_batch(rng, batch: int, T: int, *, dtype=np.float32):
@@ -81,10 +57,10 @@ def adding_batch(rng, batch: int, T: int, *, dtype=np.float32):
       and ``y`` of shape ``(B, 1)``, both of ``dtype``.
     """
     fn = "adding_batch"
-    g = _generator(fn, rng)
-    batch = _count(fn, "batch", batch)
-    T = _count(fn, "T", T, lo=2)   # two distinct markers need two steps
-    dtype = _float_dtype(fn, dtype)
+    g = check_generator(fn, "rng", rng)
+    batch = check_count(fn, "batch", batch)
+    T = check_count(fn, "T", T, lo=2)   # two distinct markers need two steps
+    dtype = check_float_dtype(fn, "dtype", dtype)
 
     L = T + int(g.integers(0, T // 10, endpoint=True))
     n1 = max(1, L // 10)
@@ -111,7 +87,7 @@ def adding_solved(pred, y, threshold: float = ADDING_THRESHOLD):
     fn = "adding_solved"
     if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real) \
             or not np.isfinite(threshold) or threshold <= 0:
-        _fail(fn, "threshold", threshold, "a finite number > 0")
+        fail(fn, "threshold", threshold, "a finite number > 0")
     pred, y = np.asarray(pred), np.asarray(y)
     if pred.ndim not in (1, 2) or y.ndim not in (1, 2):
         raise ValueError(f"{fn}: pred has shape {pred.shape} and y has shape {y.shape}: "

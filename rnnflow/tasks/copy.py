@@ -23,37 +23,12 @@ cross-entropy ``n * log(n_symbols) / (T + 2 n)`` (:func:`copy_baseline`).
 from __future__ import annotations
 
 import math
-import numbers
 
 import numpy as np
 
-from ..config import _fail
+from ..validation import check_count, check_float_dtype, check_generator
 
 COPY_BLANK = 0   # label of the blank; data symbols are 1..n_symbols, the marker n_symbols + 1
-
-
-def _count(fn, name, value, lo=1):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < lo:
-        _fail(fn, name, value, f"an integer >= {lo}")
-    return int(value)
-
-
-def _generator(fn, rng):
-    if isinstance(rng, np.random.Generator):
-        return rng
-    if isinstance(rng, numbers.Integral) and not isinstance(rng, bool) and rng >= 0:
-        return np.random.default_rng(int(rng))
-    _fail(fn, "rng", rng, "a numpy.random.Generator or a non-negative int seed")
-
-
-def _float_dtype(fn, dtype):
-    try:
-        d = None if dtype is None else np.dtype(dtype)
-    except TypeError:
-        d = None
-    if d is None or d not in (np.dtype(np.float32), np.dtype(np.float64)):
-        _fail(fn, "dtype", dtype, "float32 or float64")
-    return d
 
 
 def copy_batch(rng, batch: int, T: int, *, n_symbols: int = 8, n_copy: int = 10, dtype=np.float32):
@@ -72,12 +47,12 @@ def copy_batch(rng, batch: int, T: int, *, n_symbols: int = 8, n_copy: int = 10,
       int64 labels of shape ``(L, B)``, with ``L = T + 2 * n_copy``.
     """
     fn = "copy_batch"
-    g = _generator(fn, rng)
-    batch = _count(fn, "batch", batch)
-    T = _count(fn, "T", T)
-    n_symbols = _count(fn, "n_symbols", n_symbols)
-    n_copy = _count(fn, "n_copy", n_copy)
-    dtype = _float_dtype(fn, dtype)
+    g = check_generator(fn, "rng", rng)
+    batch = check_count(fn, "batch", batch)
+    T = check_count(fn, "T", T)
+    n_symbols = check_count(fn, "n_symbols", n_symbols)
+    n_copy = check_count(fn, "n_copy", n_copy)
+    dtype = check_float_dtype(fn, "dtype", dtype)
 
     L = T + 2 * n_copy
     data = g.integers(1, n_symbols, size=(n_copy, batch), endpoint=True)   # (n, B)
@@ -94,7 +69,7 @@ def copy_baseline(T: int, *, n_symbols: int = 8, n_copy: int = 10) -> float:
     """Cross-entropy (nats per step) of the memoryless baseline:
     ``n_copy * log(n_symbols) / (T + 2 * n_copy)`` (Arjovsky et al. 2016, section 4.1)."""
     fn = "copy_baseline"
-    T = _count(fn, "T", T)
-    n_symbols = _count(fn, "n_symbols", n_symbols)
-    n_copy = _count(fn, "n_copy", n_copy)
+    T = check_count(fn, "T", T)
+    n_symbols = check_count(fn, "n_symbols", n_symbols)
+    n_copy = check_count(fn, "n_copy", n_copy)
     return n_copy * math.log(n_symbols) / (T + 2 * n_copy)

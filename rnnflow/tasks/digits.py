@@ -24,35 +24,10 @@ import numbers
 
 import numpy as np
 
-from ..config import _fail
+from ..validation import check_choice, check_count, check_float_dtype, check_generator, fail
 
-N_DIGITS = 1797   # images in sklearn's bundled set
 SIDE = 8          # images are SIDE x SIDE
 MODES = ("rows", "pixels")
-
-
-def _count(fn, name, value, lo=1):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < lo:
-        _fail(fn, name, value, f"an integer >= {lo}")
-    return int(value)
-
-
-def _generator(fn, rng):
-    if isinstance(rng, np.random.Generator):
-        return rng
-    if isinstance(rng, numbers.Integral) and not isinstance(rng, bool) and rng >= 0:
-        return np.random.default_rng(int(rng))
-    _fail(fn, "seed", rng, "a non-negative int seed or a numpy.random.Generator")
-
-
-def _float_dtype(fn, dtype):
-    try:
-        d = None if dtype is None else np.dtype(dtype)
-    except TypeError:
-        d = None
-    if d is None or d not in (np.dtype(np.float32), np.dtype(np.float64)):
-        _fail(fn, "dtype", dtype, "float32 or float64")
-    return d
 
 
 def _images(fn, x):
@@ -100,11 +75,11 @@ def load_digits_split(seed, test_fraction: float = 0.2, *, dtype=np.float32) -> 
       ``idx_train``, ``idx_test``: the rows of ``load_digits()`` each sample came from.
     """
     fn = "load_digits_split"
-    g = _generator(fn, seed)
+    g = check_generator(fn, "seed", seed)
     ok = isinstance(test_fraction, numbers.Real) and not isinstance(test_fraction, bool)
     if not (ok and 0.0 < test_fraction < 1.0):
-        _fail(fn, "test_fraction", test_fraction, "a number in (0, 1)")
-    dtype = _float_dtype(fn, dtype)
+        fail(fn, "test_fraction", test_fraction, "a number in (0, 1)")
+    dtype = check_float_dtype(fn, "dtype", dtype)
 
     x, y = _raw_digits()
     test = []
@@ -126,7 +101,7 @@ def load_digits_split(seed, test_fraction: float = 0.2, *, dtype=np.float32) -> 
 def digits_permutation(seed) -> np.ndarray:
     """The fixed pixel permutation for ``seed``: int64 ``(64,)``, a permutation of 0..63."""
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-        _fail("digits_permutation", "seed", seed, "a non-negative int")
+        fail("digits_permutation", "seed", seed, "a non-negative int")
     return np.random.default_rng(int(seed)).permutation(SIDE * SIDE)
 
 
@@ -140,13 +115,12 @@ def digits_sequences(x, mode: str = "rows", permutation=None) -> np.ndarray:
     The dtype of ``x`` is kept; the result is a new C-contiguous array.
     """
     fn = "digits_sequences"
-    if mode not in MODES:
-        _fail(fn, "mode", mode, f"one of {', '.join(map(repr, MODES))}")
+    check_choice(fn, "mode", mode, MODES)
     if permutation is not None:
         if mode != "pixels":
-            _fail(fn, "permutation", permutation, "None in mode='rows' (permuting needs mode='pixels')")
+            fail(fn, "permutation", permutation, "None in mode='rows' (permuting needs mode='pixels')")
         if isinstance(permutation, bool) or not isinstance(permutation, numbers.Integral) or permutation < 0:
-            _fail(fn, "permutation", permutation, "None or a non-negative int seed")
+            fail(fn, "permutation", permutation, "None or a non-negative int seed")
     img = _images(fn, x)                                   # (B, 8, 8)
     if mode == "rows":
         return np.ascontiguousarray(img.transpose(1, 0, 2))  # (8, B, 8)
@@ -178,7 +152,7 @@ def upsample_digits(x, size: int = 28) -> np.ndarray:
     become float64. ``size`` must be >= 2.
     """
     fn = "upsample_digits"
-    size = _count(fn, "size", size, lo=2)
+    size = check_count(fn, "size", size, lo=2)
     img = _images(fn, x)                                   # (B, 8, 8)
     dtype = img.dtype if np.issubdtype(img.dtype, np.floating) else np.dtype(np.float64)
     img = img.astype(dtype, copy=False)

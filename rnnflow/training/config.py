@@ -35,7 +35,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..config import MLPConfig, _choice, _fail, _int, _real
+from ..config import MLPConfig
+from ..validation import check_bool, check_choice, check_int, check_real, fail
 
 OPTIMIZERS = ("sgd", "momentum", "adam", "rmsprop")
 CLIP_MODES = ("none", "norm", "value")
@@ -81,34 +82,34 @@ class TrainConfig:
 
     def __post_init__(self):
         c = "TrainConfig"
-        _choice(c, "optimizer", self.optimizer, OPTIMIZERS)
-        _real(c, "lr", self.lr, lo=0.0, lo_open=True)
-        _real(c, "momentum", self.momentum, lo=0.0, hi=1.0, hi_open=True)
-        _bool(c, "nesterov", self.nesterov)
+        check_choice(c, "optimizer", self.optimizer, OPTIMIZERS)
+        check_real(c, "lr", self.lr, lo=0.0, lo_open=True)
+        check_real(c, "momentum", self.momentum, lo=0.0, hi=1.0, hi_open=True)
+        check_bool(c, "nesterov", self.nesterov)
         if self.nesterov and self.optimizer != "momentum":
-            _fail(c, "nesterov", self.nesterov, f"False unless optimizer='momentum' (got {self.optimizer!r})")
+            fail(c, "nesterov", self.nesterov, f"False unless optimizer='momentum' (got {self.optimizer!r})")
         if self.nesterov and self.momentum == 0:
-            _fail(c, "nesterov", self.nesterov, "False when momentum=0 (Nesterov needs momentum)")
-        _real(c, "beta1", self.beta1, lo=0.0, hi=1.0, hi_open=True)
-        _real(c, "beta2", self.beta2, lo=0.0, hi=1.0, hi_open=True)
-        _real(c, "rms_alpha", self.rms_alpha, lo=0.0, hi=1.0, hi_open=True)
-        _real(c, "eps", self.eps, lo=0.0, lo_open=True)
-        _int(c, "batch_size", self.batch_size)
-        _int(c, "steps", self.steps)
-        _choice(c, "clip", self.clip, CLIP_MODES)
-        _real(c, "clip_value", self.clip_value, lo=0.0, lo_open=True)
-        _choice(c, "loss", self.loss, LOSSES)
-        _choice(c, "nonfinite", self.nonfinite, NONFINITE_POLICIES)
-        _int(c, "log_every", self.log_every)
-        _int(c, "hist_every", self.hist_every, lo=0)
-        _int(c, "checkpoint_every", self.checkpoint_every, lo=0)
-        _int(c, "keep_checkpoints", self.keep_checkpoints)
-        _int(c, "seed", self.seed, lo=0)
-        _choice(c, "dtype", self.dtype, DTYPES)
+            fail(c, "nesterov", self.nesterov, "False when momentum=0 (Nesterov needs momentum)")
+        check_real(c, "beta1", self.beta1, lo=0.0, hi=1.0, hi_open=True)
+        check_real(c, "beta2", self.beta2, lo=0.0, hi=1.0, hi_open=True)
+        check_real(c, "rms_alpha", self.rms_alpha, lo=0.0, hi=1.0, hi_open=True)
+        check_real(c, "eps", self.eps, lo=0.0, lo_open=True)
+        check_int(c, "batch_size", self.batch_size)
+        check_int(c, "steps", self.steps)
+        check_choice(c, "clip", self.clip, CLIP_MODES)
+        check_real(c, "clip_value", self.clip_value, lo=0.0, lo_open=True)
+        check_choice(c, "loss", self.loss, LOSSES)
+        check_choice(c, "nonfinite", self.nonfinite, NONFINITE_POLICIES)
+        check_int(c, "log_every", self.log_every)
+        check_int(c, "hist_every", self.hist_every, lo=0)
+        check_int(c, "checkpoint_every", self.checkpoint_every, lo=0)
+        check_int(c, "keep_checkpoints", self.keep_checkpoints)
+        check_int(c, "seed", self.seed, lo=0)
+        check_choice(c, "dtype", self.dtype, DTYPES)
         big = float(np.finfo(self.dtype).max)
         for name in ("lr", "clip_value"):
             if getattr(self, name) > big:
-                _fail(c, name, getattr(self, name), f"at most {big:.4g}, the largest {self.dtype}")
+                fail(c, name, getattr(self, name), f"at most {big:.4g}, the largest {self.dtype}")
 
     def replace(self, **changes) -> "TrainConfig":
         """A copy with ``changes`` applied (and validated)."""
@@ -126,11 +127,6 @@ class TrainConfig:
         return cls(**d)
 
 
-def _bool(cls, name, value):
-    if not isinstance(value, bool):
-        _fail(cls, name, value, "True or False")
-
-
 def check_loss_for_model(train_config: TrainConfig, model_config) -> None:
     """Raise ``ValueError`` if the loss does not fit the model's output layout.
 
@@ -141,7 +137,7 @@ def check_loss_for_model(train_config: TrainConfig, model_config) -> None:
     allowed = FLAT_LOSSES if flat else SEQUENCE_LOSSES
     if train_config.loss not in allowed:
         kind = "an MLP (output (B, O))" if flat else "a sequence model (output (T, B, O))"
-        _fail("TrainConfig", "loss", train_config.loss, f"one of {', '.join(map(repr, allowed))} for {kind}")
+        fail("TrainConfig", "loss", train_config.loss, f"one of {', '.join(map(repr, allowed))} for {kind}")
 
 
 def output_size(model_config) -> int:

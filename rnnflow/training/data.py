@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..config import _choice, _fail, _int
 from ..tasks import adding_batch, copy_batch, digits_sequences, load_digits_split, upsample_digits
+from ..validation import check_choice, check_int, fail
 
 DIGIT_FORMS = ("flat", "rows", "pixels")
 
@@ -29,8 +29,8 @@ DIGIT_FORMS = ("flat", "rows", "pixels")
 def adding_data(T: int, batch_size: int, *, dtype=np.float32):
     """The adding problem (:func:`rnnflow.tasks.adding_batch`); the length varies per batch
     in ``[T, T + T // 10]`` (JAX compiles once per distinct length)."""
-    _int("adding_data", "T", T, lo=2)
-    _int("adding_data", "batch_size", batch_size)
+    check_int("adding_data", "T", T, lo=2)
+    check_int("adding_data", "batch_size", batch_size)
 
     def data_fn(step, rng):
         return adding_batch(rng, batch_size, T, dtype=dtype)
@@ -39,8 +39,8 @@ def adding_data(T: int, batch_size: int, *, dtype=np.float32):
 
 def copy_data(T: int, batch_size: int, *, n_symbols: int = 8, n_copy: int = 10, dtype=np.float32):
     """The copying memory task (:func:`rnnflow.tasks.copy_batch`), labels for every step."""
-    _int("copy_data", "T", T)
-    _int("copy_data", "batch_size", batch_size)
+    check_int("copy_data", "T", T)
+    check_int("copy_data", "batch_size", batch_size)
 
     def data_fn(step, rng):
         return copy_batch(rng, batch_size, T, n_symbols=n_symbols, n_copy=n_copy, dtype=dtype)
@@ -59,18 +59,18 @@ def digits_data(batch_size: int, *, form: str = "flat", size: int | None = None,
     or "test" of ``load_digits_split(seed)``.
     """
     fn = "digits_data"
-    _int(fn, "batch_size", batch_size)
-    _choice(fn, "form", form, DIGIT_FORMS)
-    _choice(fn, "split", split, ("train", "test"))
+    check_int(fn, "batch_size", batch_size)
+    check_choice(fn, "form", form, DIGIT_FORMS)
+    check_choice(fn, "split", split, ("train", "test"))
     if size is not None and form != "flat":
-        _fail(fn, "size", size, "None unless form='flat'")
+        fail(fn, "size", size, "None unless form='flat'")
     data = load_digits_split(seed, dtype=dtype)
     x, y = data[f"x_{split}"], data[f"y_{split}"]
     if size is not None:
         x = upsample_digits(x, size)
     n_batches = len(x) // batch_size
     if n_batches == 0:
-        _fail(fn, "batch_size", batch_size, f"at most the {split} set's {len(x)} images")
+        fail(fn, "batch_size", batch_size, f"at most the {split} set's {len(x)} images")
 
     def data_fn(step, rng):
         epoch, i = divmod(step, n_batches)

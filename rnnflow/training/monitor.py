@@ -30,8 +30,9 @@ from typing import Sequence
 
 import numpy as np
 
-from ..config import _choice, _fail, _int
+from ..io import atomic_write_text, load_npz, save_npz
 from ..params import is_buffer
+from ..validation import check_choice, check_int, fail
 
 GROUP_BY = ("parameter", "module")
 
@@ -136,7 +137,6 @@ class GradientHistory:
     def save(self, directory) -> dict[str, str]:
         """Write ``gradients.npz``, ``gradient_iterations.csv`` and ``gradient_histograms.csv``
         (atomically) into ``directory``; returns their paths."""
-        from .results import atomic_write_text, save_npz
         os.makedirs(directory, exist_ok=True)
         paths = {"npz": os.path.join(directory, "gradients.npz"),
                  "iterations": os.path.join(directory, "gradient_iterations.csv"),
@@ -149,7 +149,6 @@ class GradientHistory:
     @classmethod
     def load(cls, path) -> "GradientHistory":
         """Read ``gradients.npz`` (a file, or the directory holding it)."""
-        from .results import load_npz
         if os.path.isdir(path):
             path = os.path.join(path, "gradients.npz")
         return cls.from_arrays(load_npz(path))
@@ -216,19 +215,19 @@ class GradientRecorder:
     def __init__(self, *, bins: int = 30, bin_range: Sequence[float] | None = None,
                  hist_every: int = 1, by: str = "parameter", params: Sequence[str] | None = None):
         c = "GradientMonitor"
-        _int(c, "bins", bins)
+        check_int(c, "bins", bins)
         if bin_range is not None:
             ok = (isinstance(bin_range, (tuple, list)) and len(bin_range) == 2
                   and all(isinstance(b, (int, float)) and math.isfinite(b) for b in bin_range)
                   and bin_range[0] < bin_range[1])
             if not ok:
-                _fail(c, "bin_range", bin_range, "None (adaptive) or a pair (lo, hi) of finite numbers, lo < hi")
+                fail(c, "bin_range", bin_range, "None (adaptive) or a pair (lo, hi) of finite numbers, lo < hi")
             bin_range = (float(bin_range[0]), float(bin_range[1]))
-        _int(c, "hist_every", hist_every, lo=0)
-        _choice(c, "by", by, GROUP_BY)
+        check_int(c, "hist_every", hist_every, lo=0)
+        check_choice(c, "by", by, GROUP_BY)
         if params is not None:
             if isinstance(params, str) or not all(isinstance(p, str) for p in params):
-                _fail(c, "params", params, "None (all parameters) or a list of flat parameter keys")
+                fail(c, "params", params, "None (all parameters) or a list of flat parameter keys")
             params = tuple(params)
         self.bins, self.bin_range, self.hist_every, self.by, self.params = bins, bin_range, hist_every, by, params
         self.keys: tuple[str, ...] | None = None     # monitored parameter keys, in order
@@ -246,8 +245,8 @@ class GradientRecorder:
             return tuple(keys)
         missing = sorted(set(self.params) - set(keys))
         if missing:
-            _fail("GradientMonitor", "params", list(self.params),
-                  f"keys of the model's parameters; {missing[0]!r} is not one (have {keys})")
+            fail("GradientMonitor", "params", list(self.params),
+                 f"keys of the model's parameters; {missing[0]!r} is not one (have {keys})")
         return tuple(k for k in keys if k in self.params)
 
     def bind(self, keys: Sequence[str]) -> None:
@@ -305,7 +304,9 @@ class GradientRecorder:
     def history(self) -> GradientHistory:
         N, G, K = len(self._iter), len(self.groups), self.bins
         E = len(self._hists)
-        mat = lambda i: np.stack([r[i] for r in self._iter]) if N else np.zeros((0, G))  # noqa: E731
+
+        def mat(i):   # (N, G): field i of every iteration record
+            return np.stack([r[i] for r in self._iter]) if N else np.zeros((0, G))
         extra = np.stack([h[3] for h in self._hists]) if E else np.zeros((0, G, 3), np.int64)
         return GradientHistory(
             groups=self.groups, iteration=np.arange(N, dtype=np.int64),

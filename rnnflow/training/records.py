@@ -117,7 +117,9 @@ class MetricsLog:
 
     def freeze(self) -> Metrics:
         rows = self._rows
-        col = lambda i, dt: np.array([r[i] for r in rows], dtype=dt)  # noqa: E731
+
+        def col(i, dtype):   # (N,): field i of every row
+            return np.array([r[i] for r in rows], dtype=dtype)
         mat = np.stack(self._norms) if self._norms else np.zeros((0, len(self.groups)))
         return Metrics(step=col(0, np.int64), loss=col(1, np.float64), grad_norm=col(2, np.float64),
                        grad_norm_clipped=col(3, np.float64), skipped=col(4, bool),

@@ -12,9 +12,9 @@ Layout of ``out_dir``::
     checkpoints/step_00000100.npz   one file per checkpoint: params/*, opt/*, metrics/*,
                                     monitor/* and a JSON "meta" (step, events)
 
-Every file is written to a temporary name in the same folder and moved into place
-with ``os.replace``, so a killed run leaves either the old file or the new one,
-never half of one.
+Every file is written atomically (:mod:`rnnflow.io`: a temporary name in the same
+folder, then ``os.replace``), so a killed run leaves either the old file or the new
+one, never half of one.
 
 Optimizer state is stored backend-neutrally (the same arrays for torch and JAX),
 under ``opt/``: ``count`` (updates applied) and per parameter key ``k``:
@@ -33,85 +33,26 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import math
 import os
 import re
-import tempfile
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..config import GRUConfig, Init, LSTMConfig, MLPConfig, RNNConfig, TransformerConfig
+from ..io import atomic_write_text, json_safe, load_npz
+# re-exported for callers not yet switched to rnnflow.io
+from ..io import atomic_write_bytes as atomic_write_bytes, read_json as read_json
+from ..io import save_npz as save_npz, write_json as write_json
 from ..params import flatten, unflatten
 from .config import RESUMABLE_CHANGES, TrainConfig
+from .monitor import GradientHistory
 from .records import Metrics, NonFiniteEvent, TrainResult
 
 OPTIMIZER_SLOTS = {"sgd": (), "momentum": ("trace",), "adam": ("mu", "nu"), "rmsprop": ("nu",)}
 TERMINAL = ("finished", "stopped")
 _CONFIGS = {c.__name__: c for c in (RNNConfig, LSTMConfig, GRUConfig, TransformerConfig, MLPConfig)}
 _CKPT = re.compile(r"^step_(\d{8})\.npz$")
-
-
-# ---------------------------------------------------------------- atomic files
-def _atomic(path, write) -> None:
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
-def atomic_write_bytes(path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file and ``os.replace``."""
-    _atomic(path, lambda f: f.write(data))
-
-
-def atomic_write_text(path, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
-
-
-def write_json(path, obj) -> None:
-    """Atomic JSON; NaN and Inf become ``null`` (strict JSON has no such numbers)."""
-    atomic_write_text(path, json.dumps(_json_safe(obj), indent=2, allow_nan=False) + "\n")
-
-
-def read_json(path):
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
-
-
-def _json_safe(obj):
-    if isinstance(obj, dict):
-        return {str(k): _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_json_safe(v) for v in obj]
-    if isinstance(obj, (np.floating, float)):
-        return float(obj) if math.isfinite(obj) else None
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, np.bool_):
-        return bool(obj)
-    return obj
-
-
-def save_npz(path, arrays: dict) -> None:
-    """Atomic uncompressed ``.npz`` of ``{name: array}`` (no pickles)."""
-    arrays = {k: np.asarray(v) for k, v in arrays.items()}
-    _atomic(path, lambda f: np.savez(f, **arrays))
-
-
-def load_npz(path) -> dict[str, np.ndarray]:
-    with np.load(path, allow_pickle=False) as z:
-        return {k: z[k] for k in z.files}
 
 
 # ---------------------------------------------------------------- configs as JSON
@@ -145,10 +86,10 @@ def params_digest(flat: dict) -> str:
 
 def run_meta(backend: str, train_config: TrainConfig, model_config, params_flat: dict, monitor=None) -> dict:
     """What ``config.json`` holds; two runs with equal meta compute the same numbers."""
-    return _json_safe({
+    return json_safe({
         "backend": backend, "train": train_config.to_dict(), "model": config_to_dict(model_config),
         "params_sha256": params_digest(params_flat),
-        "monitor": None if monitor is None else _json_safe(monitor.settings()),
+        "monitor": None if monitor is None else json_safe(monitor.settings()),
     })
 
 
@@ -240,7 +181,9 @@ class ResultsDir:
         step = steps[-1] if step is None else step
         z = load_npz(self._ckpt_path(step))
         meta = json.loads(str(z.pop("meta")))
-        part = lambda p: {k[len(p):]: v for k, v in z.items() if k.startswith(p)}  # noqa: E731
+
+        def part(prefix):
+            return {k[len(prefix):]: v for k, v in z.items() if k.startswith(prefix)}
         mon = part("monitor/")
         return Checkpoint(step=int(meta["step"]), params=part("params/"), optimizer=part("opt/"),
                           metrics=Metrics.from_arrays(part("metrics/"), groups),
@@ -261,7 +204,6 @@ class ResultsDir:
 
 def load_result(out_dir) -> TrainResult:
     """A finished (or stopped) run's :class:`TrainResult`, read from its folder."""
-    from .monitor import GradientHistory
     folder = ResultsDir(out_dir)
     meta, summary = folder.read_meta(), folder.read_summary()
     if meta is None or summary is None or summary["status"] not in TERMINAL:
