@@ -13,6 +13,7 @@ Every write is atomic. A folder whose summary says complete is not recomputed.
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import time
@@ -111,13 +112,11 @@ def run_study(module, registry, *, backend: str, seed: int = 0, scale: str = "sm
             _NEW_FIGURES.extend(saved["figures"])
             return StudyResult(module.NAME, backend, seed, scale, folder, saved["results"],
                                tuple(saved["figures"]), saved["seconds"], reused=True)
-    if backend == "jax":
-        import jax
-        jax.config.update("jax_enable_x64", True)  # analyses run in float64
     os.makedirs(folder, exist_ok=True)
     ctx = StudyContext(module.NAME, backend, int(seed), scale, folder, dict(module.SCALES[scale]), progress)
     t0 = time.perf_counter()
-    results = module.run(ctx)
+    with _x64_scope(backend):
+        results = module.run(ctx)
     seconds = time.perf_counter() - t0
     if ctx.arrays:
         save_npz(os.path.join(folder, "data.npz"), ctx.arrays)
@@ -128,6 +127,15 @@ def run_study(module, registry, *, backend: str, seed: int = 0, scale: str = "sm
     })
     return StudyResult(module.NAME, backend, int(seed), scale, folder, results, tuple(ctx.figures),
                        seconds, reused=False)
+
+
+def _x64_scope(backend: str):
+    """JAX's 64-bit mode for this thread until the block exits (none for torch); a study does
+    all its jax work in the calling thread."""
+    if backend != "jax":
+        return contextlib.nullcontext()
+    import jax
+    return jax.enable_x64(True)
 
 
 def drain_new_figures() -> list[str]:
