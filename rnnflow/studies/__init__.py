@@ -7,9 +7,10 @@ from __future__ import annotations
 import importlib
 
 from ._common import (
-    BACKENDS as BACKENDS, SCALES as SCALES, StudyResult as StudyResult, compare_summaries as compare_summaries,
-    drain_new_figures as drain_new_figures, format_summary as format_summary, run_study,
+    BACKENDS as BACKENDS, SCALES as SCALES, StudyResult as StudyResult, drain_new_figures as drain_new_figures,
+    run_study,
 )
+from .compare import compare_summaries as compare_summaries, format_summary as format_summary
 
 STUDIES = ("jacobian_decay", "tanh_vs_weights", "transformer_depth", "clipping", "activations", "init_stall", "long_range")
 
