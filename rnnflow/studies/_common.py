@@ -24,7 +24,6 @@ import numpy as np
 from ..training.results import atomic_write_bytes, read_json, save_npz, write_json
 
 SCALES = ("smoke", "docs", "full")
-_NEW_FIGURES: list[str] = []  # every figure written or reused, for the docs' gallery scraper
 BACKENDS = ("torch", "jax")
 DEFAULT_OUT = "results"
 
@@ -53,7 +52,6 @@ class StudyContext:
         plt.close(fig)
         path = os.path.join(self.folder, f"{stem}.png")
         self.figures.append(path)
-        _NEW_FIGURES.append(path)
         return path
 
     def save_arrays(self, **arrays) -> None:
@@ -109,7 +107,6 @@ def run_study(module, registry, *, backend: str, seed: int = 0, scale: str = "sm
     if not force and os.path.exists(summary_path):
         saved = read_json(summary_path)
         if saved.get("status") == "complete":
-            _NEW_FIGURES.extend(saved["figures"])
             return StudyResult(module.NAME, backend, seed, scale, folder, saved["results"],
                                tuple(saved["figures"]), saved["seconds"], reused=True)
     os.makedirs(folder, exist_ok=True)
@@ -136,10 +133,3 @@ def _x64_scope(backend: str):
         return contextlib.nullcontext()
     import jax
     return jax.enable_x64(True)
-
-
-def drain_new_figures() -> list[str]:
-    """PNG paths of the figures written (or reused) since the last call; clears the list."""
-    out = list(_NEW_FIGURES)
-    _NEW_FIGURES.clear()
-    return out
