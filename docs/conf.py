@@ -5,11 +5,8 @@ import os
 import sys
 
 sys.path.insert(0, os.path.abspath(".."))
+sys.path.insert(0, os.path.abspath("_ext"))  # rnnflow_docs: the gallery pages' helper and image scraper
 os.environ.setdefault("MPLBACKEND", "Agg")
-# sphinx-gallery runs the pages from docs/gallery: results go to <checkout>/results/docs, and a
-# relative $RNNFLOW_DOCS_OUT is taken from where sphinx was started, not from docs/gallery
-os.environ["RNNFLOW_DOCS_OUT"] = os.path.abspath(os.environ.get(
-    "RNNFLOW_DOCS_OUT", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "results", "docs")))
 
 project = "rnnflow"
 author = "the rnnflow developers"
@@ -46,5 +43,5 @@ sphinx_gallery_conf = {
     "min_reported_time": 1,
     "within_subsection_order": "FileNameSortKey",
     "run_stale_examples": True,  # every build re-runs every study: figures always come from code
-    "image_scrapers": ("rnnflow.studies._sphinx.study_figure_scraper",),
+    "image_scrapers": ("rnnflow_docs.study_figure_scraper",),
 }

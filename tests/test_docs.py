@@ -1,5 +1,7 @@
 """The docs promise: every study has a page that regenerates its figures, every image the
-docs reference comes from code, and the site builds with warnings as errors (smoke scale)."""
+docs reference comes from code, and the site builds with warnings as errors (smoke scale).
+The docs build's own code (gallery helper, image scraper) lives in docs/_ext, not in the package."""
+import importlib.util
 import os
 import pathlib
 import re
@@ -42,11 +44,48 @@ def test_no_static_images_in_the_docs():
     assert not static, f"hand-made images in docs/: {static}"
 
 
+def _docs_ext():
+    spec = importlib.util.spec_from_file_location("rnnflow_docs", DOCS / "_ext" / "rnnflow_docs.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_scraper_shows_the_figures_of_the_runs_the_page_asked_to_show(tmp_path, monkeypatch, capsys):
+    pytest.importorskip("sphinx_gallery")
+    docs = _docs_ext()
+    monkeypatch.setenv("RNNFLOW_SCALE", "smoke")
+    monkeypatch.setenv("RNNFLOW_DOCS_OUT", str(tmp_path / "results"))
+    monkeypatch.delenv("RNNFLOW_DOCS_REUSE", raising=False)
+    torch_result = docs.run_for_docs("tanh_vs_weights", "torch")
+    jax_result = docs.run_for_docs("tanh_vs_weights", "jax", show_figures=False, compare_to=torch_result)
+    out = capsys.readouterr().out
+    assert "tanh_vs_weights [torch, seed 0, smoke]" in out and "tanh_vs_weights [seed 0, smoke]: torch vs jax" in out
+    assert f"files in {jax_result.folder}" in out  # tmp_path lies outside the checkout: shown in full
+    paths = (str(tmp_path / "gallery" / f"sphx_glr_page_{i:03}.png") for i in range(1, 100))
+    os.makedirs(tmp_path / "gallery")
+    rst = docs.study_figure_scraper(None, {"image_path_iterator": paths}, {"src_dir": str(tmp_path)})
+    shown = sorted((tmp_path / "gallery").iterdir())
+    assert len(shown) == len(torch_result.figures) > 0 and all(p.name in rst for p in shown)
+    for png, copy in zip(torch_result.figures, shown):  # the torch run's figures, not the jax run's
+        assert copy.read_bytes() == pathlib.Path(png).read_bytes()
+    assert docs.study_figure_scraper(None, {"image_path_iterator": paths}, {"src_dir": str(tmp_path)}) == ""
+
+
+def test_the_package_holds_no_docs_build_code():
+    for path in (ROOT / "rnnflow").rglob("*.py"):
+        text = path.read_text()
+        for word in ("sphinx", "RNNFLOW_DOCS", "run_for_docs"):
+            assert word not in text, f"{path.relative_to(ROOT)} mentions {word!r}: docs code goes in docs/_ext"
+
+
 def test_site_builds_with_warnings_as_errors(tmp_path):
     pytest.importorskip("sphinx_gallery")
     src = tmp_path / "docs"  # a copy, so the gallery's generated files stay out of the tree
     shutil.copytree(DOCS, src, ignore=shutil.ignore_patterns("_build", "auto_examples"))
-    env = dict(os.environ, RNNFLOW_SCALE="smoke", RNNFLOW_DOCS_OUT=str(tmp_path / "results"), MPLBACKEND="Agg")
+    # PYTHONPATH: build with this checkout's package (the copy's conf.py points at tmp_path)
+    env = dict(os.environ, RNNFLOW_SCALE="smoke", RNNFLOW_DOCS_OUT=str(tmp_path / "results"), MPLBACKEND="Agg",
+               PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
     proc = subprocess.run([sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html",
                            "-d", str(tmp_path / "doctrees"), str(src), str(tmp_path / "html")],
                           capture_output=True, text=True, env=env, cwd=tmp_path)

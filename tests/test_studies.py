@@ -3,6 +3,9 @@ backends, resume instead of recomputing, and reject bad arguments; the CLI wraps
 import json
 import os
 import re
+import subprocess
+import sys
+import textwrap
 
 import numpy as np
 import pytest
@@ -42,6 +45,29 @@ def test_study_smoke_both_backends_agree(name, tmp_path):
         assert v == pytest.approx(results["jax"][k], rel=1e-6, abs=1e-8), k
     again = studies.run(name, backend="torch", scale="smoke", out=str(tmp_path), progress=False)
     assert again.reused and _numbers(again.summary) == results["torch"]
+
+
+def test_a_jax_study_computes_in_float64_and_leaves_the_x64_flag_as_it_was(tmp_path):
+    """In a fresh interpreter (x64 off; conftest turns it on here): tanh_vs_weights builds
+    float64 models, which jax refuses without x64, so it runs only inside the study's scope;
+    afterwards the flag is off again, and the numbers equal those of a run with x64 on globally."""
+    code = textwrap.dedent(f"""
+        import warnings
+        warnings.simplefilter("error")
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"(jax|flax|optax)\\.")
+        import jax
+        from rnnflow import studies
+        assert not jax.config.jax_enable_x64
+        studies.run("tanh_vs_weights", backend="jax", out={str(tmp_path / "fresh")!r}, progress=False)
+        assert not jax.config.jax_enable_x64, "the study left JAX's x64 mode on"
+    """)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=dict(os.environ, MPLBACKEND="Agg"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    with open(tmp_path / "fresh" / "tanh_vs_weights" / "jax-seed0-smoke" / "summary.json") as f:
+        scoped = _numbers(json.load(f)["results"])
+    here = studies.run("tanh_vs_weights", backend="jax", out=str(tmp_path / "here"), progress=False)
+    assert scoped == pytest.approx(_numbers(here.summary), rel=1e-12, abs=0)
 
 
 def test_jacobian_decay_orders_by_spectral_radius(tmp_path):

@@ -15,7 +15,7 @@ lines are Pascanu et al.'s bound :math:`(T-t)\log(\gamma\,\sigma_{max})`.
     rnnflow run jacobian_decay --backend torch --scale docs
     rnnflow run jacobian_decay --backend jax --scale docs
 """
-from rnnflow.studies import run_for_docs
+from rnnflow_docs import run_for_docs
 
 torch_result = run_for_docs("jacobian_decay", "torch")
 

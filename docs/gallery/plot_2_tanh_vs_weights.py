@@ -16,7 +16,7 @@ which one makes them explode?
     rnnflow run tanh_vs_weights --backend torch --scale docs
     rnnflow run tanh_vs_weights --backend jax --scale docs
 """
-from rnnflow.studies import run_for_docs
+from rnnflow_docs import run_for_docs
 
 torch_result = run_for_docs("tanh_vs_weights", "torch")
 

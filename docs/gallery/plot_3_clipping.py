@@ -18,7 +18,7 @@ surface; a gradient step on the wall throws the unclipped path away.
     rnnflow run clipping --backend torch --scale docs
     rnnflow run clipping --backend jax --scale docs
 """
-from rnnflow.studies import run_for_docs
+from rnnflow_docs import run_for_docs
 
 torch_result = run_for_docs("clipping", "torch")
 

@@ -14,7 +14,7 @@ layer's gradient mean and norm at every iteration and a histogram every few epoc
     rnnflow run activations --backend torch --scale docs
     rnnflow run activations --backend jax --scale docs
 """
-from rnnflow.studies import run_for_docs
+from rnnflow_docs import run_for_docs
 
 torch_result = run_for_docs("activations", "torch")
 

@@ -15,7 +15,7 @@ gradient norms at every step.
     rnnflow run init_stall --backend torch --scale docs
     rnnflow run init_stall --backend jax --scale docs
 """
-from rnnflow.studies import run_for_docs
+from rnnflow_docs import run_for_docs
 
 torch_result = run_for_docs("init_stall", "torch")
 

@@ -15,7 +15,7 @@ at each :math:`T`; the solved rate is measured on 1000 held-out sequences (predi
     rnnflow run long_range --backend torch --scale docs
     rnnflow run long_range --backend jax --scale docs
 """
-from rnnflow.studies import run_for_docs
+from rnnflow_docs import run_for_docs
 
 torch_result = run_for_docs("long_range", "torch")
 

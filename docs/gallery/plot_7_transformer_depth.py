@@ -17,7 +17,7 @@ quantity Xiong et al. (2020) study.
     rnnflow run transformer_depth --backend torch --scale docs
     rnnflow run transformer_depth --backend jax --scale docs
 """
-from rnnflow.studies import run_for_docs
+from rnnflow_docs import run_for_docs
 
 torch_result = run_for_docs("transformer_depth", "torch")
 

@@ -13,6 +13,7 @@ Every write is atomic. A folder whose summary says complete is not recomputed.
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import time
@@ -23,7 +24,6 @@ import numpy as np
 from ..training.results import atomic_write_bytes, read_json, save_npz, write_json
 
 SCALES = ("smoke", "docs", "full")
-_NEW_FIGURES: list[str] = []  # every figure written or reused, for the docs' gallery scraper
 BACKENDS = ("torch", "jax")
 DEFAULT_OUT = "results"
 
@@ -52,7 +52,6 @@ class StudyContext:
         plt.close(fig)
         path = os.path.join(self.folder, f"{stem}.png")
         self.figures.append(path)
-        _NEW_FIGURES.append(path)
         return path
 
     def save_arrays(self, **arrays) -> None:
@@ -108,16 +107,13 @@ def run_study(module, registry, *, backend: str, seed: int = 0, scale: str = "sm
     if not force and os.path.exists(summary_path):
         saved = read_json(summary_path)
         if saved.get("status") == "complete":
-            _NEW_FIGURES.extend(saved["figures"])
             return StudyResult(module.NAME, backend, seed, scale, folder, saved["results"],
                                tuple(saved["figures"]), saved["seconds"], reused=True)
-    if backend == "jax":
-        import jax
-        jax.config.update("jax_enable_x64", True)  # analyses run in float64
     os.makedirs(folder, exist_ok=True)
     ctx = StudyContext(module.NAME, backend, int(seed), scale, folder, dict(module.SCALES[scale]), progress)
     t0 = time.perf_counter()
-    results = module.run(ctx)
+    with _x64_scope(backend):
+        results = module.run(ctx)
     seconds = time.perf_counter() - t0
     if ctx.arrays:
         save_npz(os.path.join(folder, "data.npz"), ctx.arrays)
@@ -130,69 +126,10 @@ def run_study(module, registry, *, backend: str, seed: int = 0, scale: str = "sm
                        seconds, reused=False)
 
 
-def drain_new_figures() -> list[str]:
-    """PNG paths of the figures written (or reused) since the last call; clears the list."""
-    out = list(_NEW_FIGURES)
-    _NEW_FIGURES.clear()
-    return out
-
-
-def format_summary(result: StudyResult) -> str:
-    """The headline numbers of a study as an aligned text table (nested keys joined by ' / ')."""
-    rows = [(k, _cell(v)) for k, v in _flat_summary(result.summary).items()]
-    width = max((len(k) for k, _ in rows), default=0)
-    head = f"{result.name} [{result.backend}, seed {result.seed}, {result.scale}]"
-    return "\n".join([head] + [f"  {k:<{width}}  {v}" for k, v in rows])
-
-
-def _flat_summary(summary: dict) -> dict:
-    """``{"a / b": leaf}`` for a nested summary dict."""
-    out = {}
-    for k, v in summary.items():
-        if isinstance(v, dict):
-            out.update({f"{k} / {kk}": vv for kk, vv in _flat_summary(v).items()})
-        else:
-            out[str(k)] = v
-    return out
-
-
-def _cell(v) -> str:
-    if isinstance(v, float):
-        return f"{v:.4g}"
-    if isinstance(v, (list, tuple)) and all(isinstance(x, float) for x in v):
-        return "[" + ", ".join(f"{x:.4g}" for x in v) + "]"
-    return str(v)
-
-
-def compare_summaries(a: StudyResult, b: StudyResult) -> str:
-    """The headline numbers of two runs of one study side by side (typically torch | jax),
-    with ``|a - b|`` for every number both have. The last line names the row with the
-    largest difference relative to ``max(|a|, |b|, 1)`` (absolute for numbers below 1).
-
-    Raises:
-        ValueError: ``a`` and ``b`` are runs of different studies.
-    """
-    if a.name != b.name:
-        raise ValueError(f"cannot compare study {a.name!r} with study {b.name!r}")
-    fa, fb = _flat_summary(a.summary), _flat_summary(b.summary)
-    keys = list(fa) + [k for k in fb if k not in fa]
-    rows, worst, worst_key = [], 0.0, None
-    for k in keys:
-        va, vb = fa.get(k, "-"), fb.get(k, "-")
-        diff = ""
-        numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (va, vb))
-        if numeric and np.isfinite(va) and np.isfinite(vb):
-            d = abs(float(va) - float(vb))
-            scaled = d / max(abs(float(va)), abs(float(vb)), 1.0)
-            if worst_key is None or scaled > worst:
-                worst, worst_key = scaled, k
-            diff = f"{d:.2g}"
-        rows.append((k, _cell(va), _cell(vb), diff))
-    head = ("", a.backend, b.backend, "|difference|")
-    widths = [max(len(r[i]) for r in rows + [head]) for i in range(4)]
-    fmt = "  {:<%d}  {:>%d}  {:>%d}  {:>%d}" % tuple(widths)
-    lines = [f"{a.name} [seed {a.seed}, {a.scale}]: {a.backend} vs {b.backend}", fmt.format(*head)]
-    lines += [fmt.format(*r) for r in rows]
-    lines.append(f"  largest difference relative to max(|{a.backend}|, |{b.backend}|, 1): {worst:.2g}"
-                 + (f" ({worst_key})" if worst_key is not None else " (no number in common)"))
-    return "\n".join(lines)
+def _x64_scope(backend: str):
+    """JAX's 64-bit mode for this thread until the block exits (none for torch); a study does
+    all its jax work in the calling thread."""
+    if backend != "jax":
+        return contextlib.nullcontext()
+    import jax
+    return jax.enable_x64(True)

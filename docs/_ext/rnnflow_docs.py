@@ -1,0 +1,61 @@
+"""The docs build's side of rnnflow, kept out of the package: :func:`run_for_docs` (what a
+gallery page calls) and :func:`study_figure_scraper` (the sphinx-gallery image scraper that
+puts the figures of that run on the page). docs/conf.py puts this folder on ``sys.path``.
+
+sphinx-gallery calls the scraper after every code block; it shows the figures that the
+block's :func:`run_for_docs` calls queued in ``_TO_SHOW`` (the figures of their results).
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+
+from rnnflow import studies
+
+CHECKOUT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+_TO_SHOW: list[str] = []  # PNG paths queued by the code block running now; drained by the scraper
+
+
+def results_root() -> str:
+    """``$RNNFLOW_DOCS_OUT``, default ``results/docs``, as an absolute path; a relative one is
+    taken from the checkout (sphinx runs conf.py in docs/ and the pages in docs/gallery/)."""
+    return os.path.join(CHECKOUT, os.environ.get("RNNFLOW_DOCS_OUT", os.path.join("results", "docs")))
+
+
+def run_for_docs(name: str, backend: str, *, show_figures: bool = True,
+                 compare_to: studies.StudyResult | None = None) -> studies.StudyResult:
+    """Run study ``name`` at ``$RNNFLOW_SCALE`` (default ``docs``) into :func:`results_root`,
+    print the headline numbers, and queue the result's figures for the page (``show_figures``;
+    False for the other backend, whose figures the page does not show).
+
+    compare_to: a result of the same study in the other backend; the page then prints both
+        side by side with their differences instead of this run's numbers alone.
+
+    The progress bars go to the terminal running the build (``sys.__stderr__``), not into the
+    page. ``$RNNFLOW_DOCS_REUSE=1`` reuses complete folders instead of recomputing.
+    """
+    result = studies.run(name, backend=backend, seed=0, scale=os.environ.get("RNNFLOW_SCALE", "docs"),
+                         out=results_root(), progress=sys.__stderr__ if sys.__stderr__ is not None else False,
+                         force=os.environ.get("RNNFLOW_DOCS_REUSE", "0") != "1")
+    if show_figures:
+        _TO_SHOW.extend(result.figures)
+    print(studies.format_summary(result) if compare_to is None else studies.compare_summaries(compare_to, result))
+    folder = os.path.abspath(result.folder)
+    shown = os.path.relpath(folder, CHECKOUT) if folder.startswith(CHECKOUT + os.sep) else folder
+    print(f"({'reused' if result.reused else f'computed in {result.seconds:.1f} s'}; files in {shown})")
+    return result
+
+
+def study_figure_scraper(block, block_vars, gallery_conf, **kwargs) -> str:
+    """Copy the PNGs queued by the code block just run into the gallery and return their rST.
+
+    Named in docs/conf.py as ``"image_scrapers": ("rnnflow_docs.study_figure_scraper",)``.
+    """
+    from sphinx_gallery.scrapers import figure_rst
+    names = []
+    for src, dst in zip(_TO_SHOW, block_vars["image_path_iterator"]):
+        shutil.copyfile(src, dst)
+        names.append(dst)
+    _TO_SHOW.clear()
+    return figure_rst(names, gallery_conf["src_dir"]) if names else ""
