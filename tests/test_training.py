@@ -412,9 +412,12 @@ def test_other_run_in_the_same_folder_is_refused(tmp_path):
 DEEP_TF = rnnflow.TransformerConfig(input_size=2, d_model=8, num_heads=2, num_layers=3, d_ff=12, output_size=1)
 
 
-@pytest.mark.parametrize("model", [RNN, DEEP_TF], ids=["rnn", "transformer-3-layers-packed"])
-def test_optimizer_state_round_trips_between_neutral_and_backends(model):
-    cfg = TrainConfig(optimizer="adam", lr=0.05, steps=3, **F64)
+@pytest.mark.parametrize("model,optimizer", [(RNN, "sgd"), (RNN, "momentum"), (RNN, "rmsprop"), (RNN, "adam"),
+                                             (DEEP_TF, "adam")],
+                         ids=["rnn-sgd", "rnn-momentum", "rnn-rmsprop", "rnn-adam", "transformer-3-layers-packed-adam"])
+def test_optimizer_state_round_trips_between_neutral_and_backends(model, optimizer):
+    # momentum's and RMSprop's optax states have no count field (a NamedTuple's .count is a method)
+    cfg = TrainConfig(optimizer=optimizer, lr=0.05, steps=3, **F64)
     p = rnnflow.init_params(model, 0, np.float64)
     rt = ttrain_mod._Stepper(model, flat(p), cfg, None, None)
     rj = jtrain_mod._Stepper(model, flat(p), cfg, None, None)

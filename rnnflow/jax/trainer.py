@@ -133,7 +133,7 @@ def load_optimizer_state(state: dict, params: dict, train_config: TrainConfig, p
     def fill(node):
         if type(node) in fields:
             new = node._replace(**fields[type(node)])
-            return new._replace(count=jnp.asarray(count, node.count.dtype)) if hasattr(new, "count") else new
+            return new._replace(count=jnp.asarray(count, node.count.dtype)) if "count" in new._fields else new
         return node
     return jax.tree_util.tree_map(fill, opt_state, is_leaf=lambda n: isinstance(n, _STATE_TYPES)), count
 
