@@ -544,3 +544,39 @@ def test_jax_finite_flags_name_the_layer_that_went_bad():
                                           lambda a, axis: jnp.isfinite(a).all(axis=axis)))
     bad = [k for k, good in zip(packing.keys, ok) if not good]
     assert bad == ["layers.2.fc1.weight"]
+
+
+# ---------------------------------------------------------------- one contract, two backends
+def test_model_kind_dispatches_by_config_type():
+    from rnnflow.models import model_kind
+    assert [model_kind(c) for c in (RNN, rnnflow.LSTMConfig(2, 3), rnnflow.GRUConfig(2, 3), DEEP_TF,
+                                    rnnflow.MLPConfig(input_size=2, output_size=1))] == \
+        ["recurrent"] * 3 + ["transformer", "mlp"]
+    for backend in ("torch", "jax"):
+        with pytest.raises(TypeError, match=r"config must be an rnnflow model config \(RNNConfig, .*MLPConfig\), "
+                                            r"got builtins\.dict"):
+            rnnflow.build({"hidden_size": 3}, backend=backend)
+
+
+@pytest.mark.parametrize("backend", ["torch", "jax"])
+def test_as_dtype_accepts_float32_and_float64_only(backend):
+    as_dtype = importlib.import_module(f"rnnflow.{backend}.build").as_dtype
+    want = {"torch": (torch.float32, torch.float64), "jax": (np.float32, np.float64)}[backend]
+    assert (as_dtype("float32"), as_dtype(np.float64)) == want
+    for bad in (None, "float16", np.int64, "nope"):
+        with pytest.raises(ValueError, match=re.escape(f"dtype={bad!r} is invalid: expected float32 or float64")):
+            as_dtype(bad)
+
+
+@pytest.mark.parametrize("backend", ["torch", "jax"])
+def test_load_params_keeps_the_models_dtype(backend):
+    mod = importlib.import_module(f"rnnflow.{backend}")
+    model = mod.build(RNN, params64())
+    p32 = rnnflow.init_params(RNN, 1, np.float32)
+    mod.load_params(model, p32)
+    back = flat(mod.export_params(model))
+    for k, v in flat(p32).items():
+        assert back[k].dtype == np.float64
+        np.testing.assert_array_equal(back[k], v.astype(np.float64), err_msg=k)
+    tensors = flat(mod.to_backend(p32))
+    assert all(str(t.dtype).removeprefix("torch.") == "float32" for t in tensors.values())

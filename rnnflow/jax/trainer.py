@@ -22,12 +22,12 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from ..config import RECURRENT_CONFIGS, MLPConfig, TransformerConfig
+from ..models import model_kind
 from ..training.config import CLIP_NORM_EPS, TrainConfig
 from ..training.loop import run, trainable_keys
 from ..training.packing import PACKED_PREFIX, Packing, make_packing
 from ..training.records import TrainResult
-from .build import _np_dtype
+from .build import as_dtype
 from .mlp import mlp_forward
 from .rnn import initial_state, recurrent_forward
 from .transformer import transformer_forward
@@ -146,14 +146,13 @@ def _find(opt_state, cls):
 def forward(params, x, config, *, key=None):
     """Train-mode output: ``(y, bn_stats)``; y ``(T, B, O)`` (MLP: ``(B, O)``), bn_stats the
     MLP's updated BatchNorm running stats (None otherwise)."""
-    if isinstance(config, RECURRENT_CONFIGS):
+    kind = model_kind(config)
+    if kind == "recurrent":
         return recurrent_forward(params, x, initial_state(config, x.shape[1], x.dtype), config).y, None
-    if isinstance(config, TransformerConfig):
+    if kind == "transformer":
         return transformer_forward(params, x, config, train=True, key=key).y, None
-    if isinstance(config, MLPConfig):
-        out = mlp_forward(params, x, config, train=True, key=key)
-        return out.y, out.bn_stats
-    raise TypeError(f"config must be an rnnflow model config, got {type(config).__name__}")
+    out = mlp_forward(params, x, config, train=True, key=key)
+    return out.y, out.bn_stats
 
 
 @functools.lru_cache(maxsize=32)
@@ -203,7 +202,7 @@ class _Stepper:
     def __init__(self, model_config, flat, cfg: TrainConfig, opt_state, monitor):
         self.cfg, self.keys = cfg, trainable_keys(model_config)
         self.packing = make_packing(model_config, self.keys)  # a Transformer's layers: (L, ...) arrays
-        dt = _np_dtype(cfg.dtype)  # refuses float64 without JAX's 64-bit mode
+        dt = as_dtype(cfg.dtype)  # refuses float64 without JAX's 64-bit mode
         packed = self.packing.pack({k: np.asarray(flat[k]) for k in self.keys})
         self.trainable = {k: jnp.asarray(v, dt) for k, v in packed.items()}
         self.buffers = {k: jnp.asarray(v, dt) for k, v in flat.items() if k not in self.keys}
