@@ -154,7 +154,7 @@ class _Stepper:
         norms = group_norms([p.grad for p in self.params_])
         vals = torch.cat([loss.detach().reshape(1), torch.linalg.vector_norm(norms).reshape(1), norms]).tolist()
         if self.monitor is not None:
-            self.monitor.step(loss=vals[0])
+            self.monitor.record(loss=vals[0])
         self._norm = vals[1]
         return vals[0], vals[1], np.array(vals[2:])
 
