@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib
+import inspect
 import json
 import os
 import re
@@ -77,7 +78,7 @@ def test_optimizers_follow_the_documented_update(name, rng):
 
     pt = torch.nn.Parameter(torch.tensor(p0))
     opt = ttrain_mod.make_optimizer(cfg, [pt])
-    tx = jtrain_mod.make_optimizer(cfg)
+    tx = jtrain_mod.make_transformation(cfg)
     pj = {"w": jnp.asarray(p0)}
     state = tx.init(pj)
     for g, w in zip(grads, want):
@@ -189,11 +190,11 @@ def test_clipping_bounds_the_gradient(backend, rng):
     for mode in ("norm", "value"):
         cfg = TrainConfig(clip=mode, clip_value=c)
         if backend == "torch":
-            ps = [torch.nn.Parameter(torch.zeros(g.shape, dtype=torch.float64)) for g in grads.values()]
-            for p, g in zip(ps, grads.values()):
+            ps = {k: torch.nn.Parameter(torch.zeros(g.shape, dtype=torch.float64)) for k, g in grads.items()}
+            for p, g in zip(ps.values(), grads.values()):
                 p.grad = torch.tensor(g)
-            ttrain_mod.clip_gradients(ps, cfg)
-            out = [p.grad.numpy() for p in ps]
+            ttrain_mod.clip_gradients_(ps, cfg)
+            out = [p.grad.numpy() for p in ps.values()]
         else:
             out = list(jtrain_mod.clip_gradients({k: jnp.asarray(g) for k, g in grads.items()}, cfg).values())
         total = np.sqrt(sum((o**2).sum() for o in out))
@@ -419,8 +420,8 @@ def test_optimizer_state_round_trips_between_neutral_and_backends(model, optimiz
     # momentum's and RMSprop's optax states have no count field (a NamedTuple's .count is a method)
     cfg = TrainConfig(optimizer=optimizer, lr=0.05, steps=3, **F64)
     p = rnnflow.init_params(model, 0, np.float64)
-    rt = ttrain_mod._Stepper(model, flat(p), cfg, None, None)
-    rj = jtrain_mod._Stepper(model, flat(p), cfg, None, None)
+    rt = ttrain_mod.Stepper(model, flat(p), cfg, None, None)
+    rj = jtrain_mod.Stepper(model, flat(p), cfg, None, None)
     for s in (rt, rj):
         for step in range(3):
             x, y = adding64()(step, rnnflow.training.data_rng(0, step))
@@ -431,8 +432,8 @@ def test_optimizer_state_round_trips_between_neutral_and_backends(model, optimiz
     for k in st:
         np.testing.assert_allclose(sj[k], st[k], rtol=1e-9, atol=1e-15, err_msg=k)
     # loading a neutral state gives back the same neutral state
-    again = ttrain_mod._Stepper(model, rt.params(), cfg, st, None).optimizer_state()
-    againj = jtrain_mod._Stepper(model, rj.params(), cfg, sj, None).optimizer_state()
+    again = ttrain_mod.Stepper(model, rt.params(), cfg, st, None).optimizer_state()
+    againj = jtrain_mod.Stepper(model, rj.params(), cfg, sj, None).optimizer_state()
     assert set(rj.params()) == set(flat(p))
     for k in st:
         np.testing.assert_array_equal(again[k], st[k], err_msg=k)
@@ -547,6 +548,41 @@ def test_jax_finite_flags_name_the_layer_that_went_bad():
 
 
 # ---------------------------------------------------------------- one contract, two backends
+def _params_of(fn):
+    return [(p.name, p.kind, p.default) for p in inspect.signature(fn).parameters.values()]
+
+
+# (torch name, jax name): the same arguments; a trailing "_" (torch) mutates where JAX returns new trees
+SAME_CONTRACT = [("trainer.group_norms", "trainer.group_norms"), ("trainer.compute_loss", "trainer.compute_loss"),
+                 ("trainer.clip_gradients_", "trainer.clip_gradients"),
+                 ("trainer.optimizer_state", "trainer.optimizer_state"),
+                 ("trainer.load_optimizer_state_", "trainer.load_optimizer_state"),
+                 ("build.build", "build.build"), ("build.load_params", "build.load_params"),
+                 ("build.export_params", "build.export_params"), ("build.to_backend", "build.to_backend"),
+                 ("build.as_dtype", "build.as_dtype"), ("trainer.Stepper", "trainer.Stepper")]
+
+
+@pytest.mark.parametrize("tname,jname", SAME_CONTRACT, ids=[t for t, _ in SAME_CONTRACT])
+def test_backend_helpers_share_their_arguments(tname, jname):
+    def get(backend, name):
+        mod, attr = name.split(".")
+        return getattr(importlib.import_module(f"rnnflow.{backend}.{mod}"), attr)
+    t, j = _params_of(get("torch", tname)), _params_of(get("jax", jname))
+    if tname == "trainer.clip_gradients_":  # torch's gradients live on its parameters (.grad)
+        t[0] = ("grads",) + t[0][1:]
+    # JAX's state helpers also take the keyword `packing` (a Transformer's layers, trained packed)
+    assert t == [p for p in j if p[0] != "packing"]
+
+
+def test_group_norms_agree_between_backends(rng):
+    grads = {"a": rng.normal(size=(4, 3)), "b": rng.normal(size=(5,))}
+    keys = ("b", "a")
+    t = ttrain_mod.group_norms({k: torch.tensor(g) for k, g in grads.items()}, keys).numpy()
+    j = np.asarray(jtrain_mod.group_norms({k: jnp.asarray(g) for k, g in grads.items()}, keys))
+    np.testing.assert_allclose(t, [np.linalg.norm(grads[k]) for k in keys], rtol=1e-14)
+    np.testing.assert_allclose(j, t, rtol=1e-14)
+
+
 def test_model_kind_dispatches_by_config_type():
     from rnnflow.models import model_kind
     assert [model_kind(c) for c in (RNN, rnnflow.LSTMConfig(2, 3), rnnflow.GRUConfig(2, 3), DEEP_TF,
