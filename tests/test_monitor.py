@@ -1,7 +1,7 @@
 """Gradient monitors (torch hooks, jax records), their shared storage, and the training plots."""
 from __future__ import annotations
 
-import importlib
+import functools
 import io
 from pathlib import Path
 
@@ -20,8 +20,7 @@ from rnnflow.torch.monitor import GradientMonitor as TorchMonitor
 from rnnflow.training import GradientHistory, GradientRecorder, TrainConfig, adding_data
 from rnnflow.training.monitor import histogram
 
-# by module path: the packages may re-export the function `train` under the module's name
-TRAIN = {b: importlib.import_module(f"rnnflow.{b}.trainer").train for b in ("torch", "jax")}
+TRAIN = {b: functools.partial(rnnflow.train, backend=b) for b in ("torch", "jax")}
 RNN = rnnflow.RNNConfig(input_size=2, hidden_size=5, num_layers=2, output_size=1)
 KEYS = ("layers.0.weight_ih", "layers.0.weight_hh", "layers.0.bias_ih", "layers.0.bias_hh",
         "layers.1.weight_ih", "layers.1.weight_hh", "layers.1.bias_ih", "layers.1.bias_hh",

@@ -1,6 +1,7 @@
 """Trainers: optimizer math, torch/jax parity, clipping, non-finite policy, results folder, resume."""
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
 import json
@@ -18,10 +19,9 @@ import rnnflow
 from rnnflow.training import TrainConfig, adding_data, copy_data, digits_data, load_result
 from rnnflow.training.results import OPTIMIZER_SLOTS
 
-# by module path: the packages may re-export the function `train` under the module's name
 ttrain_mod = importlib.import_module("rnnflow.torch.trainer")
 jtrain_mod = importlib.import_module("rnnflow.jax.trainer")
-TRAIN = {"torch": ttrain_mod.train, "jax": jtrain_mod.train}
+TRAIN = {b: functools.partial(rnnflow.train, backend=b) for b in ("torch", "jax")}
 RNN = rnnflow.RNNConfig(input_size=2, hidden_size=6, output_size=1)
 F64 = dict(dtype="float64", batch_size=4)
 

@@ -30,9 +30,8 @@ import optax
 
 from ..models import model_kind
 from ..training.config import CLIP_NORM_EPS, TrainConfig
-from ..training.loop import run, trainable_keys
+from ..training.loop import trainable_keys
 from ..training.packing import PACKED_PREFIX, Packing, make_packing
-from ..training.records import TrainResult
 from .build import as_dtype
 from .mlp import mlp_forward
 from .rnn import initial_state, recurrent_forward
@@ -263,44 +262,3 @@ class Stepper:
     def close(self):
         pass
 
-
-def train(model_config, params, data_fn, train_config: TrainConfig, *, out_dir=None,
-          progress: bool = True, monitor=None) -> TrainResult:
-    """Train a model of ``model_config`` from ``params`` in JAX.
-
-    Args:
-      model_config: an rnnflow model config (RNN/LSTM/GRU/Transformer/MLP).
-      params: the initial NumPy schema dict, or None for
-        ``init_params(model_config, train_config.seed, train_config.dtype)``.
-      data_fn: ``data_fn(step, rng) -> (x, y)`` NumPy batch; ``rng`` is
-        ``np.random.default_rng([seed, step])``, so a resumed run sees the same data.
-        x ``(T, B, I)`` (MLP: ``(B, I)``), y as the loss needs.
-      train_config: a :class:`~rnnflow.training.TrainConfig` (``dtype="float64"`` needs
-        ``jax.config.update("jax_enable_x64", True)``).
-      out_dir: results folder (see :mod:`rnnflow.training.results`); rerunning with the
-        same folder resumes from its last checkpoint, or returns a finished run as is.
-      progress: show a tqdm progress bar.
-      monitor: a :class:`rnnflow.jax.GradientMonitor` fed every step's gradients; every
-        ``train_config.hist_every`` steps it closes an "epoch" (histograms). Default: a
-        ``GradientMonitor()`` when ``hist_every > 0``, else none.
-
-    Returns:
-      :class:`~rnnflow.training.TrainResult` (status "finished" or "stopped").
-
-    Raises:
-      FloatingPointError: a non-finite loss, gradient or update with ``nonfinite="raise"``.
-    """
-    monitor = _check_monitor(monitor, train_config)
-    return run("jax", Stepper, model_config, params, data_fn, train_config,
-               out_dir=out_dir, progress=progress, monitor=monitor)
-
-
-def _check_monitor(monitor, train_config):
-    """The monitor to use: the caller's, or a default one when ``hist_every`` asks for histograms."""
-    from .monitor import GradientMonitor
-    if monitor is None:
-        return GradientMonitor() if getattr(train_config, "hist_every", 0) else None
-    if not isinstance(monitor, GradientMonitor):
-        raise TypeError(f"monitor must be a rnnflow.jax.GradientMonitor, got {type(monitor).__module__}."
-                        f"{type(monitor).__name__}")
-    return monitor

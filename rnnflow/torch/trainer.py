@@ -17,8 +17,7 @@ import torch.nn.functional as F
 from ..config import LSTMConfig
 from ..params import flatten, unflatten
 from ..training.config import TrainConfig
-from ..training.loop import run, trainable_keys
-from ..training.records import TrainResult
+from ..training.loop import trainable_keys
 from .build import build, export_params
 
 # neutral slot name -> torch.optim state name, per optimizer
@@ -218,44 +217,3 @@ class Stepper:
         if self._attached:
             self.monitor.remove()
 
-
-def train(model_config, params, data_fn, train_config: TrainConfig, *, out_dir=None,
-          progress: bool = True, monitor=None) -> TrainResult:
-    """Train a model of ``model_config`` from ``params`` in torch.
-
-    Args:
-      model_config: an rnnflow model config (RNN/LSTM/GRU/Transformer/MLP).
-      params: the initial NumPy schema dict, or None for
-        ``init_params(model_config, train_config.seed, train_config.dtype)``.
-      data_fn: ``data_fn(step, rng) -> (x, y)`` NumPy batch; ``rng`` is
-        ``np.random.default_rng([seed, step])``, so a resumed run sees the same data.
-        x ``(T, B, I)`` (MLP: ``(B, I)``), y as the loss needs.
-      train_config: a :class:`~rnnflow.training.TrainConfig`.
-      out_dir: results folder (see :mod:`rnnflow.training.results`); rerunning with the
-        same folder resumes from its last checkpoint, or returns a finished run as is.
-      progress: show a tqdm progress bar.
-      monitor: an unattached :class:`rnnflow.torch.GradientMonitor` (attached to the
-        model while training, removed after): per-iteration gradient means/norms and,
-        every ``train_config.hist_every`` steps, histograms. Default: a
-        ``GradientMonitor()`` when ``hist_every > 0``, else none.
-
-    Returns:
-      :class:`~rnnflow.training.TrainResult` (status "finished" or "stopped").
-
-    Raises:
-      FloatingPointError: a non-finite loss, gradient or update with ``nonfinite="raise"``.
-    """
-    monitor = _check_monitor(monitor, train_config)
-    return run("torch", Stepper, model_config, params, data_fn, train_config,
-               out_dir=out_dir, progress=progress, monitor=monitor)
-
-
-def _check_monitor(monitor, train_config):
-    """The monitor to use: the caller's, or a default one when ``hist_every`` asks for histograms."""
-    from .monitor import GradientMonitor
-    if monitor is None:
-        return GradientMonitor() if getattr(train_config, "hist_every", 0) else None
-    if not isinstance(monitor, GradientMonitor):
-        raise TypeError(f"monitor must be a rnnflow.torch.GradientMonitor, got {type(monitor).__module__}."
-                        f"{type(monitor).__name__}")
-    return monitor
