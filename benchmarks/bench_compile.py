@@ -1,7 +1,7 @@
 """JAX compile time of one training step for deep Transformers: rnnflow's trainer against a
 plain ``jax.jit`` step over the same parameters kept per layer.
 
-rnnflow: ``rnnflow.jax.train`` internals (``_Stepper``): value_and_grad + per-group gradient
+rnnflow: ``rnnflow.train(..., backend="jax")`` internals (``rnnflow.jax.Stepper``): value_and_grad + per-group gradient
          norms, then clip + Adam, over the layers packed into ``(L, ...)`` arrays
          (``rnnflow.training.packing``).
 peer:    what one writes by hand over the schema's flat dict (one array per layer and name):
@@ -38,7 +38,7 @@ def time_rnnflow(config, flat, cfg, x, y) -> float:
     jtrain._grad_fn.cache_clear()
     jtrain._update_fn.cache_clear()
     t0 = time.perf_counter()
-    stepper = jtrain._Stepper(config, flat, cfg, None, None)
+    stepper = jtrain.Stepper(config, flat, cfg, None, None)
     stepper.compute(0, x, y)
     stepper.apply()
     jax.block_until_ready(stepper.trainable)

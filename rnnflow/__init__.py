@@ -13,7 +13,7 @@ from .config import (
 from .params import check_params as check_params, flatten as flatten, init_params as init_params, param_shapes as param_shapes, unflatten as unflatten
 from .training import (
     GradientHistory as GradientHistory, TrainConfig as TrainConfig, TrainResult as TrainResult,
-    load_result as load_result,
+    load_result as load_result, train as train,
 )
 from .types import MLPOutput as MLPOutput, SequenceOutput as SequenceOutput
 
@@ -34,14 +34,3 @@ def export_params(model, backend: str | None = None):
     """A model's parameters as a NumPy schema dict (backend detected from the model)."""
     from ._backend import detect, load
     return load(backend or detect(model)).export_params(model)
-
-
-def train(model_config, params=None, data_fn=None, train_config=None, *, backend: str, out_dir=None,
-          progress: bool = True, monitor=None):
-    """Train ``model_config`` in ``backend`` (see :func:`rnnflow.torch.train`): the same
-    config, parameters and data give the same losses in both backends."""
-    from ._backend import load
-    if data_fn is None or train_config is None:
-        raise ValueError("train needs data_fn (step, rng) -> (x, y) and a TrainConfig")
-    return load(backend).train(model_config, params, data_fn, train_config, out_dir=out_dir,
-                               progress=progress, monitor=monitor)

@@ -1,7 +1,7 @@
 """Gradient monitors (torch hooks, jax records), their shared storage, and the training plots."""
 from __future__ import annotations
 
-import importlib
+import functools
 import io
 from pathlib import Path
 
@@ -20,8 +20,7 @@ from rnnflow.torch.monitor import GradientMonitor as TorchMonitor
 from rnnflow.training import GradientHistory, GradientRecorder, TrainConfig, adding_data
 from rnnflow.training.monitor import histogram
 
-# by module path: the packages may re-export the function `train` under the module's name
-TRAIN = {b: importlib.import_module(f"rnnflow.{b}.trainer").train for b in ("torch", "jax")}
+TRAIN = {b: functools.partial(rnnflow.train, backend=b) for b in ("torch", "jax")}
 RNN = rnnflow.RNNConfig(input_size=2, hidden_size=5, num_layers=2, output_size=1)
 KEYS = ("layers.0.weight_ih", "layers.0.weight_hh", "layers.0.bias_ih", "layers.0.bias_hh",
         "layers.1.weight_ih", "layers.1.weight_hh", "layers.1.bias_ih", "layers.1.bias_hh",
@@ -37,7 +36,7 @@ def _torch_grads(model, x, y, monitor=None):
     model.zero_grad(set_to_none=True)
     loss = torch.nn.functional.mse_loss(model(torch.tensor(x)).y[-1], torch.tensor(y))
     loss.backward()
-    return {k: p.grad.numpy().copy() for k, p in model.named_parameters()}, loss
+    return {k: p.grad.numpy().copy() for k, p in model.named_parameters() if p.grad is not None}, loss
 
 
 def _jax_grads(params, x, y):
@@ -77,7 +76,7 @@ def test_torch_monitor_matches_direct_computation(rng):
     seen, losses = [], []
     for i, (x, y) in enumerate(_batches(5, rng)):
         g, loss = _torch_grads(model, x, y)
-        mon.step(loss)
+        mon.record(loss=loss)
         seen.append(g)
         losses.append(loss.item())
         if i in (1, 4):
@@ -105,7 +104,7 @@ def test_torch_hook_reads_the_gradient_before_in_place_clipping(rng):
     x, y = _batches(1, rng)[0]
     g, loss = _torch_grads(model, x, y)
     torch.nn.utils.clip_grad_norm_(model.parameters(), 1e-6)
-    mon.step(loss)
+    mon.record(loss=loss)
     np.testing.assert_allclose(mon.history().norm[0], [np.linalg.norm(g[k]) for k in KEYS], rtol=1e-12)
 
 
@@ -117,8 +116,8 @@ def test_torch_monitor_groups_by_module_and_filters(rng):
     for x, y in _batches(3, rng):
         g, loss = _torch_grads(model, x, y)
         gs.append(g)
-        mon.step(loss)
-        weights.step(loss)
+        mon.record(loss=loss)
+        weights.record(loss=loss)
         mon.epoch_end()
     h = mon.history()
     assert h.groups == ("layers.0", "layers.1", "head")
@@ -145,8 +144,8 @@ def test_torch_and_jax_monitors_record_the_same_numbers(rng):
     ta, ja = TorchMonitor(model, bins=16), JaxMonitor(bins=16)
     for x, y in _batches(4, rng):
         _, loss = _torch_grads(model, x, y)
-        tm.step(loss)
-        ta.step(loss)
+        tm.record(loss=loss)
+        ta.record(loss=loss)
         jloss, grads = _jax_grads(jparams, x, y)
         jm.record(grads, loss=jloss)
         ja.record(grads, loss=jloss)
@@ -176,6 +175,48 @@ def test_jax_monitor_takes_nested_or_flat_grads_and_skips_buffers(rng):
     assert not any("running" in g for g in a.history().groups)
     assert np.isnan(a.history().loss[0])
     np.testing.assert_array_equal(a.history().mean, 1.0)
+
+
+def test_torch_monitor_skips_frozen_parameters(rng):
+    model = rnnflow.torch.build(RNN, rnnflow.init_params(RNN, 0, np.float64))
+    model.layers[0].weight_ih.requires_grad_(False)
+    mon = TorchMonitor(model)
+    g, loss = _torch_grads(model, *_batches(1, rng)[0])
+    mon.record(loss=loss)
+    h = mon.history()
+    assert h.groups == tuple(k for k in KEYS if k != "layers.0.weight_ih")
+    np.testing.assert_allclose(h.norm[0], [np.linalg.norm(g[k]) for k in h.groups], rtol=1e-12)
+    with pytest.raises(ValueError, match=r"GradientMonitor\.params=\['layers\.0\.weight_ih'\] is invalid: "
+                                         r"'layers\.0\.weight_ih' has requires_grad=False"):
+        TorchMonitor(model, params=["layers.0.weight_ih"])
+
+
+def test_torch_monitor_records_gradients_it_is_given(rng):
+    """record(grads) without hooks, as the JAX monitor takes them: the same numbers."""
+    model = rnnflow.torch.build(RNN, rnnflow.init_params(RNN, 0, np.float64))
+    hooked, given = TorchMonitor(model, bins=8), TorchMonitor(bins=8)
+    for x, y in _batches(3, rng):
+        _, loss = _torch_grads(model, x, y)
+        hooked.record(loss=loss)
+        given.record({k: p.grad for k, p in model.named_parameters()}, loss=loss)
+        hooked.epoch_end()
+        given.epoch_end()
+    for name, v in hooked.history().to_arrays().items():
+        np.testing.assert_array_equal(given.history().to_arrays()[name], v, err_msg=name)
+    with pytest.raises(ValueError, match="grads lack 'head.bias'"):
+        given.record({k: p.grad for k, p in model.named_parameters() if k != "head.bias"})
+
+
+def test_monitors_share_one_contract():
+    import inspect
+    sig = {b: inspect.signature(m.__init__).parameters for b, m in (("torch", TorchMonitor), ("jax", JaxMonitor))}
+    keyword = {b: [(p.name, p.default) for p in ps.values() if p.kind is p.KEYWORD_ONLY] for b, ps in sig.items()}
+    assert keyword["torch"] == keyword["jax"]
+    assert list(sig["torch"])[:2] == ["self", "module"]  # only torch can hook a module
+    for name in ("record", "epoch_end", "history", "save"):
+        assert inspect.signature(getattr(TorchMonitor, name)) == inspect.signature(getattr(JaxMonitor, name)), name
+    with pytest.raises(TypeError, match="JAX GradientMonitor.record needs grads"):
+        JaxMonitor().record(loss=1.0)
 
 
 # ---------------------------------------------------------------- storage
@@ -225,7 +266,7 @@ def test_monitor_misuse_is_named():
     with pytest.raises(ValueError, match="'head.w' is not one"):
         TorchMonitor(model, params=["head.w"])
     with pytest.raises(RuntimeError, match="before attach"):
-        TorchMonitor().step()
+        TorchMonitor().record()
     mon = TorchMonitor(model)
     with pytest.raises(ValueError, match="attached to another module"):
         mon.attach(rnnflow.torch.build(RNN))

@@ -1,7 +1,9 @@
 """Trainers: optimizer math, torch/jax parity, clipping, non-finite policy, results folder, resume."""
 from __future__ import annotations
 
+import functools
 import importlib
+import inspect
 import json
 import os
 import re
@@ -17,10 +19,9 @@ import rnnflow
 from rnnflow.training import TrainConfig, adding_data, copy_data, digits_data, load_result
 from rnnflow.training.results import OPTIMIZER_SLOTS
 
-# by module path: the packages may re-export the function `train` under the module's name
 ttrain_mod = importlib.import_module("rnnflow.torch.trainer")
 jtrain_mod = importlib.import_module("rnnflow.jax.trainer")
-TRAIN = {"torch": ttrain_mod.train, "jax": jtrain_mod.train}
+TRAIN = {b: functools.partial(rnnflow.train, backend=b) for b in ("torch", "jax")}
 RNN = rnnflow.RNNConfig(input_size=2, hidden_size=6, output_size=1)
 F64 = dict(dtype="float64", batch_size=4)
 
@@ -77,7 +78,7 @@ def test_optimizers_follow_the_documented_update(name, rng):
 
     pt = torch.nn.Parameter(torch.tensor(p0))
     opt = ttrain_mod.make_optimizer(cfg, [pt])
-    tx = jtrain_mod.make_optimizer(cfg)
+    tx = jtrain_mod.make_transformation(cfg)
     pj = {"w": jnp.asarray(p0)}
     state = tx.init(pj)
     for g, w in zip(grads, want):
@@ -189,11 +190,11 @@ def test_clipping_bounds_the_gradient(backend, rng):
     for mode in ("norm", "value"):
         cfg = TrainConfig(clip=mode, clip_value=c)
         if backend == "torch":
-            ps = [torch.nn.Parameter(torch.zeros(g.shape, dtype=torch.float64)) for g in grads.values()]
-            for p, g in zip(ps, grads.values()):
+            ps = {k: torch.nn.Parameter(torch.zeros(g.shape, dtype=torch.float64)) for k, g in grads.items()}
+            for p, g in zip(ps.values(), grads.values()):
                 p.grad = torch.tensor(g)
-            ttrain_mod.clip_gradients(ps, cfg)
-            out = [p.grad.numpy() for p in ps]
+            ttrain_mod.clip_gradients_(ps, cfg)
+            out = [p.grad.numpy() for p in ps.values()]
         else:
             out = list(jtrain_mod.clip_gradients({k: jnp.asarray(g) for k, g in grads.items()}, cfg).values())
         total = np.sqrt(sum((o**2).sum() for o in out))
@@ -412,12 +413,15 @@ def test_other_run_in_the_same_folder_is_refused(tmp_path):
 DEEP_TF = rnnflow.TransformerConfig(input_size=2, d_model=8, num_heads=2, num_layers=3, d_ff=12, output_size=1)
 
 
-@pytest.mark.parametrize("model", [RNN, DEEP_TF], ids=["rnn", "transformer-3-layers-packed"])
-def test_optimizer_state_round_trips_between_neutral_and_backends(model):
-    cfg = TrainConfig(optimizer="adam", lr=0.05, steps=3, **F64)
+@pytest.mark.parametrize("model,optimizer", [(RNN, "sgd"), (RNN, "momentum"), (RNN, "rmsprop"), (RNN, "adam"),
+                                             (DEEP_TF, "adam")],
+                         ids=["rnn-sgd", "rnn-momentum", "rnn-rmsprop", "rnn-adam", "transformer-3-layers-packed-adam"])
+def test_optimizer_state_round_trips_between_neutral_and_backends(model, optimizer):
+    # momentum's and RMSprop's optax states have no count field (a NamedTuple's .count is a method)
+    cfg = TrainConfig(optimizer=optimizer, lr=0.05, steps=3, **F64)
     p = rnnflow.init_params(model, 0, np.float64)
-    rt = ttrain_mod._Stepper(model, flat(p), cfg, None, None)
-    rj = jtrain_mod._Stepper(model, flat(p), cfg, None, None)
+    rt = ttrain_mod.Stepper(model, flat(p), cfg, None, None)
+    rj = jtrain_mod.Stepper(model, flat(p), cfg, None, None)
     for s in (rt, rj):
         for step in range(3):
             x, y = adding64()(step, rnnflow.training.data_rng(0, step))
@@ -428,8 +432,8 @@ def test_optimizer_state_round_trips_between_neutral_and_backends(model):
     for k in st:
         np.testing.assert_allclose(sj[k], st[k], rtol=1e-9, atol=1e-15, err_msg=k)
     # loading a neutral state gives back the same neutral state
-    again = ttrain_mod._Stepper(model, rt.params(), cfg, st, None).optimizer_state()
-    againj = jtrain_mod._Stepper(model, rj.params(), cfg, sj, None).optimizer_state()
+    again = ttrain_mod.Stepper(model, rt.params(), cfg, st, None).optimizer_state()
+    againj = jtrain_mod.Stepper(model, rj.params(), cfg, sj, None).optimizer_state()
     assert set(rj.params()) == set(flat(p))
     for k in st:
         np.testing.assert_array_equal(again[k], st[k], err_msg=k)
@@ -541,3 +545,74 @@ def test_jax_finite_flags_name_the_layer_that_went_bad():
                                           lambda a, axis: jnp.isfinite(a).all(axis=axis)))
     bad = [k for k, good in zip(packing.keys, ok) if not good]
     assert bad == ["layers.2.fc1.weight"]
+
+
+# ---------------------------------------------------------------- one contract, two backends
+def _params_of(fn):
+    return [(p.name, p.kind, p.default) for p in inspect.signature(fn).parameters.values()]
+
+
+# (torch name, jax name): the same arguments; a trailing "_" (torch) mutates where JAX returns new trees
+SAME_CONTRACT = [("trainer.group_norms", "trainer.group_norms"), ("trainer.compute_loss", "trainer.compute_loss"),
+                 ("trainer.clip_gradients_", "trainer.clip_gradients"),
+                 ("trainer.optimizer_state", "trainer.optimizer_state"),
+                 ("trainer.load_optimizer_state_", "trainer.load_optimizer_state"),
+                 ("build.build", "build.build"), ("build.load_params", "build.load_params"),
+                 ("build.export_params", "build.export_params"), ("build.to_backend", "build.to_backend"),
+                 ("build.as_dtype", "build.as_dtype"), ("trainer.Stepper", "trainer.Stepper")]
+
+
+@pytest.mark.parametrize("tname,jname", SAME_CONTRACT, ids=[t for t, _ in SAME_CONTRACT])
+def test_backend_helpers_share_their_arguments(tname, jname):
+    def get(backend, name):
+        mod, attr = name.split(".")
+        return getattr(importlib.import_module(f"rnnflow.{backend}.{mod}"), attr)
+    t, j = _params_of(get("torch", tname)), _params_of(get("jax", jname))
+    if tname == "trainer.clip_gradients_":  # torch's gradients live on its parameters (.grad)
+        t[0] = ("grads",) + t[0][1:]
+    # JAX's state helpers also take the keyword `packing` (a Transformer's layers, trained packed)
+    assert t == [p for p in j if p[0] != "packing"]
+
+
+def test_group_norms_agree_between_backends(rng):
+    grads = {"a": rng.normal(size=(4, 3)), "b": rng.normal(size=(5,))}
+    keys = ("b", "a")
+    t = ttrain_mod.group_norms({k: torch.tensor(g) for k, g in grads.items()}, keys).numpy()
+    j = np.asarray(jtrain_mod.group_norms({k: jnp.asarray(g) for k, g in grads.items()}, keys))
+    np.testing.assert_allclose(t, [np.linalg.norm(grads[k]) for k in keys], rtol=1e-14)
+    np.testing.assert_allclose(j, t, rtol=1e-14)
+
+
+def test_model_kind_dispatches_by_config_type():
+    from rnnflow.models import model_kind
+    assert [model_kind(c) for c in (RNN, rnnflow.LSTMConfig(2, 3), rnnflow.GRUConfig(2, 3), DEEP_TF,
+                                    rnnflow.MLPConfig(input_size=2, output_size=1))] == \
+        ["recurrent"] * 3 + ["transformer", "mlp"]
+    for backend in ("torch", "jax"):
+        with pytest.raises(TypeError, match=r"config must be an rnnflow model config \(RNNConfig, .*MLPConfig\), "
+                                            r"got builtins\.dict"):
+            rnnflow.build({"hidden_size": 3}, backend=backend)
+
+
+@pytest.mark.parametrize("backend", ["torch", "jax"])
+def test_as_dtype_accepts_float32_and_float64_only(backend):
+    as_dtype = importlib.import_module(f"rnnflow.{backend}.build").as_dtype
+    want = {"torch": (torch.float32, torch.float64), "jax": (np.float32, np.float64)}[backend]
+    assert (as_dtype("float32"), as_dtype(np.float64)) == want
+    for bad in (None, "float16", np.int64, "nope"):
+        with pytest.raises(ValueError, match=re.escape(f"dtype={bad!r} is invalid: expected float32 or float64")):
+            as_dtype(bad)
+
+
+@pytest.mark.parametrize("backend", ["torch", "jax"])
+def test_load_params_keeps_the_models_dtype(backend):
+    mod = importlib.import_module(f"rnnflow.{backend}")
+    model = mod.build(RNN, params64())
+    p32 = rnnflow.init_params(RNN, 1, np.float32)
+    mod.load_params(model, p32)
+    back = flat(mod.export_params(model))
+    for k, v in flat(p32).items():
+        assert back[k].dtype == np.float64
+        np.testing.assert_array_equal(back[k], v.astype(np.float64), err_msg=k)
+    tensors = flat(mod.to_backend(p32))
+    assert all(str(t.dtype).removeprefix("torch.") == "float32" for t in tensors.values())

@@ -1,36 +1,32 @@
-"""Build JAX models from a config and a NumPy parameter set; export them back."""
+"""Build JAX models from a config and a NumPy parameter set; export them back.
+
+Mirrors :mod:`rnnflow.torch.build` function for function (same names and signatures); the
+dispatch by config type and the parameter defaults are :mod:`rnnflow.models`.
+"""
 from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..config import RECURRENT_CONFIGS, MLPConfig, TransformerConfig
-from ..params import check_params, flatten, init_params, map_arrays
+from ..models import float_dtype, model_kind, model_params, params_dtype
+from ..params import check_params, map_arrays
+from .mlp import MLP
+from .rnn import RecurrentNet
+from .transformer import Transformer
+
+MODEL_CLASSES = {"recurrent": RecurrentNet, "transformer": Transformer, "mlp": MLP}
 
 
-def _np_dtype(dtype):
-    dt = np.dtype(dtype)
-    if dt.name not in ("float32", "float64"):
-        raise ValueError(f"dtype={dtype!r} is invalid: expected float32 or float64")
+def as_dtype(dtype) -> np.dtype:
+    """JAX's dtype for ``dtype`` (a NumPy dtype or its name): ``float32`` or ``float64``;
+    anything else raises ``ValueError``, and so does float64 while JAX's 64-bit mode is off."""
+    dt = float_dtype(dtype)
     if dt == np.float64 and not jax.config.jax_enable_x64:
         raise ValueError("dtype=float64 needs JAX's 64-bit mode, which is off: call "
                          "jax.config.update('jax_enable_x64', True) before building (otherwise "
                          "JAX would silently compute in float32)")
     return dt
-
-
-def _model_class(config):
-    if isinstance(config, RECURRENT_CONFIGS):
-        from .rnn import RecurrentNet
-        return RecurrentNet
-    if isinstance(config, TransformerConfig):
-        from .transformer import Transformer
-        return Transformer
-    if isinstance(config, MLPConfig):
-        from .mlp import MLP
-        return MLP
-    raise TypeError(f"config must be an rnnflow model config, got {type(config).__name__}")
 
 
 def build(config, params=None, *, seed: int = 0, dtype=None):
@@ -39,18 +35,16 @@ def build(config, params=None, *, seed: int = 0, dtype=None):
     With ``params=None`` the parameters are ``rnnflow.init_params(config, seed, dtype)``.
     ``dtype`` defaults to the params' dtype (float32 when params is None).
     """
-    if params is None:
-        params = init_params(config, seed, dtype or np.float32)
-    check_params(config, params)
-    model = _model_class(config)(config, None)
-    load_params(model, params, dtype=dtype)
-    return model
+    cls = MODEL_CLASSES[model_kind(config)]
+    params, dtype = model_params(config, params, seed=seed, dtype=dtype)
+    return cls(config, to_backend(params, dtype))
 
 
-def load_params(model, params, dtype=None) -> None:
-    """Replace ``model.params`` with a NumPy parameter set (checked against its schema)."""
+def load_params(model, params) -> None:
+    """Replace ``model.params`` with a NumPy parameter set, in the model's dtype (checked
+    against its schema)."""
     check_params(model.config, params)
-    model.params = to_backend(params, dtype)
+    model.params = to_backend(params, model.dtype)
 
 
 def export_params(model):
@@ -59,8 +53,7 @@ def export_params(model):
 
 
 def to_backend(params, dtype=None):
-    """NumPy schema dict -> same structure of jax arrays (for the pure functions)."""
-    if dtype is None:
-        dtype = next(iter(flatten(params).values())).dtype
-    dt = _np_dtype(dtype)
+    """NumPy schema dict -> the same structure of jax arrays in ``dtype`` (default: the
+    params' dtype), for the pure functions."""
+    dt = as_dtype(params_dtype(params) if dtype is None else dtype)
     return map_arrays(lambda a: jnp.asarray(np.asarray(a), dtype=dt), params)

@@ -1,7 +1,8 @@
 """Gradient monitor for your own JAX training loop (you hand it the gradient pytree).
 
-Mirrors :mod:`rnnflow.torch.monitor`; both store into the framework-free
-:class:`rnnflow.training.monitor.GradientRecorder`::
+Mirrors :mod:`rnnflow.torch.monitor`: the same settings and methods
+(:class:`rnnflow.training.monitor_base.GradientMonitorBase`); JAX has no hooks, so
+:meth:`~GradientMonitor.record` needs the gradients and there is no ``module``::
 
     monitor = GradientMonitor(bins=30)
     for epoch in range(E):
@@ -24,8 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..params import flatten
-from ..training.monitor import GradientHistory, GradientRecorder, schema_order
+from ..training.monitor_base import GradientMonitorBase
 
 
 @jax.jit
@@ -35,51 +35,24 @@ def _grad_stats(leaves):
             jnp.stack([jnp.linalg.norm(g.ravel()) for g in leaves]))
 
 
-class GradientMonitor:
+class GradientMonitor(GradientMonitorBase):
     """Per-group gradient statistics from gradient pytrees.
 
-    Args:
-      bins: histogram bins.
-      bin_range: None (adaptive: each histogram spans its own min..max) or a fixed
-        ``(lo, hi)``; entries outside are counted as below/above.
-      hist_every: a histogram at the end of every ``hist_every``-th epoch (0: never).
-      by: ``"parameter"`` (a group per parameter, ``"layers.0.weight_hh"``) or
-        ``"module"`` (per owning module, ``"layers.0"``).
-      params: None (every parameter) or the flat keys to watch (e.g. weights only).
+    Args: ``bins, bin_range, hist_every, by, params`` as :class:`rnnflow.torch.GradientMonitor`
+    (see :class:`~rnnflow.training.monitor_base.GradientMonitorBase`).
     """
 
-    def __init__(self, *, bins: int = 30, bin_range=None, hist_every: int = 1,
-                 by: str = "parameter", params=None):
-        self.recorder = GradientRecorder(bins=bins, bin_range=bin_range, hist_every=hist_every,
-                                         by=by, params=params)
-        self._last = None
-
-    def record(self, grads, loss=None) -> None:
+    def record(self, grads=None, *, loss=None) -> None:
         """Record one iteration's gradients: a pytree in the rnnflow schema (nested or
-        flat dict); BatchNorm running-stat entries are ignored."""
-        flat = flatten(grads)
-        if self.recorder.keys is None:
-            self.recorder.bind(self.recorder.select(schema_order(flat)))
-        keys = self.recorder.keys
-        missing = [k for k in keys if k not in flat]
-        if missing:
-            raise ValueError(f"grads lack {missing[0]!r}, which this monitor records")
-        leaves = [flat[k] for k in keys]
+        flat dict); BatchNorm running-stat entries are ignored. ``grads`` is required."""
+        if grads is None:
+            raise TypeError("the JAX GradientMonitor.record needs grads, this iteration's gradient "
+                            "pytree (JAX has no hooks to capture them)")
+        keys, leaves = self._watched(grads)
         sums, norms = jax.device_get(_grad_stats(leaves))
-        counts = np.array([np.size(g) for g in leaves], np.float64)
-        self.recorder.add_iteration(sums, norms, counts, None if loss is None else float(loss))
+        self._add(sums, norms, leaves, loss)
         if self.recorder.wants_histogram():
             self._last = dict(zip(keys, leaves))
 
-    def epoch_end(self) -> None:
-        """Close the epoch: histograms of the last recorded gradients, if scheduled."""
-        grads = None if self._last is None else {k: np.asarray(v) for k, v in self._last.items()}
-        self.recorder.end_epoch(grads)
-        self._last = None
-
-    def history(self) -> GradientHistory:
-        return self.recorder.history()
-
-    def save(self, directory) -> dict[str, str]:
-        """Write ``gradients.npz`` and the tidy CSVs into ``directory``."""
-        return self.history().save(directory)
+    def _histogram_gradients(self):
+        return None if self._last is None else {k: np.asarray(v) for k, v in self._last.items()}

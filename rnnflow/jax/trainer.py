@@ -1,6 +1,12 @@
-"""Training in JAX: optimizer, loss, clipping and :func:`train` over the shared loop.
+"""Training in JAX: the optimizer, loss and clipping, and the :class:`Stepper` that
+:func:`rnnflow.train` drives (:mod:`rnnflow.training.loop`).
 
-Mirrors :mod:`rnnflow.torch.trainer` function for function. The optax settings
+Mirrors :mod:`rnnflow.torch.trainer` function for function. Where JAX and torch differ in
+kind the names differ too: JAX returns new trees, so :func:`clip_gradients` and
+:func:`load_optimizer_state` return them (torch's ``clip_gradients_`` /
+``load_optimizer_state_`` mutate), and an optax transformation is pure
+(:func:`make_transformation`, its state from ``.init(params)``; torch's ``make_optimizer``
+binds its parameters). The optax settings
 reproduce ``torch.optim`` (see :mod:`rnnflow.training.config`): ``optax.rmsprop``
 with ``eps_in_sqrt=False`` and torch's ``alpha`` as ``decay``, and norm clipping by
 :func:`clip_by_global_norm`, which is ``torch.nn.utils.clip_grad_norm_``'s formula
@@ -22,12 +28,11 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from ..config import RECURRENT_CONFIGS, MLPConfig, TransformerConfig
+from ..models import model_kind
 from ..training.config import CLIP_NORM_EPS, TrainConfig
-from ..training.loop import run, trainable_keys
+from ..training.loop import trainable_keys
 from ..training.packing import PACKED_PREFIX, Packing, make_packing
-from ..training.records import TrainResult
-from .build import _np_dtype
+from .build import as_dtype
 from .mlp import mlp_forward
 from .rnn import initial_state, recurrent_forward
 from .transformer import transformer_forward
@@ -39,8 +44,9 @@ OPTAX_SLOTS = {"sgd": {}, "momentum": {"trace": (optax.TraceState, "trace")},
 _STATE_TYPES = (optax.TraceState, optax.ScaleByAdamState, optax.ScaleByRmsState)
 
 
-def make_optimizer(train_config: TrainConfig) -> optax.GradientTransformation:
-    """The optax optimizer that performs ``torch.optim``'s update for ``train_config``."""
+def make_transformation(train_config: TrainConfig) -> optax.GradientTransformation:
+    """The optax transformation that performs ``torch.optim``'s update for ``train_config``
+    (pure: its state comes from ``.init(params)``)."""
     c = train_config
     if c.optimizer == "sgd":
         return optax.sgd(c.lr)
@@ -108,34 +114,37 @@ def clip_gradients(grads, train_config: TrainConfig):
     return tx.update(grads, tx.init(grads))[0]
 
 
-def optimizer_state(opt_state, keys, train_config: TrainConfig, count: int, packing: Packing | None = None) -> dict:
-    """Backend-neutral optimizer state (:mod:`rnnflow.training.results`) as NumPy arrays
-    (``packing``: the state's trees are packed; the neutral state is per flat key)."""
+def optimizer_state(opt, keys, train_config: TrainConfig, count: int, *,
+                    packing: Packing | None = None) -> dict:
+    """The optax state ``opt`` as a backend-neutral dict (:mod:`rnnflow.training.results`) of
+    NumPy arrays; ``keys`` are the flat keys of its trees (``packing``: the trees are packed by it)."""
     out = {"count": np.array(count, np.int64)}
     for slot, (cls, field) in OPTAX_SLOTS[train_config.optimizer].items():
-        tree = getattr(_find(opt_state, cls), field)
+        tree = getattr(_find(opt, cls), field)
         flat = packing.unpack(jax.device_get(tree)) if packing is not None else tree
         out.update({f"{slot}/{k}": np.array(flat[k]) for k in keys})
     return out
 
 
-def load_optimizer_state(state: dict, params: dict, train_config: TrainConfig, packing: Packing | None = None):
-    """An optax state for ``make_optimizer(train_config)`` over ``params`` (flat dict, or
-    packed by ``packing``) holding a neutral state; returns ``(opt_state, count)``."""
+def load_optimizer_state(opt, keys, train_config: TrainConfig, state: dict, *,
+                         packing: Packing | None = None):
+    """The optax state ``opt`` (of ``make_transformation(train_config)``, its trees over the
+    flat ``keys``, or packed by ``packing``) filled from a neutral state, as a new tree;
+    returns ``(new state, update count)``."""
     count = int(state["count"])
-    opt_state = make_optimizer(train_config).init(params)
-    packing = packing or make_packing(None, tuple(params))
+    packing = packing or make_packing(None, keys)
     fields: dict = {}
     for slot, (cls, field) in OPTAX_SLOTS[train_config.optimizer].items():
-        neutral = packing.pack({k: np.asarray(state[f"{slot}/{k}"]) for k in packing.keys})
-        fields.setdefault(cls, {})[field] = {k: jnp.asarray(v, dtype=params[k].dtype) for k, v in neutral.items()}
+        like = getattr(_find(opt, cls), field)  # dtypes to keep
+        neutral = packing.pack({k: np.asarray(state[f"{slot}/{k}"]) for k in keys})
+        fields.setdefault(cls, {})[field] = {k: jnp.asarray(v, dtype=like[k].dtype) for k, v in neutral.items()}
 
     def fill(node):
         if type(node) in fields:
             new = node._replace(**fields[type(node)])
-            return new._replace(count=jnp.asarray(count, node.count.dtype)) if hasattr(new, "count") else new
+            return new._replace(count=jnp.asarray(count, node.count.dtype)) if "count" in new._fields else new
         return node
-    return jax.tree_util.tree_map(fill, opt_state, is_leaf=lambda n: isinstance(n, _STATE_TYPES)), count
+    return jax.tree_util.tree_map(fill, opt, is_leaf=lambda n: isinstance(n, _STATE_TYPES)), count
 
 
 def _find(opt_state, cls):
@@ -146,14 +155,13 @@ def _find(opt_state, cls):
 def forward(params, x, config, *, key=None):
     """Train-mode output: ``(y, bn_stats)``; y ``(T, B, O)`` (MLP: ``(B, O)``), bn_stats the
     MLP's updated BatchNorm running stats (None otherwise)."""
-    if isinstance(config, RECURRENT_CONFIGS):
+    kind = model_kind(config)
+    if kind == "recurrent":
         return recurrent_forward(params, x, initial_state(config, x.shape[1], x.dtype), config).y, None
-    if isinstance(config, TransformerConfig):
+    if kind == "transformer":
         return transformer_forward(params, x, config, train=True, key=key).y, None
-    if isinstance(config, MLPConfig):
-        out = mlp_forward(params, x, config, train=True, key=key)
-        return out.y, out.bn_stats
-    raise TypeError(f"config must be an rnnflow model config, got {type(config).__name__}")
+    out = mlp_forward(params, x, config, train=True, key=key)
+    return out.y, out.bn_stats
 
 
 @functools.lru_cache(maxsize=32)
@@ -179,7 +187,7 @@ def _grad_fn(model_config, loss: str):
 def _update_fn(cfg: TrainConfig, packing: Packing):
     """jit(trainable, opt_state, grads) -> (new trainable, new state, clipped norm, (G,) finite),
     over packed dicts; ``finite`` per flat group."""
-    tx = make_optimizer(cfg)
+    tx = make_transformation(cfg)
 
     def update(trainable, opt_state, grads):
         grads = clip_gradients(grads, cfg)
@@ -197,20 +205,20 @@ def _update_key(cfg: TrainConfig) -> TrainConfig:
                        clip=cfg.clip, clip_value=cfg.clip_value, dtype=cfg.dtype)
 
 
-class _Stepper:
-    """Parameters, optimizer state and the pending gradients (see ``rnnflow.training.loop.Stepper``)."""
+class Stepper:
+    """Parameters, optimizer state and the pending gradients (:class:`rnnflow.training.loop.Stepper`)."""
 
     def __init__(self, model_config, flat, cfg: TrainConfig, opt_state, monitor):
         self.cfg, self.keys = cfg, trainable_keys(model_config)
         self.packing = make_packing(model_config, self.keys)  # a Transformer's layers: (L, ...) arrays
-        dt = _np_dtype(cfg.dtype)  # refuses float64 without JAX's 64-bit mode
+        dt = as_dtype(cfg.dtype)  # refuses float64 without JAX's 64-bit mode
         packed = self.packing.pack({k: np.asarray(flat[k]) for k in self.keys})
         self.trainable = {k: jnp.asarray(v, dt) for k, v in packed.items()}
         self.buffers = {k: jnp.asarray(v, dt) for k, v in flat.items() if k not in self.keys}
-        if opt_state is None:
-            self.opt_state, self.count = make_optimizer(cfg).init(self.trainable), 0
-        else:
-            self.opt_state, self.count = load_optimizer_state(opt_state, self.trainable, cfg, self.packing)
+        self.opt_state, self.count = make_transformation(cfg).init(self.trainable), 0
+        if opt_state is not None:
+            self.opt_state, self.count = load_optimizer_state(self.opt_state, self.keys, cfg, opt_state,
+                                                              packing=self.packing)
         self._grad = _grad_fn(model_config, cfg.loss)
         self._update = _update_fn(_update_key(cfg), self.packing)
         self._key = jax.random.key(cfg.seed)
@@ -249,49 +257,8 @@ class _Stepper:
         return {k: np.array(v) for k, v in {**trainable, **self.buffers}.items()}
 
     def optimizer_state(self):
-        return optimizer_state(self.opt_state, self.keys, self.cfg, self.count, self.packing)
+        return optimizer_state(self.opt_state, self.keys, self.cfg, self.count, packing=self.packing)
 
     def close(self):
         pass
 
-
-def train(model_config, params, data_fn, train_config: TrainConfig, *, out_dir=None,
-          progress: bool = True, monitor=None) -> TrainResult:
-    """Train a model of ``model_config`` from ``params`` in JAX.
-
-    Args:
-      model_config: an rnnflow model config (RNN/LSTM/GRU/Transformer/MLP).
-      params: the initial NumPy schema dict, or None for
-        ``init_params(model_config, train_config.seed, train_config.dtype)``.
-      data_fn: ``data_fn(step, rng) -> (x, y)`` NumPy batch; ``rng`` is
-        ``np.random.default_rng([seed, step])``, so a resumed run sees the same data.
-        x ``(T, B, I)`` (MLP: ``(B, I)``), y as the loss needs.
-      train_config: a :class:`~rnnflow.training.TrainConfig` (``dtype="float64"`` needs
-        ``jax.config.update("jax_enable_x64", True)``).
-      out_dir: results folder (see :mod:`rnnflow.training.results`); rerunning with the
-        same folder resumes from its last checkpoint, or returns a finished run as is.
-      progress: show a tqdm progress bar.
-      monitor: a :class:`rnnflow.jax.GradientMonitor` fed every step's gradients; every
-        ``train_config.hist_every`` steps it closes an "epoch" (histograms). Default: a
-        ``GradientMonitor()`` when ``hist_every > 0``, else none.
-
-    Returns:
-      :class:`~rnnflow.training.TrainResult` (status "finished" or "stopped").
-
-    Raises:
-      FloatingPointError: a non-finite loss, gradient or update with ``nonfinite="raise"``.
-    """
-    monitor = _check_monitor(monitor, train_config)
-    return run("jax", _Stepper, model_config, params, data_fn, train_config,
-               out_dir=out_dir, progress=progress, monitor=monitor)
-
-
-def _check_monitor(monitor, train_config):
-    """The monitor to use: the caller's, or a default one when ``hist_every`` asks for histograms."""
-    from .monitor import GradientMonitor
-    if monitor is None:
-        return GradientMonitor() if getattr(train_config, "hist_every", 0) else None
-    if not isinstance(monitor, GradientMonitor):
-        raise TypeError(f"monitor must be a rnnflow.jax.GradientMonitor, got {type(monitor).__module__}."
-                        f"{type(monitor).__name__}")
-    return monitor

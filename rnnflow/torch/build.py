@@ -1,35 +1,31 @@
-"""Build torch models from a config and a NumPy parameter set; export them back."""
+"""Build torch models from a config and a NumPy parameter set; export them back.
+
+Mirrors :mod:`rnnflow.jax.build` function for function (same names and signatures); the
+dispatch by config type and the parameter defaults are :mod:`rnnflow.models`.
+"""
 from __future__ import annotations
 
 import numpy as np
 import torch
 
-from ..config import RECURRENT_CONFIGS, MLPConfig, TransformerConfig
-from ..params import check_params, flatten, init_params, map_with_path, param_shapes
+from ..models import FLOAT_DTYPES, float_dtype, model_kind, model_params, params_dtype
+from ..params import check_params, flatten, map_arrays, map_with_path, param_shapes
+from .mlp import MLP
+from .rnn import RecurrentNet
+from .transformer import Transformer
+
+MODEL_CLASSES = {"recurrent": RecurrentNet, "transformer": Transformer, "mlp": MLP}
 
 
-def _torch_dtype(dtype):
-    if dtype is None:
-        return None
+def as_dtype(dtype) -> torch.dtype:
+    """torch's dtype for ``dtype`` (a NumPy or torch dtype, or its name): ``torch.float32``
+    or ``torch.float64``; anything else raises ``ValueError``."""
     if isinstance(dtype, torch.dtype):
+        name = str(dtype).removeprefix("torch.")
+        if name not in FLOAT_DTYPES:
+            raise ValueError(f"dtype={dtype!r} is invalid: expected float32 or float64")
         return dtype
-    name = np.dtype(dtype).name
-    if name not in ("float32", "float64"):
-        raise ValueError(f"dtype={dtype!r} is invalid: expected float32 or float64")
-    return getattr(torch, name)
-
-
-def _model_class(config):
-    if isinstance(config, RECURRENT_CONFIGS):
-        from .rnn import RecurrentNet
-        return RecurrentNet
-    if isinstance(config, TransformerConfig):
-        from .transformer import Transformer
-        return Transformer
-    if isinstance(config, MLPConfig):
-        from .mlp import MLP
-        return MLP
-    raise TypeError(f"config must be an rnnflow model config, got {type(config).__name__}")
+    return getattr(torch, float_dtype(dtype).name)
 
 
 def build(config, params=None, *, seed: int = 0, dtype=None) -> torch.nn.Module:
@@ -38,13 +34,10 @@ def build(config, params=None, *, seed: int = 0, dtype=None) -> torch.nn.Module:
     With ``params=None`` the parameters are ``rnnflow.init_params(config, seed, dtype)``.
     ``dtype`` defaults to the params' dtype (float32 when params is None).
     """
-    if params is None:
-        params = init_params(config, seed, dtype or np.float32)
-    check_params(config, params)
-    if dtype is None:
-        dtype = next(iter(flatten(params).values())).dtype
+    cls = MODEL_CLASSES[model_kind(config)]
+    params, dtype = model_params(config, params, seed=seed, dtype=dtype)
     with torch.random.fork_rng(devices=[]):  # nn.Linear & co. draw a default init we overwrite;
-        model = _model_class(config)(config, dtype=_torch_dtype(dtype))  # keep the caller's RNG
+        model = cls(config, dtype=as_dtype(dtype))  # keep the caller's RNG
     load_params(model, params)
     return model
 
@@ -54,7 +47,8 @@ def _tensors(model) -> dict[str, torch.Tensor]:
 
 
 def load_params(model, params) -> None:
-    """Copy a NumPy parameter set into ``model`` in place (checked against its schema)."""
+    """Copy a NumPy parameter set into ``model`` in place, in the model's dtype (checked
+    against its schema)."""
     check_params(model.config, params)
     targets = _tensors(model)
     with torch.no_grad():
@@ -69,12 +63,8 @@ def export_params(model):
                          param_shapes(model.config))
 
 
-def to_backend(params, dtype=None, requires_grad: bool = False):
-    """NumPy schema dict -> same structure of torch tensors (for the step functions)."""
-    dt = _torch_dtype(dtype)
-    def conv(a):
-        t = torch.as_tensor(np.asarray(a))
-        t = t.to(dt) if dt is not None else t
-        return t.requires_grad_(requires_grad) if requires_grad else t
-    from ..params import map_arrays
-    return map_arrays(conv, params)
+def to_backend(params, dtype=None):
+    """NumPy schema dict -> the same structure of new torch tensors in ``dtype`` (default:
+    the params' dtype), for the step functions."""
+    dt = as_dtype(params_dtype(params) if dtype is None else dtype)
+    return map_arrays(lambda a: torch.tensor(np.asarray(a), dtype=dt), params)

@@ -1,8 +1,12 @@
-"""Training in torch: optimizer, loss, clipping and :func:`train` over the shared loop.
+"""Training in torch: the optimizer, loss and clipping, and the :class:`Stepper` that
+:func:`rnnflow.train` drives (:mod:`rnnflow.training.loop`).
 
-Mirrors :mod:`rnnflow.jax.trainer` function for function. The update rules, losses and
-clipping formulas are written out in :mod:`rnnflow.training.config`; the loop, the
-records, the non-finite policy and the results folder in :mod:`rnnflow.training.loop`.
+Mirrors :mod:`rnnflow.jax.trainer` function for function. Where torch and JAX differ in
+kind the names differ too: torch updates in place, so :func:`clip_gradients_` and
+:func:`load_optimizer_state_` mutate (JAX's ``clip_gradients`` / ``load_optimizer_state``
+return new trees), and a ``torch.optim`` optimizer binds its parameters
+(:func:`make_optimizer`; JAX's ``make_transformation`` is pure). The update rules, losses
+and clipping formulas are written out in :mod:`rnnflow.training.config`.
 """
 from __future__ import annotations
 
@@ -13,8 +17,7 @@ import torch.nn.functional as F
 from ..config import LSTMConfig
 from ..params import flatten, unflatten
 from ..training.config import TrainConfig
-from ..training.loop import run, trainable_keys
-from ..training.records import TrainResult
+from ..training.loop import trainable_keys
 from .build import build, export_params
 
 # neutral slot name -> torch.optim state name, per optimizer
@@ -23,7 +26,8 @@ TORCH_SLOTS = {"sgd": {}, "momentum": {"trace": "momentum_buffer"},
 
 
 def make_optimizer(train_config: TrainConfig, params) -> torch.optim.Optimizer:
-    """The ``torch.optim`` optimizer for ``train_config`` over the tensors ``params``.
+    """The ``torch.optim`` optimizer for ``train_config`` over the tensors ``params`` (in
+    the order of the flat keys the state helpers below are given).
 
     Single-tensor (``foreach=False``) kernels, so every run does the same arithmetic.
     """
@@ -53,18 +57,19 @@ def compute_loss(loss: str, y_pred, y):
     raise ValueError(f"loss={loss!r} is invalid")
 
 
-def group_norms(grads) -> torch.Tensor:
-    """(G,) L2 norm of each gradient tensor (the global norm is the norm of this vector,
-    as in ``clip_grad_norm_``)."""
-    return torch.stack([torch.linalg.vector_norm(g) for g in grads])
+def group_norms(grads: dict, keys) -> torch.Tensor:
+    """(G,) L2 norm of ``grads[k]`` for each key (the global norm is the norm of this
+    vector, as in ``clip_grad_norm_``)."""
+    return torch.stack([torch.linalg.vector_norm(grads[k]) for k in keys])
 
 
-def clip_gradients(params, train_config: TrainConfig) -> None:
-    """Clip the ``.grad`` of ``params`` in place (``clip_grad_norm_`` / ``clip_grad_value_``)."""
+def clip_gradients_(params: dict, train_config: TrainConfig) -> None:
+    """Clip the ``.grad`` of the parameters ``{key: parameter}`` in place
+    (``clip_grad_norm_`` / ``clip_grad_value_``)."""
     if train_config.clip == "norm":
-        torch.nn.utils.clip_grad_norm_(params, train_config.clip_value)
+        torch.nn.utils.clip_grad_norm_(list(params.values()), train_config.clip_value)
     elif train_config.clip == "value":
-        torch.nn.utils.clip_grad_value_(params, train_config.clip_value)
+        torch.nn.utils.clip_grad_value_(list(params.values()), train_config.clip_value)
 
 
 def _step_dtype():
@@ -72,28 +77,40 @@ def _step_dtype():
     return torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32
 
 
-def optimizer_state(optimizer, keys, params, train_config: TrainConfig, count: int) -> dict:
-    """Backend-neutral optimizer state (:mod:`rnnflow.training.results`) as NumPy arrays."""
+def _bound(opt, keys) -> list:
+    """The optimizer's parameters, one per flat key (in :func:`make_optimizer`'s order)."""
+    params = [p for group in opt.param_groups for p in group["params"]]
+    if len(params) != len(keys):
+        raise ValueError(f"keys has {len(keys)} entries, but the optimizer holds {len(params)} parameters: "
+                         "expected one flat key per parameter, in make_optimizer's order")
+    return params
+
+
+def optimizer_state(opt, keys, train_config: TrainConfig, count: int) -> dict:
+    """The state of the ``torch.optim`` optimizer ``opt`` as a backend-neutral dict
+    (:mod:`rnnflow.training.results`) of NumPy arrays; ``keys`` are the flat keys of its
+    parameters, in order."""
     out = {"count": np.array(count, np.int64)}
     for slot, name in TORCH_SLOTS[train_config.optimizer].items():
-        for k, p in zip(keys, params):
-            v = optimizer.state.get(p, {}).get(name)
+        for k, p in zip(keys, _bound(opt, keys)):
+            v = opt.state.get(p, {}).get(name)
             out[f"{slot}/{k}"] = (np.zeros(tuple(p.shape), _np(p.dtype)) if v is None
                                   else v.detach().cpu().numpy().copy())
     return out
 
 
-def load_optimizer_state(optimizer, keys, params, state: dict, train_config: TrainConfig) -> int:
-    """Fill ``optimizer.state`` from a neutral state; returns its update count."""
+def load_optimizer_state_(opt, keys, train_config: TrainConfig, state: dict) -> int:
+    """Fill ``opt.state`` (a ``torch.optim`` optimizer over the parameters of ``keys``) in
+    place from a neutral state; returns its update count."""
     count = int(state["count"])
     slots = TORCH_SLOTS[train_config.optimizer]
-    for k, p in zip(keys, params):
+    for k, p in zip(keys, _bound(opt, keys)):
         st = {name: torch.as_tensor(np.asarray(state[f"{slot}/{k}"])).to(p.dtype).clone()
               for slot, name in slots.items()}
         if train_config.optimizer in ("adam", "rmsprop"):
             st["step"] = torch.tensor(float(count), dtype=_step_dtype())
         if st:
-            optimizer.state[p] = st
+            opt.state[p] = st
     return count
 
 
@@ -105,8 +122,8 @@ def _dropout_seed(seed: int, step: int) -> int:
     return int(np.random.SeedSequence([seed, step]).generate_state(1, np.uint64)[0] >> 1)
 
 
-class _Stepper:
-    """One model, its optimizer and the pending gradients (see ``rnnflow.training.loop.Stepper``)."""
+class Stepper:
+    """One model, its optimizer and the pending gradients (:class:`rnnflow.training.loop.Stepper`)."""
 
     def __init__(self, model_config, flat, cfg: TrainConfig, opt_state, monitor):
         self.cfg, self.keys = cfg, trainable_keys(model_config)
@@ -114,11 +131,10 @@ class _Stepper:
             self.model = build(model_config, unflatten(flat, model_config), dtype=np.dtype(cfg.dtype))
         self.model.train()
         named = dict(self.model.named_parameters())
-        self.params_ = [named[k] for k in self.keys]
+        self.trainable = {k: named[k] for k in self.keys}
         self.buffers = dict(self.model.named_buffers())
-        self.optimizer = make_optimizer(cfg, self.params_)
-        self.count = 0 if opt_state is None else load_optimizer_state(
-            self.optimizer, self.keys, self.params_, opt_state, cfg)
+        self.optimizer = make_optimizer(cfg, self.trainable.values())
+        self.count = 0 if opt_state is None else load_optimizer_state_(self.optimizer, self.keys, cfg, opt_state)
         self.dropout = getattr(model_config, "dropout", 0.0) > 0
         # an LSTM need not rebuild its cell states when only y enters the loss
         self.call_kw = {"validate": False, **({"return_cell": False} if isinstance(model_config, LSTMConfig) else {})}
@@ -133,7 +149,7 @@ class _Stepper:
 
     def compute(self, step, x, y):
         self._saved_buffers = {k: b.clone() for k, b in self.buffers.items()}
-        for p in self.params_:
+        for p in self.trainable.values():
             p.grad = None
         xt, yt = torch.as_tensor(x), torch.as_tensor(y)
         if self.dropout:
@@ -148,33 +164,36 @@ class _Stepper:
             out = self.model(xt, **self.call_kw)
         loss = compute_loss(self.cfg.loss, out.y, yt)
         loss.backward()
-        for p in self.params_:
+        for p in self.trainable.values():
             if p.grad is None:  # an unused parameter: a zero gradient, as JAX gives
                 p.grad = torch.zeros_like(p)
-        norms = group_norms([p.grad for p in self.params_])
+        norms = group_norms(self._grads(), self.keys)
         vals = torch.cat([loss.detach().reshape(1), torch.linalg.vector_norm(norms).reshape(1), norms]).tolist()
         if self.monitor is not None:
-            self.monitor.step(loss=vals[0])
+            self.monitor.record(loss=vals[0])
         self._norm = vals[1]
         return vals[0], vals[1], np.array(vals[2:])
 
+    def _grads(self) -> dict:
+        return {k: p.grad for k, p in self.trainable.items()}
+
     def apply(self):
-        clip_gradients(self.params_, self.cfg)
-        post = (torch.linalg.vector_norm(group_norms([p.grad for p in self.params_]))
+        clip_gradients_(self.trainable, self.cfg)
+        post = (torch.linalg.vector_norm(group_norms(self._grads(), self.keys))
                 if self.cfg.clip != "none" else None)
         # torch.optim updates in place: keep a copy (params + optimizer state, once per step)
         # so that an update which makes a parameter NaN/Inf can be undone
-        saved_params = [p.detach().clone() for p in self.params_]
+        saved_params = [p.detach().clone() for p in self.trainable.values()]
         saved_state = {p: {k: v.clone() if torch.is_tensor(v) else v for k, v in st.items()}
                        for p, st in self.optimizer.state.items()}
         self.optimizer.step()
-        finite = torch.stack([torch.isfinite(p).all() for p in self.params_])
+        finite = torch.stack([torch.isfinite(p).all() for p in self.trainable.values()])
         vals = torch.cat([finite.to(torch.float64),
                           (post if post is not None else torch.zeros(())).reshape(1).to(torch.float64)]).tolist()
         bad = tuple(k for k, ok in zip(self.keys, vals[:-1]) if not ok)
         if bad:  # undo: parameters, optimizer state and BatchNorm running stats
             with torch.no_grad():
-                for p, s in zip(self.params_, saved_params):
+                for p, s in zip(self.trainable.values(), saved_params):
                     p.copy_(s)
             self.optimizer.state.clear()
             self.optimizer.state.update(saved_state)
@@ -192,50 +211,9 @@ class _Stepper:
         return flatten(export_params(self.model))
 
     def optimizer_state(self):
-        return optimizer_state(self.optimizer, self.keys, self.params_, self.cfg, self.count)
+        return optimizer_state(self.optimizer, self.keys, self.cfg, self.count)
 
     def close(self):
         if self._attached:
             self.monitor.remove()
 
-
-def train(model_config, params, data_fn, train_config: TrainConfig, *, out_dir=None,
-          progress: bool = True, monitor=None) -> TrainResult:
-    """Train a model of ``model_config`` from ``params`` in torch.
-
-    Args:
-      model_config: an rnnflow model config (RNN/LSTM/GRU/Transformer/MLP).
-      params: the initial NumPy schema dict, or None for
-        ``init_params(model_config, train_config.seed, train_config.dtype)``.
-      data_fn: ``data_fn(step, rng) -> (x, y)`` NumPy batch; ``rng`` is
-        ``np.random.default_rng([seed, step])``, so a resumed run sees the same data.
-        x ``(T, B, I)`` (MLP: ``(B, I)``), y as the loss needs.
-      train_config: a :class:`~rnnflow.training.TrainConfig`.
-      out_dir: results folder (see :mod:`rnnflow.training.results`); rerunning with the
-        same folder resumes from its last checkpoint, or returns a finished run as is.
-      progress: show a tqdm progress bar.
-      monitor: an unattached :class:`rnnflow.torch.GradientMonitor` (attached to the
-        model while training, removed after): per-iteration gradient means/norms and,
-        every ``train_config.hist_every`` steps, histograms. Default: a
-        ``GradientMonitor()`` when ``hist_every > 0``, else none.
-
-    Returns:
-      :class:`~rnnflow.training.TrainResult` (status "finished" or "stopped").
-
-    Raises:
-      FloatingPointError: a non-finite loss, gradient or update with ``nonfinite="raise"``.
-    """
-    monitor = _check_monitor(monitor, train_config)
-    return run("torch", _Stepper, model_config, params, data_fn, train_config,
-               out_dir=out_dir, progress=progress, monitor=monitor)
-
-
-def _check_monitor(monitor, train_config):
-    """The monitor to use: the caller's, or a default one when ``hist_every`` asks for histograms."""
-    from .monitor import GradientMonitor
-    if monitor is None:
-        return GradientMonitor() if getattr(train_config, "hist_every", 0) else None
-    if not isinstance(monitor, GradientMonitor):
-        raise TypeError(f"monitor must be a rnnflow.torch.GradientMonitor, got {type(monitor).__module__}."
-                        f"{type(monitor).__name__}")
-    return monitor

@@ -1,9 +1,10 @@
 """Training, shared by both backends (framework-free): config, records, results folder,
 the step loop, gradient-monitor storage and ready-made data functions.
 
-The trainers themselves are :func:`rnnflow.torch.train` and :func:`rnnflow.jax.train`
-(same signature); the monitors :class:`rnnflow.torch.GradientMonitor` and
-:class:`rnnflow.jax.GradientMonitor`.
+The trainer is :func:`train` (also :func:`rnnflow.train`), which takes the backend by
+name; a backend supplies only its ``Stepper`` (``rnnflow/{torch,jax}/trainer.py``) and its
+``GradientMonitor`` (:class:`rnnflow.torch.GradientMonitor`, :class:`rnnflow.jax.GradientMonitor`,
+one contract: :class:`~rnnflow.training.monitor_base.GradientMonitorBase`).
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from .config import (
     OPTIMIZERS as OPTIMIZERS, TrainConfig as TrainConfig,
 )
 from .data import adding_data as adding_data, copy_data as copy_data, digits_data as digits_data
-from .loop import check_batch as check_batch, data_rng as data_rng, trainable_keys as trainable_keys
+from .loop import check_batch as check_batch, data_rng as data_rng, train as train, trainable_keys as trainable_keys
 from .monitor import GradientHistory as GradientHistory, GradientRecorder as GradientRecorder
 from .records import Metrics as Metrics, NonFiniteEvent as NonFiniteEvent, TrainResult as TrainResult
 from .results import (
@@ -24,5 +25,5 @@ __all__ = [
     "TrainConfig", "OPTIMIZERS", "CLIP_MODES", "LOSSES", "NONFINITE_POLICIES",
     "Metrics", "NonFiniteEvent", "TrainResult", "GradientHistory", "GradientRecorder",
     "ResultsDir", "load_result", "config_to_dict", "config_from_dict",
-    "check_batch", "data_rng", "trainable_keys", "adding_data", "copy_data", "digits_data",
+    "train", "check_batch", "data_rng", "trainable_keys", "adding_data", "copy_data", "digits_data",
 ]

@@ -1,8 +1,9 @@
-"""The training loop both backends share (framework-free).
+"""The training loop both backends share (framework-free), and :func:`train`, its one entry.
 
-A backend supplies a *stepper* (gradients, clipping and the optimizer in its own
-framework); everything else lives here once: data and batch checks, the
-non-finite policy, the records, the progress bar, checkpoints and resumption.
+A backend supplies a :class:`Stepper` (gradients, clipping and the optimizer in its own
+framework, ``rnnflow/{torch,jax}/trainer.py``) and a ``GradientMonitor``; everything else
+lives here once: data and batch checks, the non-finite policy, the records, the progress
+bar, checkpoints and resumption.
 
 One step::
 
@@ -23,13 +24,15 @@ from tqdm import tqdm
 
 from ..config import MLPConfig
 from ..params import check_params, flatten, init_params, is_buffer, map_with_path, param_shapes, unflatten
+from .._backend import load
 from .config import TrainConfig, check_loss_for_model, output_size
 from .records import MetricsLog, NonFiniteEvent, TrainResult
 from .results import Checkpoint, ResultsDir, load_result, meta_differences, run_meta
 
 
 class Stepper(Protocol):
-    """What a backend implements for :func:`run` (see ``rnnflow/{torch,jax}/train.py``)."""
+    """What a backend implements for :func:`run` (``rnnflow/{torch,jax}/trainer.py``), built as
+    ``Stepper(model_config, flat_params, train_config, optimizer_state_or_None, monitor)``."""
 
     keys: tuple[str, ...]   # trainable flat schema keys: the gradient groups, in schema order
 
@@ -108,13 +111,64 @@ def check_batch(train_config: TrainConfig, model_config, x, y, step: int):
     return x.astype(cfg.dtype), y
 
 
-def run(backend: str, make_stepper: Callable, model_config, params, data_fn, train_config: TrainConfig,
-        *, out_dir=None, progress: bool = True, monitor=None) -> TrainResult:
-    """Train; see :func:`rnnflow.torch.train` for the arguments (``make_stepper(model_config,
-    flat_params, train_config, optimizer_state_or_None, monitor) -> Stepper``)."""
-    cfg = train_config
+def train(model_config, params, data_fn, train_config: TrainConfig, *, backend: str, out_dir=None,
+          progress: bool = True, monitor=None) -> TrainResult:
+    """Train a model of ``model_config`` from ``params`` in ``backend`` (``"torch"`` or ``"jax"``):
+    the same config, parameters and data give the same losses in both.
+
+    Args:
+      model_config: an rnnflow model config (RNN/LSTM/GRU/Transformer/MLP).
+      params: the initial NumPy schema dict, or None for
+        ``init_params(model_config, train_config.seed, train_config.dtype)``.
+      data_fn: ``data_fn(step, rng) -> (x, y)`` NumPy batch; ``rng`` is
+        ``np.random.default_rng([seed, step])``, so a resumed run sees the same data.
+        x ``(T, B, I)`` (MLP: ``(B, I)``), y as the loss needs.
+      train_config: a :class:`~rnnflow.training.TrainConfig` (``dtype="float64"`` in JAX
+        needs ``jax.config.update("jax_enable_x64", True)``).
+      backend: ``"torch"`` or ``"jax"``, imported lazily.
+      out_dir: results folder (see :mod:`rnnflow.training.results`); rerunning with the
+        same folder resumes from its last checkpoint, or returns a finished run as is.
+      progress: show a tqdm progress bar.
+      monitor: the backend's ``GradientMonitor``, fed every step's gradients; every
+        ``train_config.hist_every`` steps it closes an "epoch" (histograms). A torch one must
+        be unattached: it is attached to the model while training and removed after.
+        Default: a ``GradientMonitor()`` when ``hist_every > 0``, else none.
+
+    Returns:
+      :class:`~rnnflow.training.TrainResult` (status "finished" or "stopped").
+
+    Raises:
+      FloatingPointError: a non-finite loss, gradient or update with ``nonfinite="raise"``.
+    """
+    _check_train_config(train_config)
+    adapter = load(backend)
+    monitor = check_monitor(monitor, train_config, backend, adapter.GradientMonitor)
+    return run(backend, adapter.Stepper, model_config, params, data_fn, train_config,
+               out_dir=out_dir, progress=progress, monitor=monitor)
+
+
+def check_monitor(monitor, train_config: TrainConfig, backend: str, monitor_class):
+    """The monitor to train with: the caller's, which must be ``backend``'s ``monitor_class``,
+    or a default one when ``hist_every`` asks for histograms."""
+    if monitor is None:
+        return monitor_class() if train_config.hist_every else None
+    if not isinstance(monitor, monitor_class):
+        raise TypeError(f"monitor must be a rnnflow.{backend}.GradientMonitor (backend={backend!r}), got "
+                        f"{type(monitor).__module__}.{type(monitor).__name__}")
+    return monitor
+
+
+def _check_train_config(cfg) -> None:
     if not isinstance(cfg, TrainConfig):
         raise TypeError(f"train_config must be an rnnflow.training.TrainConfig, got {type(cfg).__name__}")
+
+
+def run(backend: str, make_stepper: Callable, model_config, params, data_fn, train_config: TrainConfig,
+        *, out_dir=None, progress: bool = True, monitor=None) -> TrainResult:
+    """The loop of :func:`train`, over ``make_stepper(model_config, flat_params, train_config,
+    optimizer_state_or_None, monitor) -> Stepper`` (a backend's ``Stepper`` class)."""
+    cfg = train_config
+    _check_train_config(cfg)
     check_loss_for_model(cfg, model_config)
     if not callable(data_fn):
         raise TypeError(f"data_fn must be callable as data_fn(step, rng) -> (x, y), got {type(data_fn).__name__}")
@@ -232,4 +286,4 @@ def _load_finished(folder: ResultsDir, recorder, keys) -> TrainResult:
     return result
 
 
-__all__ = ["run", "check_batch", "trainable_keys", "data_rng", "Stepper"]
+__all__ = ["train", "run", "check_monitor", "check_batch", "trainable_keys", "data_rng", "Stepper"]

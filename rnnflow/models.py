@@ -1,0 +1,56 @@
+"""What both backends' ``build`` share (framework-free): dispatch by config type, the
+parameters a model is built from, and the accepted dtypes.
+
+Each backend keeps only a dict ``{kind: class}`` (``rnnflow/{torch,jax}/build.py``).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .config import RECURRENT_CONFIGS, MLPConfig, TransformerConfig
+from .params import check_params, flatten, init_params
+
+MODEL_KINDS = ("recurrent", "transformer", "mlp")
+FLOAT_DTYPES = ("float32", "float64")
+
+
+def model_kind(config) -> str:
+    """``"recurrent"`` (RNN/LSTM/GRU), ``"transformer"`` or ``"mlp"``, by the type of ``config``."""
+    if isinstance(config, RECURRENT_CONFIGS):
+        return "recurrent"
+    if isinstance(config, TransformerConfig):
+        return "transformer"
+    if isinstance(config, MLPConfig):
+        return "mlp"
+    raise TypeError(f"config must be an rnnflow model config (RNNConfig, LSTMConfig, GRUConfig, "
+                    f"TransformerConfig or MLPConfig), got {type(config).__module__}.{type(config).__name__}")
+
+
+def float_dtype(dtype) -> np.dtype:
+    """``dtype`` (a NumPy dtype or its name) as ``np.float32`` or ``np.float64``; anything
+    else, None included, raises ``ValueError``."""
+    try:
+        dt = None if dtype is None else np.dtype(dtype)
+    except TypeError:
+        dt = None
+    if dt is None or dt.name not in FLOAT_DTYPES:
+        raise ValueError(f"dtype={dtype!r} is invalid: expected float32 or float64")
+    return dt
+
+
+def params_dtype(params) -> np.dtype:
+    """The dtype of a parameter set: that of its first array."""
+    return np.asarray(next(iter(flatten(params).values()))).dtype
+
+
+def model_params(config, params=None, *, seed: int = 0, dtype=None) -> tuple[dict, np.dtype]:
+    """The parameters a model of ``config`` is built from and their dtype.
+
+    ``params=None`` gives ``init_params(config, seed, dtype or float32)``; given params are
+    checked against the schema. ``dtype`` defaults to the params' dtype.
+    """
+    dt = None if dtype is None else float_dtype(dtype)
+    if params is None:
+        params = init_params(config, seed, dt or np.float32)
+    check_params(config, params)
+    return params, dt or float_dtype(params_dtype(params))
