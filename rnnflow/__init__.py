@@ -2,7 +2,8 @@
 
 The core (configs, parameter schema, initialisers, NumPy math) imports neither
 torch nor jax; the backends live in :mod:`rnnflow.torch` and :mod:`rnnflow.jax`
-and are imported lazily by :func:`build`.
+and are imported lazily (by :func:`build`, :func:`train` and the analyzers) through
+:func:`rnnflow._backend.load`, whose error names the pip extra to install.
 """
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from .config import (
     GRUConfig as GRUConfig, Init as Init, LSTMConfig as LSTMConfig, MLPConfig as MLPConfig,
     RNNConfig as RNNConfig, TransformerConfig as TransformerConfig,
 )
+from .models import build as build, export_params as export_params
 from .params import check_params as check_params, flatten as flatten, init_params as init_params, param_shapes as param_shapes, unflatten as unflatten
 from .training import (
     GradientHistory as GradientHistory, TrainConfig as TrainConfig, TrainResult as TrainResult,
@@ -19,18 +21,3 @@ from .types import MLPOutput as MLPOutput, SequenceOutput as SequenceOutput
 
 __version__ = "0.1.0"
 
-
-def build(config, params=None, *, backend: str, seed: int = 0, dtype=None):
-    """Build a model for ``config`` in ``backend`` (``"torch"`` or ``"jax"``).
-
-    ``params`` is a NumPy schema dict (default: ``init_params(config, seed)``);
-    the same dict gives the same model in both backends.
-    """
-    from ._backend import load
-    return load(backend).build(config, params, seed=seed, dtype=dtype)
-
-
-def export_params(model, backend: str | None = None):
-    """A model's parameters as a NumPy schema dict (backend detected from the model)."""
-    from ._backend import detect, load
-    return load(backend or detect(model)).export_params(model)

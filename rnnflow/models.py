@@ -1,5 +1,6 @@
-"""What both backends' ``build`` share (framework-free): dispatch by config type, the
-parameters a model is built from, and the accepted dtypes.
+"""Building models (framework-free): :func:`build` in a backend named by the caller, and
+what both backends' ``build`` share: dispatch by config type, the parameters a model is
+built from, and the accepted dtypes.
 
 Each backend keeps only a dict ``{kind: class}`` (``rnnflow/{torch,jax}/build.py``).
 """
@@ -7,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._backend import detect, load
 from .config import RECURRENT_CONFIGS, MLPConfig, TransformerConfig
 from .params import check_params, flatten, init_params
 
@@ -54,3 +56,17 @@ def model_params(config, params=None, *, seed: int = 0, dtype=None) -> tuple[dic
         params = init_params(config, seed, dt or np.float32)
     check_params(config, params)
     return params, dt or float_dtype(params_dtype(params))
+
+
+def build(config, params=None, *, backend: str, seed: int = 0, dtype=None):
+    """Build a model for ``config`` in ``backend`` (``"torch"`` or ``"jax"``).
+
+    ``params`` is a NumPy schema dict (default: ``init_params(config, seed)``);
+    the same dict gives the same model in both backends.
+    """
+    return load(backend).build(config, params, seed=seed, dtype=dtype)
+
+
+def export_params(model, backend: str | None = None):
+    """A model's parameters as a NumPy schema dict (backend detected from the model)."""
+    return load(backend or detect(model)).export_params(model)

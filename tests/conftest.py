@@ -12,7 +12,7 @@ import pytest
 try:
     import jax
     jax.config.update("jax_enable_x64", True)
-    jax.config.update("jax_numpy_dtype_promotion", "standard")
+    jax.config.update("jax_numpy_dtype_promotion", "strict")  # as equinox: no silent upcasts
 except ImportError:  # pragma: no cover
     jax = None
 

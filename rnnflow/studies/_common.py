@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..training.results import atomic_write_bytes, read_json, save_npz, write_json
+from ..io import atomic_write_bytes, read_json, save_npz, write_json
 
 SCALES = ("smoke", "docs", "full")
 BACKENDS = ("torch", "jax")

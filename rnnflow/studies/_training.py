@@ -5,7 +5,8 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from .. import build, train
+from ..models import build
+from ..training import train
 from ..config import MLPConfig
 
 @contextmanager

@@ -38,7 +38,7 @@ import math
 
 import numpy as np
 
-from .. import init_params
+from ..params import init_params
 from ..config import Init, MLPConfig
 from ..tasks import load_digits_split, upsample_digits
 from ..training import TrainConfig, digits_data

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import analysis, build, init_params
+from .. import analysis
+from ..models import build
+from ..params import init_params
 from ..analysis.results import LOG10E
 from ..config import Init, RNNConfig
 from ..plotting.decomposition import plot_elman_decomposition

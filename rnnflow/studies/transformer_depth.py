@@ -17,7 +17,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import analysis, build, init_params, train
+from .. import analysis
+from ..models import build
+from ..params import init_params
+from ..training import train
 from ..training import TrainConfig
 from ..analysis.results import LOG10E
 from ..config import TransformerConfig

@@ -1,7 +1,7 @@
 """The training configuration, shared by both backends' trainers (framework-free).
 
-One frozen :class:`TrainConfig` drives :func:`rnnflow.torch.train` and
-:func:`rnnflow.jax.train` alike. Both backends implement the same update rules,
+One frozen :class:`TrainConfig` drives :func:`rnnflow.train` in either backend
+alike. Both backends implement the same update rules,
 written here once so the parity is checkable::
 
     sgd       p <- p - lr g

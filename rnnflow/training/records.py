@@ -156,7 +156,7 @@ class NonFiniteEvent:
 
 @dataclass(frozen=True)
 class TrainResult:
-    """What :func:`rnnflow.torch.train` / :func:`rnnflow.jax.train` return.
+    """What :func:`rnnflow.train` returns (in either backend).
 
     status:      "finished" (all steps) or "stopped" (non-finite, policy "stop")
     steps_done:  steps recorded (= len(metrics))

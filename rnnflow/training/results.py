@@ -40,10 +40,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..config import GRUConfig, Init, LSTMConfig, MLPConfig, RNNConfig, TransformerConfig
-from ..io import atomic_write_text, json_safe, load_npz
-# re-exported for callers not yet switched to rnnflow.io
-from ..io import atomic_write_bytes as atomic_write_bytes, read_json as read_json
-from ..io import save_npz as save_npz, write_json as write_json
+from ..io import atomic_write_text, json_safe, load_npz, read_json, save_npz, write_json
 from ..params import flatten, unflatten
 from .config import RESUMABLE_CHANGES, TrainConfig
 from .monitor import GradientHistory
