@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 
 import rnnflow
 from rnnflow.jax.monitor import GradientMonitor as JaxMonitor
-from rnnflow.plotting.gradients import plot_gradient_histograms, plot_gradient_norms, plot_mean_gradients
+from rnnflow.plotting.monitor import plot_gradient_histograms, plot_gradient_norms, plot_mean_gradients
 from rnnflow.plotting.training import plot_grad_norm_trace, plot_loss_curves
 from rnnflow.torch.monitor import GradientMonitor as TorchMonitor
 from rnnflow.training import GradientHistory, GradientRecorder, TrainConfig, adding_data

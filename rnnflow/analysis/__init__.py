@@ -16,6 +16,7 @@ The math on NumPy arrays is usable directly: :func:`product_norms` and
 """
 from ..types import Trace as Trace
 from .backends import as_model as as_model, resolve_backend as resolve_backend
+from .clipping import CliffPath as CliffPath, cliff_loss_and_grad as cliff_loss_and_grad, descend as descend
 from .decomposition import decompose_elman as decompose_elman, elman_decomposition as elman_decomposition
 from .depth import gradient_through_depth as gradient_through_depth
 from .jacobians import jacobians_over_time as jacobians_over_time
@@ -38,5 +39,5 @@ __all__ = [
     "gradient_through_depth", "resolve_backend", "as_model", "decompose_elman", "lyapunov_exponents",
     "product_norms", "exact_top_singular", "StepJacobians", "Trace", "JacobianNorms",
     "ElmanDecomposition", "ReachProfile", "DepthProfile", "LyapunovSpectrum", "LOG10E",
-    "PascanuBound", "pascanu_bound", "gamma", "log_bound_curve", "sigmoid_chain_log_bound",
+    "CliffPath", "cliff_loss_and_grad", "descend", "PascanuBound", "pascanu_bound", "gamma", "log_bound_curve", "sigmoid_chain_log_bound",
 ]

@@ -1,7 +1,7 @@
 """Gradient monitor for your own JAX training loop (you hand it the gradient pytree).
 
 Mirrors :mod:`rnnflow.torch.monitor`: the same settings and methods
-(:class:`rnnflow.training.monitor_base.GradientMonitorBase`); JAX has no hooks, so
+(:class:`rnnflow.training.monitor.GradientMonitorBase`); JAX has no hooks, so
 :meth:`~GradientMonitor.record` needs the gradients and there is no ``module``::
 
     monitor = GradientMonitor(bins=30)
@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..training.monitor_base import GradientMonitorBase
+from ..training.monitor import GradientMonitorBase
 
 
 @jax.jit
@@ -39,7 +39,7 @@ class GradientMonitor(GradientMonitorBase):
     """Per-group gradient statistics from gradient pytrees.
 
     Args: ``bins, bin_range, hist_every, by, params`` as :class:`rnnflow.torch.GradientMonitor`
-    (see :class:`~rnnflow.training.monitor_base.GradientMonitorBase`).
+    (see :class:`~rnnflow.training.monitor.GradientMonitorBase`).
     """
 
     def record(self, grads=None, *, loss=None) -> None:

@@ -192,7 +192,10 @@ def _update_fn(cfg: TrainConfig, packing: Packing):
     def update(trainable, opt_state, grads):
         grads = clip_gradients(grads, cfg)
         clipped = jnp.linalg.norm(packed_group_norms(grads, packing))
-        updates, opt_state = tx.update(grads, opt_state, trainable)
+        # optax's bias corrections raise a Python float to an int32 count, which JAX's strict
+        # dtype promotion refuses: run the update under standard promotion whatever the caller set
+        with jax.numpy_dtype_promotion("standard"):
+            updates, opt_state = tx.update(grads, opt_state, trainable)
         new = optax.apply_updates(trainable, updates)
         return new, opt_state, clipped, _per_group(new, packing, lambda a, axis: jnp.isfinite(a).all(axis=axis))
     return jax.jit(update)

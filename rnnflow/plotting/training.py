@@ -3,13 +3,20 @@
 Inputs are :class:`rnnflow.training.TrainResult` (or its ``Metrics``; for loss curves
 also a :class:`~rnnflow.training.GradientHistory` with losses), alone, in a list, or
 as ``{label: run}``.
+
+Side-by-side panels (:func:`plot_loss_panels`, :func:`plot_grad_norm_panels`) draw those
+plots one condition per panel (no clipping / norm / value; one sequence length per panel)
+with a shared y axis; ``panels`` is ``{panel title: runs}``.
 """
 from __future__ import annotations
+
+import math
 
 import numpy as np
 from matplotlib.figure import Figure
 
 from ._common import as_items, new_axes
+
 
 LOSS_UNITS = {"mse_last": "mean squared error (target units$^2$)", "mse": "mean squared error (target units$^2$)",
               "xent_last": "cross-entropy (nats)", "xent_all": "cross-entropy per step (nats)",
@@ -143,4 +150,71 @@ def plot_grad_norm_trace(runs, *, threshold: float | None = None, show_clipped: 
     ax.set_ylabel(r"global gradient norm $\|\partial L/\partial\theta\|_2$")
     ax.set_title("Gradient norm before clipping")
     ax.legend(fontsize="small")
+    return fig
+
+
+def _panel_grid(n: int, ncols: int | None, panel=(4.6, 3.6), sharey: bool = True):
+    ncols = ncols or min(n, 3)
+    nrows = math.ceil(n / ncols)
+    fig = Figure(figsize=(panel[0] * ncols, panel[1] * nrows), layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False, sharey=sharey).ravel()
+    for ax in axes[n:]:
+        ax.set_visible(False)
+    return fig, axes[:n]
+
+
+def plot_loss_panels(panels: dict, *, baseline: float | None = None, baseline_label: str = "baseline",
+                     smooth: int = 1, logy: bool = True, sharey: bool = True, ncols: int | None = None,
+                     title: str | None = None) -> Figure:
+    """Loss against step, one panel per entry of ``panels`` (log y by default).
+
+    Args:
+        baseline: a horizontal reference drawn in every panel (e.g. ``ADDING_BASELINE_MSE``).
+        smooth: trailing moving-average window (1: raw), as in ``plot_loss_curves``.
+        sharey: one y range for all panels (False when one condition blows up by decades
+            and would flatten the others).
+    """
+    if not panels:
+        raise ValueError("panels is empty: expected {panel title: runs}")
+    fig, axes = _panel_grid(len(panels), ncols, sharey=sharey)
+    for ax, (name, runs) in zip(axes, panels.items()):
+        plot_loss_curves(runs, smooth=smooth, logy=logy, baseline=baseline, baseline_label=baseline_label, ax=ax)
+        ax.set_title(name, fontsize="medium")
+        if sharey and ax is not axes[0]:
+            ax.set_ylabel("")
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def plot_grad_norm_panels(panels: dict, *, thresholds: dict | None = None, sharey: bool = True,
+                          ncols: int | None = None, title: str | None = None) -> Figure:
+    """Global gradient norm before clipping against step (log y), one panel per entry.
+
+    Steps the trainer skipped (non-finite) are marked by bars along the top (see
+    ``plot_grad_norm_trace``); each panel's legend sits below it.
+
+    Args:
+        thresholds: ``{panel title: c}``, a horizontal line at the norm threshold ``c``
+            (default: each run's own ``clip_value`` where it clips by norm).
+        sharey: one y range for all panels.
+    """
+    if not panels:
+        raise ValueError("panels is empty: expected {panel title: runs}")
+    thresholds = thresholds or {}
+    fig, axes = _panel_grid(len(panels), ncols, sharey=sharey)
+    for ax, (name, runs) in zip(axes, panels.items()):
+        plot_grad_norm_trace(runs, threshold=thresholds.get(name), show_clipped=False, ax=ax)
+        ax.set_title(name, fontsize="medium")
+        leg = ax.get_legend()
+        if leg is not None:
+            leg.remove()
+        # below the panel: the traces and the skipped-step bars fill the plot from bottom to top
+        ax.legend(fontsize="x-small", ncols=2, loc="upper center", bbox_to_anchor=(0.5, -0.24))
+        if sharey and ax is not axes[0]:
+            ax.set_ylabel("")
+    if sharey:
+        axes[0].set_ylim(top=float(np.max([ax.get_ylim()[1] for ax in axes])))
+    if title:
+        fig.suptitle(title)
     return fig

@@ -60,9 +60,9 @@ LAYER_NAMES = {k: f"fc{i + 1} weight" for i, k in enumerate(WEIGHTS)}
 
 
 def run(ctx) -> dict:
-    from ..plotting.gradients import plot_gradient_histograms, plot_mean_gradients
-    from ..plotting.group_norms import plot_group_norm_comparison
-    from ..plotting.training import plot_loss_curves
+    from ..plotting import plot_gradient_histograms, plot_mean_gradients
+    from ..plotting import plot_group_norm_comparison
+    from ..plotting import plot_loss_curves
     p = ctx.params
     data = digits_data(BATCH, form="flat", size=p["size"], seed=ctx.seed)
     spe = data.steps_per_epoch

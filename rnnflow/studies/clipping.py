@@ -25,7 +25,7 @@ Definitions used in the headline numbers (per clipping mode, over the seeds):
   predicting 0.5 already scores 0.64 (see :mod:`rnnflow.tasks.adding`).
 
 Plus Pascanu's Fig. 6: the one-unit model ``x_t = w sigmoid(x_{t-1}) + b`` over 50
-steps (:mod:`rnnflow.analysis.cliff`), 80 steps of gradient descent (lr 0.1) started on
+steps (:mod:`rnnflow.analysis.clipping`), 80 steps of gradient descent (lr 0.1) started on
 the high-error plateau just below the wall, at ``(w, b) = (4.25, -2.9)``: the unclipped
 path reaches the wall, takes one step of length ~4 and lands on the far plateau, where
 the gradient is ~0 and it stays; the norm-clipped one (``c = 1``) steps down into the
@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..analysis.cliff import cliff_loss_and_grad, descend
+from ..analysis import cliff_loss_and_grad, descend
 from ..config import Init, RNNConfig
 from ..params import init_params
 from ..tasks import ADDING_BASELINE_MSE, adding_batch, adding_solved
@@ -86,8 +86,8 @@ def summarise(loss: np.ndarray, n_events: int) -> dict:
 
 
 def run(ctx) -> dict:
-    from ..plotting.cliff_descent import plot_cliff_descent
-    from ..plotting.panels import plot_grad_norm_panels, plot_loss_panels
+    from ..plotting import plot_cliff_descent
+    from ..plotting import plot_grad_norm_panels, plot_loss_panels
     p = ctx.params
     config = model_config(p["hidden"], p["rho"])
     x_eval, y_eval = adding_batch(np.random.default_rng([ctx.seed, 10**6]), p["n_eval"], p["T"])

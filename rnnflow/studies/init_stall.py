@@ -72,8 +72,8 @@ def stalled(first_loss: float, mid_loss: float, final_loss: float) -> bool:
 
 
 def run(ctx) -> dict:
-    from ..plotting.group_norms import plot_group_norm_comparison
-    from ..plotting.training import plot_loss_curves
+    from ..plotting import plot_group_norm_comparison
+    from ..plotting import plot_loss_curves
     p = ctx.params
     data = digits_data(BATCH, form="flat", size=p["size"], seed=ctx.seed)
     spe = data.steps_per_epoch

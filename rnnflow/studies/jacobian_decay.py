@@ -15,7 +15,7 @@ from ..models import build
 from ..params import init_params
 from ..analysis.results import LOG10E
 from ..config import GRUConfig, Init, LSTMConfig, RNNConfig
-from ..plotting.decay import plot_decay_family
+from ..plotting import plot_decay_family
 
 NAME = "jacobian_decay"
 QUESTION = "How does ||dh_T/dh_t|| decay or grow with T - t, for tanh RNNs of spectral radius rho, LSTM and GRU?"

@@ -90,7 +90,7 @@ def longest_solved(rates: dict) -> int | None:
 
 
 def run(ctx) -> dict:
-    from ..plotting.panels import plot_loss_panels
+    from ..plotting import plot_loss_panels
     from ..plotting.success import plot_success_vs_length
     p = ctx.params
     archs = architectures(p["hidden"], p["d_model"])

@@ -1,7 +1,7 @@
 """Gradient monitor for your own torch training loop (hooks on the parameters).
 
 Mirrors :mod:`rnnflow.jax.monitor`: the same settings and methods
-(:class:`rnnflow.training.monitor_base.GradientMonitorBase`); ``module`` is torch's own
+(:class:`rnnflow.training.monitor.GradientMonitorBase`); ``module`` is torch's own
 first argument, since only torch can hook a model::
 
     monitor = GradientMonitor(model, bins=30)          # hooks every trainable parameter
@@ -28,7 +28,7 @@ from functools import partial
 import numpy as np
 import torch
 
-from ..training.monitor_base import GradientMonitorBase
+from ..training.monitor import GradientMonitorBase
 
 
 def _stats(g: torch.Tensor) -> torch.Tensor:
@@ -43,7 +43,7 @@ class GradientMonitor(GradientMonitorBase):
       module: the model to watch, or None to :meth:`attach` later (``rnnflow.train``
         attaches its own model), or to pass the gradients to :meth:`record` yourself.
       bins, bin_range, hist_every, by, params: as :class:`rnnflow.jax.GradientMonitor`
-        (see :class:`~rnnflow.training.monitor_base.GradientMonitorBase`).
+        (see :class:`~rnnflow.training.monitor.GradientMonitorBase`).
     """
 
     def __init__(self, module=None, *, bins: int = 30, bin_range=None, hist_every: int = 1,

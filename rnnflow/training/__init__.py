@@ -4,7 +4,7 @@ the step loop, gradient-monitor storage and ready-made data functions.
 The trainer is :func:`train` (also :func:`rnnflow.train`), which takes the backend by
 name; a backend supplies only its ``Stepper`` (``rnnflow/{torch,jax}/trainer.py``) and its
 ``GradientMonitor`` (:class:`rnnflow.torch.GradientMonitor`, :class:`rnnflow.jax.GradientMonitor`,
-one contract: :class:`~rnnflow.training.monitor_base.GradientMonitorBase`).
+one contract: :class:`~rnnflow.training.monitor.GradientMonitorBase`).
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Gradient monitoring storage, shared by both backends' ``GradientMonitor`` (framework-free).
+"""The gradient monitor in the core: its storage and its one contract across backends (framework-free).
 
 What is kept (after the MATLAB example "detect vanishing gradients by plotting
 gradient distributions", seed 004):
@@ -23,6 +23,7 @@ it in ``below`` / ``above``. Non-finite entries are counted in ``nonfinite``, so
 """
 from __future__ import annotations
 
+import abc
 import math
 import os
 from dataclasses import dataclass
@@ -31,7 +32,7 @@ from typing import Sequence
 import numpy as np
 
 from ..io import atomic_write_text, load_npz, save_npz
-from ..params import is_buffer
+from ..params import flatten, is_buffer
 from ..validation import check_choice, check_int, fail
 
 GROUP_BY = ("parameter", "module")
@@ -350,3 +351,61 @@ class GradientRecorder:
         self._hists = [(int(h.hist_epoch[e]), h.hist_edges[e].copy(), h.hist_counts[e].copy(),
                         np.stack([h.hist_below[e], h.hist_above[e], h.hist_nonfinite[e]], axis=1))
                        for e in range(len(h.hist_epoch))]
+
+
+# ---------------------------------------------------------------- the monitors' one contract
+class GradientMonitorBase(abc.ABC):
+    """Per-group gradient statistics: per iteration the mean entry and L2 norm of each
+    group's gradient and the loss, per epoch histograms (see :mod:`rnnflow.training.monitor`).
+
+    Args (keyword-only, the same in both backends):
+      bins: histogram bins.
+      bin_range: None (adaptive: each histogram spans its own min..max) or a fixed
+        ``(lo, hi)``; entries outside are counted as below/above.
+      hist_every: a histogram at the end of every ``hist_every``-th epoch (0: never).
+      by: ``"parameter"`` (a group per parameter, ``"layers.0.weight_hh"``) or
+        ``"module"`` (per owning module, ``"layers.0"``).
+      params: None (every parameter) or the flat keys to watch (e.g. weights only).
+    """
+
+    def __init__(self, *, bins: int = 30, bin_range=None, hist_every: int = 1,
+                 by: str = "parameter", params=None):
+        self.recorder = GradientRecorder(bins=bins, bin_range=bin_range, hist_every=hist_every,
+                                         by=by, params=params)
+        self._last: dict | None = None  # {key: gradient} of the last iteration, for a histogram
+
+    @abc.abstractmethod
+    def record(self, grads=None, *, loss=None) -> None:
+        """Record one iteration: ``grads`` (a schema dict, nested or flat, of gradient
+        arrays; BatchNorm running-stat entries are ignored) and the scalar ``loss``."""
+
+    @abc.abstractmethod
+    def _histogram_gradients(self) -> dict | None:
+        """``{key: np.ndarray}`` of the last recorded gradients, or None."""
+
+    def _watched(self, grads) -> tuple[tuple[str, ...], list]:
+        """The monitored keys (bound on the first call, in schema order) and their gradients."""
+        flat = flatten(grads)
+        if self.recorder.keys is None:
+            self.recorder.bind(self.recorder.select(schema_order(flat)))
+        keys = self.recorder.keys
+        missing = [k for k in keys if k not in flat]
+        if missing:
+            raise ValueError(f"grads lack {missing[0]!r}, which this monitor records")
+        return keys, [flat[k] for k in keys]
+
+    def _add(self, sums, norms, leaves, loss) -> None:
+        counts = np.array([math.prod(g.shape) for g in leaves], np.float64)
+        self.recorder.add_iteration(sums, norms, counts, None if loss is None else float(loss))
+
+    def epoch_end(self) -> None:
+        """Close the epoch: histograms of the last recorded gradients, if scheduled."""
+        self.recorder.end_epoch(self._histogram_gradients())
+        self._last = None
+
+    def history(self) -> GradientHistory:
+        return self.recorder.history()
+
+    def save(self, directory) -> dict[str, str]:
+        """Write ``gradients.npz`` and the tidy CSVs into ``directory``."""
+        return self.history().save(directory)

@@ -1,18 +1,48 @@
-"""Pascanu et al. (2013) Fig. 6, with the numbers behind it: the cliff surface and the
-descent paths (left, :func:`rnnflow.plotting.cliff.plot_cliff`), and along each path the
-error and the length of every step (right)."""
+"""Clipping drawn: Pascanu et al. (2013) Fig. 6, the cliff surface with clipped and
+unclipped descent paths (:func:`plot_cliff`), and with the numbers behind it
+(:func:`plot_cliff_descent`: the surface and paths on the left, the error and the length
+of every step along each path on the right). Paths come from
+:func:`rnnflow.analysis.clipping.descend`.
+"""
 from __future__ import annotations
 
 import numpy as np
+from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 
-from .cliff import plot_cliff
+from ._common import new_axes
+
+
+def plot_cliff(w_grid, b_grid, loss, paths, *, ax=None):
+    """Contour of ``E(w, b)`` (log colour scale) with each :class:`CliffPath` overlaid.
+
+    w_grid, b_grid, loss: 2-D arrays from ``np.meshgrid`` and ``cliff_loss_and_grad``.
+    paths: ``{label: CliffPath}``.
+    """
+    fig, ax = new_axes(ax, figsize=(6.8, 5.0))
+    levels = np.logspace(np.log10(max(loss.min(), 1e-6)), np.log10(loss.max()), 25)
+    cs = ax.contourf(w_grid, b_grid, np.maximum(loss, levels[0]), levels=levels, norm=LogNorm(), cmap="viridis")
+    fig.colorbar(cs, ax=ax, label=r"error $E(w, b) = (\sigma(x_{50}) - 0.7)^2$")
+    styles = {"none": ("tab:red", "o"), "norm": ("white", "s"), "value": ("tab:orange", "^")}
+    for label, path in paths.items():
+        color, marker = styles.get(path.clip, ("black", "."))
+        ax.plot(path.points[:, 0], path.points[:, 1], "-", color=color, marker=marker, markersize=3,
+                linewidth=1.2, label=label)
+        ax.plot(*path.points[0], "k*", markersize=10)
+    ax.set_xlim(w_grid.min(), w_grid.max())
+    ax.set_ylim(b_grid.min(), b_grid.max())
+    ax.set_xlabel("recurrent weight $w$")
+    ax.set_ylabel("bias $b$")
+    ax.set_title(r"The cliff: $x_t = w\,\sigma(x_{t-1}) + b$, 50 steps (star: start)")
+    ax.legend(loc="lower left", fontsize="small")
+    return fig
+
 
 _COLORS = {"none": "tab:red", "norm": "tab:blue", "value": "tab:orange"}
 
 
 def plot_cliff_descent(w_grid, b_grid, loss, paths: dict, *, lr: float | None = None) -> Figure:
-    """``paths``: ``{label: CliffPath}`` (from :func:`rnnflow.analysis.cliff.descend`).
+    """``paths``: ``{label: CliffPath}`` (from :func:`rnnflow.analysis.clipping.descend`).
 
     lr: the learning rate, for the right panel's title (a step is ``lr * clipped gradient``).
     """

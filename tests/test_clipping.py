@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from rnnflow.analysis.cliff import cliff_loss_and_grad, descend
+from rnnflow.analysis.clipping import cliff_loss_and_grad, descend
 
 
 @pytest.mark.parametrize("w,b", [(1.0, -0.5), (4.0, -3.0), (-2.0, 1.5), (7.0, -5.2)])
