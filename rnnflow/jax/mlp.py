@@ -8,7 +8,9 @@ running stats instead of storing them.
 """
 from __future__ import annotations
 
+import dataclasses
 from functools import partial
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -87,6 +89,7 @@ def mlp_forward(params, x, config, *, train: bool = True, key=None) -> MLPOutput
     return MLPOutput(y, jnp.stack(hs), bn_stats if config.batchnorm else None)
 
 
+@dataclasses.dataclass(eq=False)
 class MLP:
     """Deep MLP: ``depth`` hidden layers (:func:`mlp_layer`) and a linear head.
 
@@ -98,9 +101,8 @@ class MLP:
     ``mlp_forward(params, x, config)`` instead. Build with :func:`rnnflow.jax.build`.
     """
 
-    def __init__(self, config, params):
-        self.config = config
-        self.params = params
+    config: Any        # the model's rnnflow config
+    params: dict       # the parameter pytree (schema dict of jax arrays)
 
     @property
     def dtype(self):

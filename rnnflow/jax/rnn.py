@@ -6,7 +6,9 @@ drives them with ``lax.scan``.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -120,6 +122,7 @@ def initial_state(config, batch: int, dtype):
     return (z, z) if isinstance(config, LSTMConfig) else z
 
 
+@dataclasses.dataclass(eq=False)
 class RecurrentNet:
     """Stacked Elman RNN, LSTM or GRU (by config type) with an optional linear head.
 
@@ -129,9 +132,8 @@ class RecurrentNet:
     Build with :func:`rnnflow.jax.build`.
     """
 
-    def __init__(self, config, params):
-        self.config = config
-        self.params = params
+    config: Any        # the model's rnnflow config
+    params: dict       # the parameter pytree (schema dict of jax arrays)
 
     @property
     def dtype(self):

@@ -7,8 +7,10 @@ same computation as :mod:`rnnflow.torch.transformer`.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from functools import partial
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -157,6 +159,7 @@ def transformer_forward(params, x, config, *, train: bool = False, key=None) -> 
     return SequenceOutput(y, hs, None)
 
 
+@dataclasses.dataclass(eq=False)
 class Transformer:
     """Transformer encoder: embed -> + positions -> blocks -> [final LN] -> [head].
 
@@ -167,9 +170,8 @@ class Transformer:
     ``transformer_forward(params, x, config)``. Build with :func:`rnnflow.jax.build`.
     """
 
-    def __init__(self, config, params):
-        self.config = config
-        self.params = params
+    config: Any        # the model's rnnflow config
+    params: dict       # the parameter pytree (schema dict of jax arrays)
 
     @property
     def dtype(self):
