@@ -17,7 +17,10 @@ from .training import (
     GradientHistory as GradientHistory, TrainConfig as TrainConfig, TrainResult as TrainResult,
     load_result as load_result, train as train,
 )
-from .types import MLPOutput as MLPOutput, SequenceOutput as SequenceOutput
+from .types import (
+    MLPOutput as MLPOutput, RecurrentModel as RecurrentModel, SequenceOutput as SequenceOutput,
+    StackModel as StackModel,
+)
 
 __version__ = "0.1.0"
 

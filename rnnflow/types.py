@@ -4,7 +4,7 @@ NamedTuples are JAX pytrees, so the JAX functions can return them from ``jit``.
 """
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, Callable, NamedTuple, Protocol
 
 import numpy as np
 
@@ -68,3 +68,54 @@ class Trace(NamedTuple):
     @property
     def B(self) -> int:
         return int(self.inputs.shape[1])
+
+
+class RecurrentModel(Protocol):
+    """The contract every rnnflow recurrent model keeps, in both backends, with the same
+    signatures; the analyzers and trainers use nothing else of it.
+
+    ``model(x, state0=None) -> SequenceOutput`` with x ``(T, B, I)``; states ``(L, B, H)``
+    (LSTM: a pair ``(h, c)`` of them).
+    """
+
+    config: Any
+
+    @property
+    def dtype(self) -> Any: ...
+
+    def __call__(self, x, state0=None) -> SequenceOutput: ...
+
+    def initial_state(self, batch: int) -> Any:
+        """Zeros ``(L, B, H)`` (LSTM: a pair)."""
+
+    def step(self, layer: int, state, x_t) -> Any:
+        """One step of layer ``layer``: state ``(B, H)`` (LSTM: ``(h, c)``), x_t ``(B, I_l)``."""
+
+    def step_function(self) -> Callable:
+        """``f(p, state, x_t)``: one step given a layer's parameters (one object per cell kind)."""
+
+    def layer_params(self, layer: int) -> dict:
+        """Layer ``layer``'s parameters in schema names (``weight_ih``, ``weight_hh``, ...)."""
+
+    def readout(self, h) -> Any:
+        """The head on top-layer states ``(T, B, H) -> (T, B, O)``."""
+
+
+class StackModel(Protocol):
+    """The contract of a stack ``x_{l+1} = f_l(x_l)`` (Transformer, MLP), in both backends:
+    ``y = readout(f_{L-1}(... f_0(stack_input(x))))``."""
+
+    config: Any
+    batch_axis: int   # where the batch sits in every x_l: 1 for (T, B, D), 0 for (B, W)
+
+    @property
+    def dtype(self) -> Any: ...
+
+    def stack_input(self, x) -> Any:
+        """``x_0`` from the model's input (Transformer: embedding + positions)."""
+
+    def blocks(self) -> list:
+        """``[f_0, ..., f_{L-1}]``, one callable per block / hidden layer."""
+
+    def readout(self, h) -> Any:
+        """What turns ``x_L`` into the output ``y`` (final norm, head)."""
