@@ -25,7 +25,8 @@ def run(name: str, *, backend: str = "torch", seed: int = 0, scale: str = "smoke
     a complete folder is loaded, not recomputed, unless ``force``). ``progress``: False,
     True (bars on stderr) or a text stream for the bars.
 
-    A jax study runs inside ``jax.enable_x64(True)``, so its float64 analyses work whatever
-    the caller chose; the process's x64 setting is the same afterwards."""
+    A study runs inside its backend's ``arrays.allow_float64()`` (JAX: ``jax.enable_x64(True)``),
+    so its float64 analyses work whatever the caller chose; the process's x64 setting is the same
+    afterwards."""
     return run_study(get(name), dict.fromkeys(STUDIES), backend=backend, seed=seed, scale=scale,
                      out=out, progress=progress, force=force)

@@ -13,7 +13,6 @@ Every write is atomic. A folder whose summary says complete is not recomputed.
 """
 from __future__ import annotations
 
-import contextlib
 import io
 import os
 import time
@@ -21,6 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .._backend import load
 from ..io import atomic_write_bytes, read_json, save_npz, write_json
 
 SCALES = ("smoke", "docs", "full")
@@ -112,7 +112,7 @@ def run_study(module, registry, *, backend: str, seed: int = 0, scale: str = "sm
     os.makedirs(folder, exist_ok=True)
     ctx = StudyContext(module.NAME, backend, int(seed), scale, folder, dict(module.SCALES[scale]), progress)
     t0 = time.perf_counter()
-    with _x64_scope(backend):
+    with load(backend).arrays.allow_float64():   # float64 analyses whatever the caller chose
         results = module.run(ctx)
     seconds = time.perf_counter() - t0
     if ctx.arrays:
@@ -125,11 +125,3 @@ def run_study(module, registry, *, backend: str, seed: int = 0, scale: str = "sm
     return StudyResult(module.NAME, backend, int(seed), scale, folder, results, tuple(ctx.figures),
                        seconds, reused=False)
 
-
-def _x64_scope(backend: str):
-    """JAX's 64-bit mode for this thread until the block exits (none for torch); a study does
-    all its jax work in the calling thread."""
-    if backend != "jax":
-        return contextlib.nullcontext()
-    import jax
-    return jax.enable_x64(True)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import analysis
+from .._backend import load
 from ..models import build
 from ..params import init_params
 from ..analysis.results import LOG10E
@@ -35,6 +36,7 @@ SETTINGS = {  # name: (spectral radius of W_hh, input scale; None: 0.01 * rho**-
 def run(ctx) -> dict:
     from matplotlib.figure import Figure
     p = ctx.params
+    arrays = load(ctx.backend).arrays
     fig = Figure(figsize=(12.5, 4.8), layout="constrained")
     axes = fig.subplots(1, 2)
     results = {}
@@ -46,8 +48,7 @@ def run(ctx) -> dict:
         xs = scale * np.random.default_rng(ctx.seed).normal(size=(p["steps"], p["batch"], 4))
         dec = analysis.elman_decomposition(model, xs)
         plot_elman_decomposition(dec, ax=ax)
-        h = model(xs if ctx.backend == "jax" else _torch(xs)).hidden
-        max_h = float(np.max(np.abs(np.asarray(h.detach() if hasattr(h, "detach") else h))))
+        max_h = float(np.max(np.abs(arrays.numpy(model(arrays.asarray(xs)).hidden))))
         ax.set_title(f"{name}: rho(W_hh)={rho}, inputs ~{scale:.1g}, max|h|={max_h:.2g} ({ctx.backend})")
         k = -1 if dec.gap[0] < dec.gap[-1] else 0  # index of the largest gap
         results[name] = {
@@ -63,7 +64,3 @@ def run(ctx) -> dict:
     ctx.save_figure(fig, "decomposition")
     return results
 
-
-def _torch(a):
-    import torch
-    return torch.as_tensor(a)
