@@ -18,7 +18,7 @@ from ..models import build
 from ..params import init_params
 from ..analysis.results import LOG10E
 from ..config import Init, RNNConfig
-from ..plotting.decomposition import plot_elman_decomposition
+from ..plotting import plot_elman_decomposition_panels
 
 NAME = "tanh_vs_weights"
 QUESTION = "Is vanishing caused by tanh' and exploding by the repeated W_hh?"
@@ -34,22 +34,18 @@ SETTINGS = {  # name: (spectral radius of W_hh, input scale; None: 0.01 * rho**-
 
 
 def run(ctx) -> dict:
-    from matplotlib.figure import Figure
     p = ctx.params
     arrays = load(ctx.backend).arrays
-    fig = Figure(figsize=(12.5, 4.8), layout="constrained")
-    axes = fig.subplots(1, 2)
-    results = {}
-    for ax, (name, (rho, scale)) in zip(axes, SETTINGS.items()):
+    panels, results = {}, {}
+    for name, (rho, scale) in SETTINGS.items():
         scale = scale if scale is not None else 0.01 * rho ** -p["steps"]
         config = RNNConfig(4, p["hidden"], activation="tanh",
                            init_hh=Init("normal", std=1.0 / np.sqrt(p["hidden"]), spectral_radius=rho))
         model = build(config, init_params(config, seed=ctx.seed, dtype=np.float64), backend=ctx.backend)
         xs = scale * np.random.default_rng(ctx.seed).normal(size=(p["steps"], p["batch"], 4))
         dec = analysis.elman_decomposition(model, xs)
-        plot_elman_decomposition(dec, ax=ax)
         max_h = float(np.max(np.abs(arrays.numpy(model(arrays.asarray(xs)).hidden))))
-        ax.set_title(f"{name}: rho(W_hh)={rho}, inputs ~{scale:.1g}, max|h|={max_h:.2g} ({ctx.backend})")
+        panels[f"{name}: rho(W_hh)={rho}, inputs ~{scale:.1g}, max|h|={max_h:.2g} ({ctx.backend})"] = dec
         k = -1 if dec.gap[0] < dec.gap[-1] else 0  # index of the largest gap
         results[name] = {
             "rho": rho, "input_scale": scale, "max_abs_h": max_h, "max_gap": int(dec.gap[k]),
@@ -61,6 +57,6 @@ def run(ctx) -> dict:
         }
         ctx.save_arrays(**{f"{name}/{f}": getattr(dec, f) for f in
                            ("gap", "log_jacobian", "log_dphi_max", "log_dphi_mean", "log_weight_power")})
-    ctx.save_figure(fig, "decomposition")
+    ctx.save_figure(plot_elman_decomposition_panels(panels), "decomposition")
     return results
 

@@ -24,7 +24,7 @@ from ..training import train
 from ..training import TrainConfig
 from ..analysis.results import LOG10E
 from ..config import TransformerConfig
-from ..plotting.depth import plot_depth_profile, plot_depth_scaling
+from ..plotting import plot_depth_profile, plot_depth_ratio, plot_depth_scaling, plot_weight_grad_profile
 
 NAME = "transformer_depth"
 QUESTION = "How does the per-layer gradient norm at init change with depth for post-LN, pre-LN, no residual, no LayerNorm?"
@@ -47,7 +47,6 @@ def _loss(y):
 
 
 def run(ctx) -> dict:
-    from matplotlib.figure import Figure
     p = ctx.params
     xs = np.random.default_rng(ctx.seed).normal(size=(p["steps"], p["batch"], INPUT_SIZE))
     profiles, results, weight_norms = {}, {}, {}
@@ -74,29 +73,13 @@ def run(ctx) -> dict:
     fig = plot_depth_profile(profiles)
     fig.axes[0].set_title(f"Gradient at init through {max(p['depths'])} Transformer layers ({ctx.backend})")
     ctx.save_figure(fig, "per_layer")
-    fig = Figure(figsize=(6.4, 4.2), layout="constrained")
-    ax = fig.add_subplot()
-    for label, w in weight_norms.items():
-        ax.plot(np.arange(1, len(w) + 1), w, marker="o", markersize=3, label=label)
-    ax.set_yscale("log")
-    ax.set_xlabel("layer $l$ (1 = first)")
-    ax.set_ylabel(r"$\|\partial L/\partial W^{fc2}_l\|_F$ (loss units per weight unit)")
-    ax.set_title(f"Weight gradient per layer at init, {max(p['depths'])} layers ({ctx.backend})")
-    ax.legend(fontsize="small")
-    ctx.save_figure(fig, "weight_grads")
-    fig = Figure(figsize=(6.4, 4.2), layout="constrained")
-    ax = fig.add_subplot()
-    for label in VARIANTS:
-        ratio = [results[f"{label}, L={d}"]["log10_ratio_first_over_last"] for d in p["depths"]]
-        ax.plot(p["depths"], ratio, marker="o", label=label)
-    ax.axhline(0.0, color="grey", linewidth=0.6)
-    ax.set_xscale("log", base=2)
-    ax.set_xticks(p["depths"], [str(d) for d in p["depths"]])
-    ax.set_xlabel("number of layers $L$")
-    ax.set_ylabel(r"$\log_{10}\,\|\partial L/\partial x_0\| \,/\, \|\partial L/\partial x_{L-1}\|$")
-    ax.set_title(f"First-layer vs last-layer gradient at init ({ctx.backend})")
-    ax.legend(fontsize="small")
-    ctx.save_figure(fig, "ratio_vs_depth")
+    ctx.save_figure(plot_weight_grad_profile(
+        weight_norms, weight="fc2",
+        title=f"Weight gradient per layer at init, {max(p['depths'])} layers ({ctx.backend})"), "weight_grads")
+    ratios = {label: [results[f"{label}, L={d}"]["log10_ratio_first_over_last"] for d in p["depths"]]
+              for label in VARIANTS}
+    ctx.save_figure(plot_depth_ratio(p["depths"], ratios, title=f"First-layer vs last-layer gradient at init "
+                                                                f"({ctx.backend})"), "ratio_vs_depth")
     last = {label: [10.0 ** results[f"{label}, L={d}"]["log10_weight_grad_last"] for d in p["depths"]]
             for label in VARIANTS if label != "residual, no LayerNorm"}  # that one sits decades above
     fig = plot_depth_scaling(
