@@ -1,5 +1,7 @@
 """The analysis studies run at smoke scale in both backends, write their files, agree across
-backends, resume instead of recomputing, and reject bad arguments; the CLI wraps them."""
+backends, resume instead of recomputing, and reject bad arguments; every study's settings are a
+validated frozen dataclass; the CLI wraps them."""
+import dataclasses
 import json
 import os
 import re
@@ -14,6 +16,10 @@ from rnnflow import studies
 from rnnflow.cli import main
 
 ANALYSIS_STUDIES = ("jacobian_decay", "tanh_vs_weights", "transformer_depth")
+
+
+def _as_json(obj):
+    return json.loads(json.dumps(obj))
 
 
 def _numbers(d, prefix=""):
@@ -38,6 +44,7 @@ def test_study_smoke_both_backends_agree(name, tmp_path):
         with open(os.path.join(r.folder, "summary.json")) as f:
             saved = json.load(f)
         assert saved["status"] == "complete" and saved["backend"] == backend
+        assert saved["settings"] == _as_json(dataclasses.asdict(studies.get(name).SCALES["smoke"]))
         assert os.path.exists(os.path.join(r.folder, "data.npz"))
         results[backend] = _numbers(r.summary)
     assert results["torch"].keys() == results["jax"].keys() and results["torch"]
@@ -141,3 +148,42 @@ def test_cli_run_prints_where_figures_went(tmp_path, capsys):
     assert "figure:" in out and str(tmp_path) in out and "decomposition.png" in out
     assert main(["run", "tanh_vs_weights", "--backend", "torch", "--out", str(tmp_path)]) == 0
     assert "already complete" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name", studies.STUDIES)
+def test_every_study_has_frozen_settings_per_scale(name):
+    module = studies.get(name)
+    assert tuple(module.SCALES) == studies.SCALES
+    for settings in module.SCALES.values():
+        assert type(settings) is module.Settings
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(settings, dataclasses.fields(settings)[0].name, None)
+        for f in dataclasses.fields(settings):   # flat: every field can be replaced on its own
+            assert dataclasses.replace(settings, **{f.name: getattr(settings, f.name)}) == settings
+        hash(settings)
+
+
+@pytest.mark.parametrize("name, field, value, message", [
+    ("jacobian_decay", "hidden", 0, r"jacobian_decay\.Settings\.hidden=0 is invalid: expected an integer >= 1"),
+    ("jacobian_decay", "steps", 1, r"jacobian_decay\.Settings\.steps=1 is invalid: expected an integer >= 2"),
+    ("jacobian_decay", "rhos", (0.5, -1.0), r"jacobian_decay\.Settings\.rhos\[1\]=-1\.0 is invalid: expected a finite"),
+    ("jacobian_decay", "rhos", (), r"rhos=\(\) is invalid: expected a tuple of 1 or more values"),
+    ("tanh_vs_weights", "batch", True, r"tanh_vs_weights\.Settings\.batch=True is invalid: expected an integer"),
+    ("transformer_depth", "depths", (6, 2), r"depths=\(6, 2\) is invalid: expected a tuple of 2 or more increasing"),
+    ("transformer_depth", "heads", 3, r"transformer_depth\.Settings\.heads=3 is invalid: expected a divisor of d_model=16"),
+    ("clipping", "lr", float("nan"), r"clipping\.Settings\.lr=nan is invalid: expected a finite number in \(0\.0, inf\]"),
+    ("clipping", "T", 1, r"clipping\.Settings\.T=1 is invalid: expected an integer >= 2"),
+    ("activations", "size", 1, r"activations\.Settings\.size=1 is invalid: expected an integer >= 2"),
+    ("init_stall", "epochs", 2.0, r"init_stall\.Settings\.epochs=2\.0 is invalid: expected an integer >= 2"),
+    ("long_range", "lengths", [5, "10"], r"long_range\.Settings\.lengths\[1\]='10' is invalid"),
+    ("long_range", "d_model", 7, r"long_range\.Settings\.d_model=7 is invalid: expected an even integer"),
+])
+def test_settings_name_the_bad_field_its_value_and_what_is_accepted(name, field, value, message):
+    smoke = studies.get(name).SCALES["smoke"]
+    with pytest.raises(ValueError, match=message):
+        dataclasses.replace(smoke, **{field: value})
+
+
+def test_sequence_settings_are_stored_as_tuples():
+    depths = dataclasses.replace(studies.get("transformer_depth").SCALES["smoke"], depths=[2, 4]).depths
+    assert depths == (2, 4) and isinstance(depths, tuple)

@@ -1,4 +1,5 @@
-"""The studies behind ``rnnflow run <name>``: each a module with NAME, QUESTION, SCALES, run(ctx).
+"""The studies behind ``rnnflow run <name>``: each a module with NAME, QUESTION, Settings, SCALES
+and run(ctx).
 
 Use :func:`run` from code; the CLI and ``experiments/<name>.py`` are thin wrappers.
 """

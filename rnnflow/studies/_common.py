@@ -1,11 +1,12 @@
-"""What every study shares: scales, the results folder, figure saving, resume.
+"""What every study shares: scales and their settings, the results folder, figure saving, resume.
 
-A study is a module with ``NAME``, ``QUESTION``, ``SCALES`` (``smoke`` | ``docs`` |
-``full`` -> keyword dict) and ``run(ctx) -> dict`` (headline numbers). ``run_study``
-gives it a :class:`StudyContext`; the folder layout is::
+A study is a module with ``NAME``, ``QUESTION``, ``Settings`` (a frozen dataclass, validated
+on construction), ``SCALES`` (``smoke`` | ``docs`` | ``full`` -> a ``Settings``) and
+``run(ctx) -> dict`` (headline numbers). ``run_study`` gives it a :class:`StudyContext`;
+the folder layout is::
 
     <out>/<name>/<backend>-seed<S>-<scale>/
-        summary.json        headline numbers, config, status ("complete" when done)
+        summary.json        headline numbers, settings, status ("complete" when done)
         data.npz            the arrays behind every figure
         <figure>.png/.svg   one file pair per figure
 
@@ -13,6 +14,7 @@ Every write is atomic. A folder whose summary says complete is not recomputed.
 """
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 import time
@@ -21,7 +23,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .._backend import load
-from ..io import atomic_write_bytes, read_json, save_npz, write_json
+from ..io import atomic_write_bytes, json_safe, read_json, save_npz, write_json
+from ..validation import fail
 
 SCALES = ("smoke", "docs", "full")
 BACKENDS = ("torch", "jax")
@@ -37,7 +40,7 @@ class StudyContext:
     seed: int
     scale: str
     folder: str
-    params: dict                      # the scale's keyword dict
+    settings: object                  # the study's Settings for this run (a frozen dataclass)
     progress: object = True           # False, True (bars on stderr) or a text stream for the bars
     figures: list = field(default_factory=list)
     arrays: dict = field(default_factory=dict)
@@ -110,7 +113,7 @@ def run_study(module, registry, *, backend: str, seed: int = 0, scale: str = "sm
             return StudyResult(module.NAME, backend, seed, scale, folder, saved["results"],
                                tuple(saved["figures"]), saved["seconds"], reused=True)
     os.makedirs(folder, exist_ok=True)
-    ctx = StudyContext(module.NAME, backend, int(seed), scale, folder, dict(module.SCALES[scale]), progress)
+    ctx = StudyContext(module.NAME, backend, int(seed), scale, folder, module.SCALES[scale], progress)
     t0 = time.perf_counter()
     with load(backend).arrays.allow_float64():   # float64 analyses whatever the caller chose
         results = module.run(ctx)
@@ -119,9 +122,22 @@ def run_study(module, registry, *, backend: str, seed: int = 0, scale: str = "sm
         save_npz(os.path.join(folder, "data.npz"), ctx.arrays)
     write_json(summary_path, {
         "study": module.NAME, "question": module.QUESTION, "backend": backend, "seed": int(seed),
-        "scale": scale, "settings": ctx.params, "results": results, "figures": ctx.figures,
-        "seconds": seconds, "status": "complete",
+        "scale": scale, "settings": json_safe(dataclasses.asdict(ctx.settings)),   # tuples as lists
+        "results": results, "figures": ctx.figures, "seconds": seconds, "status": "complete",
     })
     return StudyResult(module.NAME, backend, int(seed), scale, folder, results, tuple(ctx.figures),
                        seconds, reused=False)
 
+
+def check_tuple(owner: str, name: str, value, check_item, *, min_len: int = 1, increasing: bool = False) -> tuple:
+    """A settings field of several values: a list or tuple of ``min_len`` or more items, each
+    passing ``check_item(owner, "<name>[i]", item)`` (a :mod:`rnnflow.validation` check),
+    strictly increasing if ``increasing``; returned as a tuple (JSON writes it as a list)."""
+    what = f"a tuple of {min_len} or more{' increasing' if increasing else ''} values"
+    if not isinstance(value, (list, tuple)) or len(value) < min_len:
+        fail(owner, name, value, what)
+    for i, item in enumerate(value):
+        check_item(owner, f"{name}[{i}]", item)
+    if increasing and any(b <= a for a, b in zip(value, value[1:])):
+        fail(owner, name, value, what)
+    return tuple(value)
