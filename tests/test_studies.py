@@ -1,6 +1,6 @@
 """The analysis studies run at smoke scale in both backends, write their files, agree across
 backends, resume instead of recomputing, and reject bad arguments; every study's settings are a
-validated frozen dataclass; the CLI wraps them."""
+validated frozen dataclass that a run can override; the CLI wraps them."""
 import dataclasses
 import json
 import os
@@ -187,3 +187,37 @@ def test_settings_name_the_bad_field_its_value_and_what_is_accepted(name, field,
 def test_sequence_settings_are_stored_as_tuples():
     depths = dataclasses.replace(studies.get("transformer_depth").SCALES["smoke"], depths=[2, 4]).depths
     assert depths == (2, 4) and isinstance(depths, tuple)
+
+
+def test_other_settings_run_in_a_folder_of_their_own(tmp_path):
+    module = studies.get("tanh_vs_weights")
+    kw = dict(backend="torch", out=str(tmp_path), progress=False)
+    default = studies.run("tanh_vs_weights", **kw)
+    assert os.path.basename(default.folder) == "torch-seed0-smoke"
+    short = dataclasses.replace(module.SCALES["smoke"], steps=12)
+    mine = studies.run("tanh_vs_weights", settings=short, **kw)
+    assert not mine.reused and re.fullmatch(r"torch-seed0-smoke-[0-9a-f]{8}", os.path.basename(mine.folder))
+    assert mine.summary["vanishing"]["max_gap"] == 12 != default.summary["vanishing"]["max_gap"]
+    with open(os.path.join(mine.folder, "summary.json")) as f:
+        assert json.load(f)["settings"] == {"hidden": 16, "steps": 12, "batch": 2}
+    assert studies.run("tanh_vs_weights", settings=dataclasses.replace(short), **kw).folder == mine.folder
+    assert studies.run("tanh_vs_weights", settings=dataclasses.replace(short), **kw).reused
+    other = studies.run("tanh_vs_weights", settings=dataclasses.replace(short, steps=13), **kw)
+    assert other.folder not in (mine.folder, default.folder)
+    same = studies.run("tanh_vs_weights", settings=dataclasses.replace(short, steps=30), **kw)  # the scale's own
+    assert same.reused and same.folder == default.folder
+    with pytest.raises(TypeError, match=r"settings=.* is invalid: expected a tanh_vs_weights\.Settings"):
+        studies.run("tanh_vs_weights", settings=studies.get("jacobian_decay").SCALES["smoke"], **kw)
+
+
+def test_a_complete_folder_written_with_other_settings_is_recomputed(tmp_path):
+    kw = dict(backend="torch", out=str(tmp_path), progress=False)
+    first = studies.run("tanh_vs_weights", **kw)
+    path = os.path.join(first.folder, "summary.json")
+    with open(path) as f:
+        saved = json.load(f)
+    saved["settings"]["steps"] = 99                 # as if an older version had other smoke settings
+    with open(path, "w") as f:
+        json.dump(saved, f)
+    again = studies.run("tanh_vs_weights", **kw)
+    assert not again.reused and again.summary == first.summary

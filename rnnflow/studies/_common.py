@@ -5,17 +5,21 @@ on construction), ``SCALES`` (``smoke`` | ``docs`` | ``full`` -> a ``Settings``)
 ``run(ctx) -> dict`` (headline numbers). ``run_study`` gives it a :class:`StudyContext`;
 the folder layout is::
 
-    <out>/<name>/<backend>-seed<S>-<scale>/
+    <out>/<name>/<backend>-seed<S>-<scale>[-<digest>]/
         summary.json        headline numbers, settings, status ("complete" when done)
         data.npz            the arrays behind every figure
         <figure>.png/.svg   one file pair per figure
 
-Every write is atomic. A folder whose summary says complete is not recomputed.
+``<digest>`` appears when the settings are not the scale's own (:func:`folder_name`).
+Every write is atomic. A folder whose summary says complete, with the same settings, is not
+recomputed.
 """
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import io
+import json
 import os
 import time
 from dataclasses import dataclass, field
@@ -97,23 +101,31 @@ def _check(name, backend, seed, scale, registry):
 
 
 def run_study(module, registry, *, backend: str, seed: int = 0, scale: str = "smoke",
-              out: str = DEFAULT_OUT, progress=True, force: bool = False) -> StudyResult:
-    """Run one study (or load it if its folder is complete and ``force`` is False).
+              out: str = DEFAULT_OUT, progress=True, force: bool = False, settings=None) -> StudyResult:
+    """Run one study (or load it if its folder is complete, holds the same settings and
+    ``force`` is False).
 
     progress: False, True (bars on stderr) or a text stream to draw the bars on.
+    settings: the study's ``Settings`` (default: ``module.SCALES[scale]``); other settings than
+    the scale's own go to a folder of their own (:func:`folder_name`).
     """
     _check(module.NAME, backend, seed, scale, registry)
     if not isinstance(progress, bool) and not callable(getattr(progress, "write", None)):
         raise TypeError(f"progress={progress!r} is invalid: expected True, False or a text stream")
-    folder = os.path.join(out, module.NAME, f"{backend}-seed{seed}-{scale}")
+    default = module.SCALES[scale]
+    settings = default if settings is None else settings
+    if type(settings) is not type(default):
+        raise TypeError(f"settings={settings!r} is invalid: expected a {module.NAME}.Settings")
+    folder = os.path.join(out, module.NAME, folder_name(backend, seed, scale, default, settings))
     summary_path = os.path.join(folder, "summary.json")
+    stored = json_safe(dataclasses.asdict(settings))    # as summary.json holds it: tuples as lists
     if not force and os.path.exists(summary_path):
         saved = read_json(summary_path)
-        if saved.get("status") == "complete":
+        if saved.get("status") == "complete" and saved.get("settings") == stored:
             return StudyResult(module.NAME, backend, seed, scale, folder, saved["results"],
                                tuple(saved["figures"]), saved["seconds"], reused=True)
     os.makedirs(folder, exist_ok=True)
-    ctx = StudyContext(module.NAME, backend, int(seed), scale, folder, module.SCALES[scale], progress)
+    ctx = StudyContext(module.NAME, backend, int(seed), scale, folder, settings, progress)
     t0 = time.perf_counter()
     with load(backend).arrays.allow_float64():   # float64 analyses whatever the caller chose
         results = module.run(ctx)
@@ -122,11 +134,24 @@ def run_study(module, registry, *, backend: str, seed: int = 0, scale: str = "sm
         save_npz(os.path.join(folder, "data.npz"), ctx.arrays)
     write_json(summary_path, {
         "study": module.NAME, "question": module.QUESTION, "backend": backend, "seed": int(seed),
-        "scale": scale, "settings": json_safe(dataclasses.asdict(ctx.settings)),   # tuples as lists
-        "results": results, "figures": ctx.figures, "seconds": seconds, "status": "complete",
+        "scale": scale, "settings": stored, "results": results, "figures": ctx.figures,
+        "seconds": seconds, "status": "complete",
     })
     return StudyResult(module.NAME, backend, int(seed), scale, folder, results, tuple(ctx.figures),
                        seconds, reused=False)
+
+
+def folder_name(backend: str, seed: int, scale: str, default, settings) -> str:
+    """``<backend>-seed<S>-<scale>``, plus ``-<digest>`` when ``settings`` differ from the scale's
+    ``default``: the first 8 hex digits of the SHA-256 of the changed fields as sorted JSON
+    (``{"seeds": 4}``), so settings of their own never share a folder with other settings."""
+    base = f"{backend}-seed{seed}-{scale}"
+    changed = {f.name: getattr(settings, f.name) for f in dataclasses.fields(settings)
+               if getattr(settings, f.name) != getattr(default, f.name)}
+    if not changed:
+        return base
+    text = json.dumps(json_safe(changed), sort_keys=True)
+    return f"{base}-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
 
 
 def check_tuple(owner: str, name: str, value, check_item, *, min_len: int = 1, increasing: bool = False) -> tuple:
