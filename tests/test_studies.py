@@ -1,10 +1,12 @@
 """The analysis studies run at smoke scale in both backends, write their files, agree across
 backends, resume instead of recomputing, and reject bad arguments; every study's settings are a
-validated frozen dataclass that a run can override; the CLI wraps them."""
+validated frozen dataclass that a run can override; the CLI and experiments/*.py wrap them."""
 import dataclasses
 import json
 import os
+import pathlib
 import re
+import runpy
 import subprocess
 import sys
 import textwrap
@@ -16,6 +18,9 @@ from rnnflow import studies
 from rnnflow.cli import main
 
 ANALYSIS_STUDIES = ("jacobian_decay", "tanh_vs_weights", "transformer_depth")
+
+
+EXPERIMENTS = pathlib.Path(__file__).resolve().parents[1] / "experiments"
 
 
 def _as_json(obj):
@@ -221,3 +226,35 @@ def test_a_complete_folder_written_with_other_settings_is_recomputed(tmp_path):
         json.dump(saved, f)
     again = studies.run("tanh_vs_weights", **kw)
     assert not again.reused and again.summary == first.summary
+
+
+def test_every_experiment_script_shows_its_flags():
+    scripts = sorted(EXPERIMENTS.glob("*.py"))
+    assert [p.stem for p in scripts] == sorted(studies.STUDIES)
+    for path in scripts:
+        main = runpy.run_path(str(path))["main"]   # run_name is not "__main__": nothing runs yet
+        with pytest.raises(SystemExit) as stop:
+            main(["--help"])
+        assert stop.value.code == 0, path.name
+        assert len(path.read_text().splitlines()) <= 40, f"{path.name} is no longer short"
+
+
+def test_an_experiment_script_runs_at_smoke_scale(tmp_path):
+    """experiments/tanh_vs_weights.py, the fastest study, as a user starts it."""
+    path = os.pathsep.join([str(EXPERIMENTS.parent), os.environ.get("PYTHONPATH", "")])  # this checkout's rnnflow
+    proc = subprocess.run([sys.executable, str(EXPERIMENTS / "tanh_vs_weights.py"), "--out", str(tmp_path)],
+                          capture_output=True, text=True, env=dict(os.environ, MPLBACKEND="Agg", PYTHONPATH=path))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    png = tmp_path / "tanh_vs_weights" / "torch-seed0-smoke" / "decomposition.png"
+    assert png.stat().st_size > 5000 and str(png) in proc.stdout
+    assert "tanh_vs_weights [torch, seed 0, smoke]" in proc.stdout and "vanishing / log10_measured" in proc.stdout
+
+
+def test_an_experiment_script_changes_one_setting(tmp_path, capsys):
+    main = runpy.run_path(str(EXPERIMENTS / "tanh_vs_weights.py"))["main"]
+    main(["--out", str(tmp_path), "--steps", "12"])
+    out = capsys.readouterr().out
+    assert "Settings(hidden=16, steps=12, batch=2)" in out
+    (folder,) = (tmp_path / "tanh_vs_weights").iterdir()
+    assert folder.name.startswith("torch-seed0-smoke-") and (folder / "decomposition.png").exists()
+    assert str(folder / "decomposition.png") in out

@@ -1,7 +1,8 @@
 """The studies behind ``rnnflow run <name>``: each a module with NAME, QUESTION, Settings, SCALES
 and run(ctx).
 
-Use :func:`run` from code; the CLI and ``experiments/<name>.py`` are thin wrappers::
+Use :func:`run` from code; the CLI is a thin wrapper, and ``experiments/<name>.py`` shows each
+study called from a script::
 
     import dataclasses
     from rnnflow import studies
@@ -14,7 +15,9 @@ from __future__ import annotations
 
 import importlib
 
-from ._common import BACKENDS as BACKENDS, SCALES as SCALES, StudyResult as StudyResult, run_study
+from ._common import (
+    BACKENDS as BACKENDS, SCALES as SCALES, StudyResult as StudyResult, argument_parser as argument_parser, run_study,
+)
 from .compare import compare_summaries as compare_summaries, format_summary as format_summary
 
 STUDIES = ("jacobian_decay", "tanh_vs_weights", "transformer_depth", "clipping", "activations", "init_stall", "long_range")

@@ -16,6 +16,7 @@ recomputed.
 """
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import hashlib
 import io
@@ -166,3 +167,16 @@ def check_tuple(owner: str, name: str, value, check_item, *, min_len: int = 1, i
     if increasing and any(b <= a for a, b in zip(value, value[1:])):
         fail(owner, name, value, what)
     return tuple(value)
+
+
+def argument_parser(description: str) -> argparse.ArgumentParser:
+    """The flags every ``experiments/<name>.py`` takes, as ``rnnflow run`` names them:
+    ``--backend``, ``--seed``, ``--scale``, ``--out``, ``--force``; a script adds its own."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--backend", choices=BACKENDS, default="torch")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--scale", choices=SCALES, default="smoke",
+                        help="smoke: seconds; docs: what the docs show; full: the real thing")
+    parser.add_argument("--out", default=DEFAULT_OUT, help="results root folder (default: ./results)")
+    parser.add_argument("--force", action="store_true", help="recompute even if a complete folder exists")
+    return parser
