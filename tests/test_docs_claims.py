@@ -33,7 +33,7 @@ def test_jacobian_decay_slows_with_rho_and_stays_under_pascanus_bound(docs_run, 
     rhos = (0.5, 0.9, 1.0, 1.1, 1.5)
     slopes = [s[f"tanh RNN, rho={r:g}"]["slope_log10_per_step"] for r in rhos]
     assert all(a < b for a, b in zip(slopes, slopes[1:])), slopes
-    T = studies.get("jacobian_decay").SCALES["docs"]["steps"]  # the largest gap, dh_T/dh_0
+    T = studies.get("jacobian_decay").SCALES["docs"].steps  # the largest gap, dh_T/dh_0
     for r in rhos:  # ||dh_T/dh_t|| <= (gamma sigma_max)^(T-t), gamma = 1 for tanh
         row = s[f"tanh RNN, rho={r:g}"]
         assert row["log10_norm_at_max_gap"] <= T * math.log10(row["sigma_max"]) + 1e-9, r

@@ -1,8 +1,12 @@
 """The analysis studies run at smoke scale in both backends, write their files, agree across
-backends, resume instead of recomputing, and reject bad arguments; the CLI wraps them."""
+backends, resume instead of recomputing, and reject bad arguments; every study's settings are a
+validated frozen dataclass that a run can override; the CLI and experiments/*.py wrap them."""
+import dataclasses
 import json
 import os
+import pathlib
 import re
+import runpy
 import subprocess
 import sys
 import textwrap
@@ -14,6 +18,13 @@ from rnnflow import studies
 from rnnflow.cli import main
 
 ANALYSIS_STUDIES = ("jacobian_decay", "tanh_vs_weights", "transformer_depth")
+
+
+EXPERIMENTS = pathlib.Path(__file__).resolve().parents[1] / "experiments"
+
+
+def _as_json(obj):
+    return json.loads(json.dumps(obj))
 
 
 def _numbers(d, prefix=""):
@@ -38,6 +49,7 @@ def test_study_smoke_both_backends_agree(name, tmp_path):
         with open(os.path.join(r.folder, "summary.json")) as f:
             saved = json.load(f)
         assert saved["status"] == "complete" and saved["backend"] == backend
+        assert saved["settings"] == _as_json(dataclasses.asdict(studies.get(name).SCALES["smoke"]))
         assert os.path.exists(os.path.join(r.folder, "data.npz"))
         results[backend] = _numbers(r.summary)
     assert results["torch"].keys() == results["jax"].keys() and results["torch"]
@@ -141,3 +153,108 @@ def test_cli_run_prints_where_figures_went(tmp_path, capsys):
     assert "figure:" in out and str(tmp_path) in out and "decomposition.png" in out
     assert main(["run", "tanh_vs_weights", "--backend", "torch", "--out", str(tmp_path)]) == 0
     assert "already complete" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name", studies.STUDIES)
+def test_every_study_has_frozen_settings_per_scale(name):
+    module = studies.get(name)
+    assert tuple(module.SCALES) == studies.SCALES
+    for settings in module.SCALES.values():
+        assert type(settings) is module.Settings
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(settings, dataclasses.fields(settings)[0].name, None)
+        for f in dataclasses.fields(settings):   # flat: every field can be replaced on its own
+            assert dataclasses.replace(settings, **{f.name: getattr(settings, f.name)}) == settings
+        hash(settings)
+
+
+@pytest.mark.parametrize("name, field, value, message", [
+    ("jacobian_decay", "hidden", 0, r"jacobian_decay\.Settings\.hidden=0 is invalid: expected an integer >= 1"),
+    ("jacobian_decay", "steps", 1, r"jacobian_decay\.Settings\.steps=1 is invalid: expected an integer >= 2"),
+    ("jacobian_decay", "rhos", (0.5, -1.0), r"jacobian_decay\.Settings\.rhos\[1\]=-1\.0 is invalid: expected a finite"),
+    ("jacobian_decay", "rhos", (), r"rhos=\(\) is invalid: expected a tuple of 1 or more values"),
+    ("tanh_vs_weights", "batch", True, r"tanh_vs_weights\.Settings\.batch=True is invalid: expected an integer"),
+    ("transformer_depth", "depths", (6, 2), r"depths=\(6, 2\) is invalid: expected a tuple of 2 or more increasing"),
+    ("transformer_depth", "heads", 3, r"transformer_depth\.Settings\.heads=3 is invalid: expected a divisor of d_model=16"),
+    ("clipping", "lr", float("nan"), r"clipping\.Settings\.lr=nan is invalid: expected a finite number in \(0\.0, inf\]"),
+    ("clipping", "T", 1, r"clipping\.Settings\.T=1 is invalid: expected an integer >= 2"),
+    ("activations", "size", 1, r"activations\.Settings\.size=1 is invalid: expected an integer >= 2"),
+    ("init_stall", "epochs", 2.0, r"init_stall\.Settings\.epochs=2\.0 is invalid: expected an integer >= 2"),
+    ("long_range", "lengths", [5, "10"], r"long_range\.Settings\.lengths\[1\]='10' is invalid"),
+    ("long_range", "d_model", 7, r"long_range\.Settings\.d_model=7 is invalid: expected an even integer"),
+])
+def test_settings_name_the_bad_field_its_value_and_what_is_accepted(name, field, value, message):
+    smoke = studies.get(name).SCALES["smoke"]
+    with pytest.raises(ValueError, match=message):
+        dataclasses.replace(smoke, **{field: value})
+
+
+def test_sequence_settings_are_stored_as_tuples():
+    depths = dataclasses.replace(studies.get("transformer_depth").SCALES["smoke"], depths=[2, 4]).depths
+    assert depths == (2, 4) and isinstance(depths, tuple)
+
+
+def test_other_settings_run_in_a_folder_of_their_own(tmp_path):
+    module = studies.get("tanh_vs_weights")
+    kw = dict(backend="torch", out=str(tmp_path), progress=False)
+    default = studies.run("tanh_vs_weights", **kw)
+    assert os.path.basename(default.folder) == "torch-seed0-smoke"
+    short = dataclasses.replace(module.SCALES["smoke"], steps=12)
+    mine = studies.run("tanh_vs_weights", settings=short, **kw)
+    assert not mine.reused and re.fullmatch(r"torch-seed0-smoke-[0-9a-f]{8}", os.path.basename(mine.folder))
+    assert mine.summary["vanishing"]["max_gap"] == 12 != default.summary["vanishing"]["max_gap"]
+    with open(os.path.join(mine.folder, "summary.json")) as f:
+        assert json.load(f)["settings"] == {"hidden": 16, "steps": 12, "batch": 2}
+    assert studies.run("tanh_vs_weights", settings=dataclasses.replace(short), **kw).folder == mine.folder
+    assert studies.run("tanh_vs_weights", settings=dataclasses.replace(short), **kw).reused
+    other = studies.run("tanh_vs_weights", settings=dataclasses.replace(short, steps=13), **kw)
+    assert other.folder not in (mine.folder, default.folder)
+    same = studies.run("tanh_vs_weights", settings=dataclasses.replace(short, steps=30), **kw)  # the scale's own
+    assert same.reused and same.folder == default.folder
+    with pytest.raises(TypeError, match=r"settings=.* is invalid: expected a tanh_vs_weights\.Settings"):
+        studies.run("tanh_vs_weights", settings=studies.get("jacobian_decay").SCALES["smoke"], **kw)
+
+
+def test_a_complete_folder_written_with_other_settings_is_recomputed(tmp_path):
+    kw = dict(backend="torch", out=str(tmp_path), progress=False)
+    first = studies.run("tanh_vs_weights", **kw)
+    path = os.path.join(first.folder, "summary.json")
+    with open(path) as f:
+        saved = json.load(f)
+    saved["settings"]["steps"] = 99                 # as if an older version had other smoke settings
+    with open(path, "w") as f:
+        json.dump(saved, f)
+    again = studies.run("tanh_vs_weights", **kw)
+    assert not again.reused and again.summary == first.summary
+
+
+def test_every_experiment_script_shows_its_flags():
+    scripts = sorted(EXPERIMENTS.glob("*.py"))
+    assert [p.stem for p in scripts] == sorted(studies.STUDIES)
+    for path in scripts:
+        main = runpy.run_path(str(path))["main"]   # run_name is not "__main__": nothing runs yet
+        with pytest.raises(SystemExit) as stop:
+            main(["--help"])
+        assert stop.value.code == 0, path.name
+        assert len(path.read_text().splitlines()) <= 40, f"{path.name} is no longer short"
+
+
+def test_an_experiment_script_runs_at_smoke_scale(tmp_path):
+    """experiments/tanh_vs_weights.py, the fastest study, as a user starts it."""
+    path = os.pathsep.join([str(EXPERIMENTS.parent), os.environ.get("PYTHONPATH", "")])  # this checkout's rnnflow
+    proc = subprocess.run([sys.executable, str(EXPERIMENTS / "tanh_vs_weights.py"), "--out", str(tmp_path)],
+                          capture_output=True, text=True, env=dict(os.environ, MPLBACKEND="Agg", PYTHONPATH=path))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    png = tmp_path / "tanh_vs_weights" / "torch-seed0-smoke" / "decomposition.png"
+    assert png.stat().st_size > 5000 and str(png) in proc.stdout
+    assert "tanh_vs_weights [torch, seed 0, smoke]" in proc.stdout and "vanishing / log10_measured" in proc.stdout
+
+
+def test_an_experiment_script_changes_one_setting(tmp_path, capsys):
+    main = runpy.run_path(str(EXPERIMENTS / "tanh_vs_weights.py"))["main"]
+    main(["--out", str(tmp_path), "--steps", "12"])
+    out = capsys.readouterr().out
+    assert "Settings(hidden=16, steps=12, batch=2)" in out
+    (folder,) = (tmp_path / "tanh_vs_weights").iterdir()
+    assert folder.name.startswith("torch-seed0-smoke-") and (folder / "decomposition.png").exists()
+    assert str(folder / "decomposition.png") in out

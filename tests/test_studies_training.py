@@ -95,7 +95,7 @@ def test_stall_criterion():
 def test_clipping_bounds_the_update_that_unclipped_runs_exceed(smoke, backend):
     r = smoke("clipping", backend)
     a = _arrays(r)
-    seeds = range(clipping.SCALES["smoke"]["seeds"])
+    seeds = range(clipping.SCALES["smoke"].seeds)
     n_params = sum(int(np.prod(v.shape)) for v in _flat_params().values())
     for s in seeds:
         post = a[f"norm/seed{s}/grad_norm_clipped"]
@@ -118,8 +118,8 @@ def test_clipping_bounds_the_update_that_unclipped_runs_exceed(smoke, backend):
 
 def _flat_params():
     from rnnflow.params import flatten, init_params
-    p = clipping.SCALES["smoke"]
-    return flatten(init_params(clipping.model_config(p["hidden"], p["rho"]), 0))
+    s = clipping.SCALES["smoke"]
+    return flatten(init_params(clipping.model_config(s.hidden, s.rho), 0))
 
 
 def test_divergence_and_spike_definitions():
@@ -153,7 +153,7 @@ def test_activations_sigmoid_gradient_vanishes_toward_the_input(smoke, backend):
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_long_range_reports_every_architecture_and_length(smoke, backend):
     s = smoke("long_range", backend).summary
-    lengths = long_range.SCALES["smoke"]["lengths"]
+    lengths = long_range.SCALES["smoke"].lengths
     for arch in long_range.LR:
         row = s[arch]
         assert row["longest_T_solved"] in (None, *lengths)

@@ -1,7 +1,8 @@
 """The JAX side of the array adapter the core drives (mirrors :mod:`rnnflow.torch.arrays`).
 
-The framework-free code (input checks, tracing a recurrence for the analyzers) talks to
-backend arrays only through these functions, so it is written once.
+The framework-free code (input checks, tracing a recurrence for the analyzers, the studies'
+thread count, float64 scope and inference) talks to the backend only through these functions,
+so it is written once.
 """
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from ..models import model_kind
 
 ARRAY_KIND = "a jax or numpy array"   # what the error messages ask for
 
@@ -49,6 +52,26 @@ def numpy(a) -> np.ndarray:
 def no_grad():
     """A context in which nothing is recorded for autodiff: JAX records nothing outside a transform."""
     return contextlib.nullcontext()
+
+
+def threads(n: int):
+    """A context in which the backend runs its CPU kernels on ``n`` threads: XLA fixes its
+    thread pool when it starts, so nothing changes."""
+    return contextlib.nullcontext()
+
+
+def allow_float64():
+    """A context in which float64 arrays can be built and computed with: JAX's 64-bit mode,
+    on for the calling thread only (``jax.enable_x64(True)``) and back as it was on exit."""
+    return jax.enable_x64(True)
+
+
+def predict(model, x) -> np.ndarray:
+    """``model``'s output ``y`` for the NumPy input ``x`` (in the model's dtype) in inference
+    mode, as float64 NumPy: ``train=False`` for an MLP (BatchNorm on its running stats, no
+    dropout) and a Transformer (no dropout); a recurrent net has no train mode."""
+    kw = {} if model_kind(model.config) == "recurrent" else {"train": False}
+    return np.asarray(numpy(model(asarray(x), **kw).y), dtype=np.float64)
 
 
 @partial(jax.jit, static_argnames="step")

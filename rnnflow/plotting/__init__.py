@@ -6,8 +6,14 @@ a :class:`matplotlib.figure.Figure` (``fig.savefig("x.png")`` saves it); most ac
 draw into an existing axes instead.
 """
 from .clipping import plot_cliff as plot_cliff, plot_cliff_descent as plot_cliff_descent
-from .decomposition import plot_elman_decomposition as plot_elman_decomposition
-from .depth import plot_depth_profile as plot_depth_profile, plot_depth_scaling as plot_depth_scaling
+from .decomposition import (
+    plot_elman_decomposition as plot_elman_decomposition,
+    plot_elman_decomposition_panels as plot_elman_decomposition_panels,
+)
+from .depth import (
+    plot_depth_profile as plot_depth_profile, plot_depth_ratio as plot_depth_ratio,
+    plot_depth_scaling as plot_depth_scaling, plot_weight_grad_profile as plot_weight_grad_profile,
+)
 from .jacobians import plot_decay_family as plot_decay_family, plot_jacobian_norms as plot_jacobian_norms
 from .lyapunov import plot_lyapunov_spectrum as plot_lyapunov_spectrum
 from .monitor import (
@@ -27,4 +33,5 @@ __all__ = [
     "plot_gradient_histograms", "plot_mean_gradients", "plot_gradient_norms", "plot_loss_curves",
     "plot_grad_norm_trace", "plot_loss_panels", "plot_grad_norm_panels", "plot_group_norm_comparison",
     "plot_success_vs_length",
+    "plot_elman_decomposition_panels", "plot_depth_ratio", "plot_weight_grad_profile",
 ]

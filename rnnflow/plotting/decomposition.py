@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+from matplotlib.figure import Figure
 
 from ._common import LOG10E, band, new_axes
 
@@ -32,4 +33,16 @@ def plot_elman_decomposition(dec, *, ax=None):
     ax.set_ylabel(r"$\log_{10}$ of each factor (dimensionless)")
     ax.set_title(r"Vanishing from $\phi'$ vs exploding from $W_{hh}$")
     ax.legend(loc="best", fontsize="small")
+    return fig
+
+
+def plot_elman_decomposition_panels(decompositions: dict):
+    """Figure of :func:`plot_elman_decomposition` panels side by side, one per
+    ``{panel title: ElmanDecomposition}`` (e.g. a vanishing and an exploding regime)."""
+    if not decompositions:
+        raise ValueError("decompositions={} is invalid: expected one or more {title: ElmanDecomposition}")
+    fig = Figure(figsize=(6.25 * len(decompositions), 4.8), layout="constrained")
+    for ax, (title, dec) in zip(fig.subplots(1, len(decompositions), squeeze=False)[0], decompositions.items()):
+        plot_elman_decomposition(dec, ax=ax)
+        ax.set_title(title)
     return fig

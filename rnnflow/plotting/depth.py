@@ -58,13 +58,7 @@ def plot_depth_scaling(depths, values: dict, *, reference: str | None = None, ex
         reference: the label the power law is anchored to (None: no reference line).
         exponent: the power law's exponent.
     """
-    depths = np.asarray(depths, dtype=np.float64)
-    if depths.ndim != 1 or depths.size < 2 or np.any(np.diff(depths) <= 0) or depths[0] <= 0:
-        raise ValueError(f"depths={depths.tolist()} is invalid: expected two or more increasing positive numbers")
-    vals = {k: np.asarray(v, dtype=np.float64) for k, v in values.items()}
-    for label, v in vals.items():
-        if v.shape != depths.shape or not np.all(np.isfinite(v) & (v > 0)):
-            raise ValueError(f"values[{label!r}] is invalid: expected {depths.size} finite positive numbers")
+    depths, vals = _per_depth(depths, values, "values", positive=True)
     if reference is not None and reference not in vals:
         raise ValueError(f"reference={reference!r} is not one of {sorted(vals)}")
     fig, ax = new_axes(ax)
@@ -75,11 +69,77 @@ def plot_depth_scaling(depths, values: dict, *, reference: str | None = None, ex
         ref = vals[reference][0] * (depths / depths[0]) ** exponent
         ax.plot(depths, ref, "--", color="black", linewidth=1.0,
                 label=rf"$\propto L^{{{exponent:g}}}$ through {reference} at $L$={depths[0]:g}")
-    ax.set_xscale("log", base=2)
     ax.set_yscale("log")
-    ax.set_xticks(depths, [f"{d:g}" for d in depths])
-    ax.set_xlabel("number of layers $L$ (log scale)")
+    _depth_axis(ax, depths)
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.legend(loc="best", fontsize="small")
     return fig
+
+
+def plot_depth_ratio(depths, ratios: dict, *, title: str = "First-layer vs last-layer gradient at init", ax=None):
+    """Figure of ``log10 ||dL/dx_0|| / ||dL/dx_{L-1}||``, the gradient entering the first layer
+    over the one entering the last, against the number of layers ``L`` (log axis), one line
+    per variant; 0 (grey) is a gradient that neither grows nor shrinks through the stack.
+
+    Args:
+        depths: ``(n,)`` numbers of layers, increasing.
+        ratios: ``{label: (n,) log10 ratios}``, one per variant (finite).
+    """
+    depths, vals = _per_depth(depths, ratios, "ratios", positive=False)
+    fig, ax = new_axes(ax)
+    for label, v in vals.items():
+        ax.plot(depths, v, marker="o", label=label)
+    ax.axhline(0.0, color="grey", linewidth=0.6)
+    _depth_axis(ax, depths)
+    ax.set_ylabel(r"$\log_{10}\,\|\partial L/\partial x_0\| \,/\, \|\partial L/\partial x_{L-1}\|$ (decades)")
+    ax.set_title(title)
+    ax.legend(loc="best", fontsize="small")
+    return fig
+
+
+def plot_weight_grad_profile(norms: dict, *, weight: str | None = None, title: str = "Weight gradient per layer",
+                             ax=None):
+    """Log-scale figure of each layer's weight-gradient norm ``||dL/dW_l||_F`` against the layer
+    ``l`` (1 = first), one line per variant.
+
+    Args:
+        norms: ``{label: (L,) positive norms}``, e.g. the trainer's per-parameter gradient norms
+            at step 0 of one weight in every layer.
+        weight: the weight's name for the y label (``"fc2"``: ``W^{fc2}_l``; None: ``W_l``).
+    """
+    vals = {k: np.asarray(v, dtype=np.float64) for k, v in norms.items()}
+    for label, v in vals.items():
+        if v.ndim != 1 or not v.size or not np.all(np.isfinite(v) & (v > 0)):
+            raise ValueError(f"norms[{label!r}] is invalid: expected one finite positive number per layer")
+    fig, ax = new_axes(ax)
+    for label, v in vals.items():
+        ax.plot(np.arange(1, v.size + 1), v, marker="o", markersize=3, label=label)
+    ax.set_yscale("log")
+    ax.set_xlabel("layer $l$ (1 = first)")
+    w = "W_l" if weight is None else f"W^{{{weight}}}_l"
+    ax.set_ylabel(rf"$\|\partial L/\partial {w}\|_F$ (loss units per weight unit)")
+    ax.set_title(title)
+    ax.legend(loc="best", fontsize="small")
+    return fig
+
+
+def _per_depth(depths, values: dict, name: str, *, positive: bool):
+    """``depths`` and ``values`` as float arrays, checked: two or more increasing positive depths,
+    one finite value (positive if ``positive``) per depth in each of ``values``."""
+    depths = np.asarray(depths, dtype=np.float64)
+    if depths.ndim != 1 or depths.size < 2 or np.any(np.diff(depths) <= 0) or depths[0] <= 0:
+        raise ValueError(f"depths={depths.tolist()} is invalid: expected two or more increasing positive numbers")
+    vals = {k: np.asarray(v, dtype=np.float64) for k, v in values.items()}
+    for label, v in vals.items():
+        if v.shape != depths.shape or not np.all(np.isfinite(v) & ((v > 0) | (not positive))):
+            raise ValueError(f"{name}[{label!r}] is invalid: expected {depths.size} finite "
+                             f"{'positive ' if positive else ''}numbers")
+    return depths, vals
+
+
+def _depth_axis(ax, depths) -> None:
+    """The x axis of a quantity against depth: ``L`` on a log2 scale, ticked at ``depths``."""
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(depths, [f"{d:g}" for d in depths])
+    ax.set_xlabel("number of layers $L$ (log scale)")

@@ -1,27 +1,35 @@
-"""What every study shares: scales, the results folder, figure saving, resume.
+"""What every study shares: scales and their settings, the results folder, figure saving, resume.
 
-A study is a module with ``NAME``, ``QUESTION``, ``SCALES`` (``smoke`` | ``docs`` |
-``full`` -> keyword dict) and ``run(ctx) -> dict`` (headline numbers). ``run_study``
-gives it a :class:`StudyContext`; the folder layout is::
+A study is a module with ``NAME``, ``QUESTION``, ``Settings`` (a frozen dataclass, validated
+on construction), ``SCALES`` (``smoke`` | ``docs`` | ``full`` -> a ``Settings``) and
+``run(ctx) -> dict`` (headline numbers). ``run_study`` gives it a :class:`StudyContext`;
+the folder layout is::
 
-    <out>/<name>/<backend>-seed<S>-<scale>/
-        summary.json        headline numbers, config, status ("complete" when done)
+    <out>/<name>/<backend>-seed<S>-<scale>[-<digest>]/
+        summary.json        headline numbers, settings, status ("complete" when done)
         data.npz            the arrays behind every figure
         <figure>.png/.svg   one file pair per figure
 
-Every write is atomic. A folder whose summary says complete is not recomputed.
+``<digest>`` appears when the settings are not the scale's own (:func:`folder_name`).
+Every write is atomic. A folder whose summary says complete, with the same settings, is not
+recomputed.
 """
 from __future__ import annotations
 
-import contextlib
+import argparse
+import dataclasses
+import hashlib
 import io
+import json
 import os
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..io import atomic_write_bytes, read_json, save_npz, write_json
+from .._backend import load
+from ..io import atomic_write_bytes, json_safe, read_json, save_npz, write_json
+from ..validation import fail
 
 SCALES = ("smoke", "docs", "full")
 BACKENDS = ("torch", "jax")
@@ -37,7 +45,7 @@ class StudyContext:
     seed: int
     scale: str
     folder: str
-    params: dict                      # the scale's keyword dict
+    settings: object                  # the study's Settings for this run (a frozen dataclass)
     progress: object = True           # False, True (bars on stderr) or a text stream for the bars
     figures: list = field(default_factory=list)
     arrays: dict = field(default_factory=dict)
@@ -94,42 +102,81 @@ def _check(name, backend, seed, scale, registry):
 
 
 def run_study(module, registry, *, backend: str, seed: int = 0, scale: str = "smoke",
-              out: str = DEFAULT_OUT, progress=True, force: bool = False) -> StudyResult:
-    """Run one study (or load it if its folder is complete and ``force`` is False).
+              out: str = DEFAULT_OUT, progress=True, force: bool = False, settings=None) -> StudyResult:
+    """Run one study (or load it if its folder is complete, holds the same settings and
+    ``force`` is False).
 
     progress: False, True (bars on stderr) or a text stream to draw the bars on.
+    settings: the study's ``Settings`` (default: ``module.SCALES[scale]``); other settings than
+    the scale's own go to a folder of their own (:func:`folder_name`).
     """
     _check(module.NAME, backend, seed, scale, registry)
     if not isinstance(progress, bool) and not callable(getattr(progress, "write", None)):
         raise TypeError(f"progress={progress!r} is invalid: expected True, False or a text stream")
-    folder = os.path.join(out, module.NAME, f"{backend}-seed{seed}-{scale}")
+    default = module.SCALES[scale]
+    settings = default if settings is None else settings
+    if type(settings) is not type(default):
+        raise TypeError(f"settings={settings!r} is invalid: expected a {module.NAME}.Settings")
+    folder = os.path.join(out, module.NAME, folder_name(backend, seed, scale, default, settings))
     summary_path = os.path.join(folder, "summary.json")
+    stored = json_safe(dataclasses.asdict(settings))    # as summary.json holds it: tuples as lists
     if not force and os.path.exists(summary_path):
         saved = read_json(summary_path)
-        if saved.get("status") == "complete":
+        if saved.get("status") == "complete" and saved.get("settings") == stored:
             return StudyResult(module.NAME, backend, seed, scale, folder, saved["results"],
                                tuple(saved["figures"]), saved["seconds"], reused=True)
     os.makedirs(folder, exist_ok=True)
-    ctx = StudyContext(module.NAME, backend, int(seed), scale, folder, dict(module.SCALES[scale]), progress)
+    ctx = StudyContext(module.NAME, backend, int(seed), scale, folder, settings, progress)
     t0 = time.perf_counter()
-    with _x64_scope(backend):
+    with load(backend).arrays.allow_float64():   # float64 analyses whatever the caller chose
         results = module.run(ctx)
     seconds = time.perf_counter() - t0
     if ctx.arrays:
         save_npz(os.path.join(folder, "data.npz"), ctx.arrays)
     write_json(summary_path, {
         "study": module.NAME, "question": module.QUESTION, "backend": backend, "seed": int(seed),
-        "scale": scale, "settings": ctx.params, "results": results, "figures": ctx.figures,
+        "scale": scale, "settings": stored, "results": results, "figures": ctx.figures,
         "seconds": seconds, "status": "complete",
     })
     return StudyResult(module.NAME, backend, int(seed), scale, folder, results, tuple(ctx.figures),
                        seconds, reused=False)
 
 
-def _x64_scope(backend: str):
-    """JAX's 64-bit mode for this thread until the block exits (none for torch); a study does
-    all its jax work in the calling thread."""
-    if backend != "jax":
-        return contextlib.nullcontext()
-    import jax
-    return jax.enable_x64(True)
+def folder_name(backend: str, seed: int, scale: str, default, settings) -> str:
+    """``<backend>-seed<S>-<scale>``, plus ``-<digest>`` when ``settings`` differ from the scale's
+    ``default``: the first 8 hex digits of the SHA-256 of the changed fields as sorted JSON
+    (``{"seeds": 4}``), so settings of their own never share a folder with other settings."""
+    base = f"{backend}-seed{seed}-{scale}"
+    changed = {f.name: getattr(settings, f.name) for f in dataclasses.fields(settings)
+               if getattr(settings, f.name) != getattr(default, f.name)}
+    if not changed:
+        return base
+    text = json.dumps(json_safe(changed), sort_keys=True)
+    return f"{base}-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
+
+
+def check_tuple(owner: str, name: str, value, check_item, *, min_len: int = 1, increasing: bool = False) -> tuple:
+    """A settings field of several values: a list or tuple of ``min_len`` or more items, each
+    passing ``check_item(owner, "<name>[i]", item)`` (a :mod:`rnnflow.validation` check),
+    strictly increasing if ``increasing``; returned as a tuple (JSON writes it as a list)."""
+    what = f"a tuple of {min_len} or more{' increasing' if increasing else ''} values"
+    if not isinstance(value, (list, tuple)) or len(value) < min_len:
+        fail(owner, name, value, what)
+    for i, item in enumerate(value):
+        check_item(owner, f"{name}[{i}]", item)
+    if increasing and any(b <= a for a, b in zip(value, value[1:])):
+        fail(owner, name, value, what)
+    return tuple(value)
+
+
+def argument_parser(description: str) -> argparse.ArgumentParser:
+    """The flags every ``experiments/<name>.py`` takes, as ``rnnflow run`` names them:
+    ``--backend``, ``--seed``, ``--scale``, ``--out``, ``--force``; a script adds its own."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--backend", choices=BACKENDS, default="torch")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--scale", choices=SCALES, default="smoke",
+                        help="smoke: seconds; docs: what the docs show; full: the real thing")
+    parser.add_argument("--out", default=DEFAULT_OUT, help="results root folder (default: ./results)")
+    parser.add_argument("--force", action="store_true", help="recompute even if a complete folder exists")
+    return parser

@@ -31,22 +31,42 @@ the seed's 50 epochs on 5000 MATLAB digits are ~2000). full runs 200 epochs.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from .._backend import load
 from ..config import Init, MLPConfig
 from ..params import init_params
+from ..plotting import plot_gradient_histograms, plot_group_norm_comparison, plot_loss_curves, plot_mean_gradients
 from ..tasks import load_digits_split, upsample_digits
 from ..training import TrainConfig, digits_data
+from ..validation import check_int
 from ._training import epoch_means, fit, predict
 
 NAME = "activations"
 QUESTION = ("How do per-layer gradient distributions differ between ReLU, sigmoid, leaky ReLU, ELU, GELU "
             "and Swish in a 4-layer, 10-unit-wide MLP?")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What a scale sets (see ``SCALES``); the study's fixed choices are the module's constants."""
+
+    size: int | None    # side of the digit images, upsampled from 8x8 (None: the 8x8 images)
+    epochs: int         # passes over the training images (11 batches each)
+
+    def __post_init__(self):
+        owner = f"{NAME}.Settings"
+        if self.size is not None:
+            check_int(owner, "size", self.size, lo=2)
+        check_int(owner, "epochs", self.epochs)
+
+
 SCALES = {
-    "smoke": dict(size=None, epochs=4),
-    "docs": dict(size=28, epochs=50),
-    "full": dict(size=28, epochs=200),
+    "smoke": Settings(size=None, epochs=4),
+    "docs": Settings(size=28, epochs=50),
+    "full": Settings(size=28, epochs=200),
 }
 BATCH = 128
 WIDTH = 10
@@ -60,16 +80,13 @@ LAYER_NAMES = {k: f"fc{i + 1} weight" for i, k in enumerate(WEIGHTS)}
 
 
 def run(ctx) -> dict:
-    from ..plotting import plot_gradient_histograms, plot_mean_gradients
-    from ..plotting import plot_group_norm_comparison
-    from ..plotting import plot_loss_curves
-    p = ctx.params
-    data = digits_data(BATCH, form="flat", size=p["size"], seed=ctx.seed)
+    s = ctx.settings
+    data = digits_data(BATCH, form="flat", size=s.size, seed=ctx.seed)
     spe = data.steps_per_epoch
     split = load_digits_split(ctx.seed)
-    x_test = split["x_test"] if p["size"] is None else upsample_digits(split["x_test"], p["size"])
-    side = 8 if p["size"] is None else p["size"]
-    tc = TrainConfig(optimizer="adam", lr=LR, batch_size=BATCH, steps=p["epochs"] * spe, loss="xent",
+    x_test = split["x_test"] if s.size is None else upsample_digits(split["x_test"], s.size)
+    side = 8 if s.size is None else s.size
+    tc = TrainConfig(optimizer="adam", lr=LR, batch_size=BATCH, steps=s.epochs * spe, loss="xent",
                      hist_every=spe, seed=ctx.seed, log_every=spe)
     monitor_cls = load(ctx.backend).GradientMonitor
     runs, results = {}, {}
@@ -77,7 +94,7 @@ def run(ctx) -> dict:
         config = MLPConfig(side * side, 10, width=WIDTH, depth=DEPTH, activation=act,
                            init_weight=Init("xavier_uniform"))
         r = fit(ctx, config, init_params(config, seed=ctx.seed, dtype=np.float32), data, tc,
-                monitor=monitor_cls(params=list(WEIGHTS), bins=30, hist_every=max(1, p["epochs"] // 10)))
+                monitor=monitor_cls(params=list(WEIGHTS), bins=30, hist_every=max(1, s.epochs // 10)))
         runs[label] = r
         h = r.gradients
         first, last = h.norm[:, h.groups.index(WEIGHTS[0])], h.norm[:, h.groups.index(WEIGHTS[-1])]

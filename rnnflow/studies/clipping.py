@@ -41,22 +41,49 @@ part, so which seeds diverge can differ between the backends.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from ..analysis import cliff_loss_and_grad, descend
 from ..config import Init, RNNConfig
 from ..params import init_params
+from ..plotting import plot_cliff_descent, plot_grad_norm_panels, plot_loss_panels
 from ..tasks import ADDING_BASELINE_MSE, adding_batch, adding_solved
 from ..training import TrainConfig, adding_data
+from ..validation import check_int, check_real
 from ._training import fit, predict
 
 NAME = "clipping"
 QUESTION = ("Does gradient clipping (by norm or by value) stop a tanh RNN with an exploding W_hh "
             "from diverging on the adding problem?")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What a scale sets (see ``SCALES``); the study's fixed choices are the module's constants."""
+
+    hidden: int       # H, hidden units of the tanh RNN
+    T: int            # length of the adding problem's sequences
+    steps: int        # SGD steps per run
+    seeds: int        # runs per clipping mode, seeds seed .. seed + seeds - 1
+    lr: float         # SGD learning rate
+    rho: float        # spectral radius of the initial W_hh (> 1: the exploding regime)
+    n_eval: int       # held-out sequences for the solved rate
+
+    def __post_init__(self):
+        owner = f"{NAME}.Settings"
+        for name in ("hidden", "steps", "seeds", "n_eval"):
+            check_int(owner, name, getattr(self, name))
+        check_int(owner, "T", self.T, lo=2)          # two marked values
+        check_real(owner, "lr", self.lr, lo=0.0, lo_open=True)
+        check_real(owner, "rho", self.rho, lo=0.0, lo_open=True)
+
+
 SCALES = {
-    "smoke": dict(hidden=16, T=10, steps=60, seeds=2, lr=0.05, rho=1.8, n_eval=200),
-    "docs": dict(hidden=32, T=20, steps=1000, seeds=5, lr=0.05, rho=1.8, n_eval=1000),
-    "full": dict(hidden=50, T=50, steps=20000, seeds=10, lr=0.05, rho=1.8, n_eval=1000),
+    "smoke": Settings(hidden=16, T=10, steps=60, seeds=2, lr=0.05, rho=1.8, n_eval=200),
+    "docs": Settings(hidden=32, T=20, steps=1000, seeds=5, lr=0.05, rho=1.8, n_eval=1000),
+    "full": Settings(hidden=50, T=50, steps=20000, seeds=10, lr=0.05, rho=1.8, n_eval=1000),
 }
 BATCH = 32
 CLIP_NORM = 1.0          # c for norm clipping
@@ -86,17 +113,15 @@ def summarise(loss: np.ndarray, n_events: int) -> dict:
 
 
 def run(ctx) -> dict:
-    from ..plotting import plot_cliff_descent
-    from ..plotting import plot_grad_norm_panels, plot_loss_panels
-    p = ctx.params
-    config = model_config(p["hidden"], p["rho"])
-    x_eval, y_eval = adding_batch(np.random.default_rng([ctx.seed, 10**6]), p["n_eval"], p["T"])
-    data = adding_data(p["T"], BATCH)
+    s = ctx.settings
+    config = model_config(s.hidden, s.rho)
+    x_eval, y_eval = adding_batch(np.random.default_rng([ctx.seed, 10**6]), s.n_eval, s.T)
+    data = adding_data(s.T, BATCH)
     runs = {mode: {} for mode in MODES}
     per_run = {mode: [] for mode in MODES}
-    jobs = [(mode, ctx.seed + k) for k in range(p["seeds"]) for mode in MODES]
+    jobs = [(mode, ctx.seed + k) for k in range(s.seeds) for mode in MODES]
     for mode, seed in ctx.tqdm(jobs, desc=NAME):
-        tc = TrainConfig(optimizer="sgd", lr=p["lr"], batch_size=BATCH, steps=p["steps"], loss="mse_last",
+        tc = TrainConfig(optimizer="sgd", lr=s.lr, batch_size=BATCH, steps=s.steps, loss="mse_last",
                          clip=mode, clip_value=CLIP_VALUE if mode == "value" else CLIP_NORM, seed=seed)
         r = fit(ctx, config, init_params(config, seed=seed, dtype=np.float32), data, tc)
         runs[mode][f"seed {seed}"] = r
@@ -110,30 +135,30 @@ def run(ctx) -> dict:
         ctx.save_arrays(**{f"{mode}/seed{seed}/{k}": getattr(m, k)
                            for k in ("loss", "grad_norm", "grad_norm_clipped", "skipped")})
     results = {mode: _totals(rows) for mode, rows in per_run.items()}
-    results["settings"] = {"T": p["T"], "hidden": p["hidden"], "spectral_radius": p["rho"], "lr": p["lr"],
+    results["settings"] = {"T": s.T, "hidden": s.hidden, "spectral_radius": s.rho, "lr": s.lr,
                            "clip_norm": CLIP_NORM, "clip_value": CLIP_VALUE, "diverged_loss": DIVERGED_LOSS,
                            "spike_loss": SPIKE_LOSS, "baseline_mse": ADDING_BASELINE_MSE}
 
-    where = f"tanh RNN H={p['hidden']}, rho={p['rho']:g}, adding T={p['T']}, SGD lr {p['lr']:g} ({ctx.backend})"
+    where = f"tanh RNN H={s.hidden}, rho={s.rho:g}, adding T={s.T}, SGD lr {s.lr:g} ({ctx.backend})"
     panels = {MODES[mode]: runs[mode] for mode in MODES}
     ctx.save_figure(plot_loss_panels(panels, baseline=ADDING_BASELINE_MSE, baseline_label="predict 0.5 (1/24)",
-                                     smooth=max(1, p["steps"] // 100), sharey=False,
-                                     title=f"Training loss, {p['seeds']} seeds: {where}"), "loss")
+                                     smooth=max(1, s.steps // 100), sharey=False,
+                                     title=f"Training loss, {s.seeds} seeds: {where}"), "loss")
     ctx.save_figure(plot_grad_norm_panels(panels, thresholds={MODES["none"]: CLIP_NORM, MODES["norm"]: CLIP_NORM},
                                           sharey=False, title=f"Gradient norm before clipping: {where}"),
                     "grad_norms")
-    results["cliff"] = _cliff(ctx, plot_cliff_descent)
+    results["cliff"] = _cliff(ctx)
     return results
 
 
-def _cliff(ctx, plot) -> dict:
+def _cliff(ctx) -> dict:
     c = CLIFF
     W, B = np.meshgrid(np.linspace(*c["w"], c["grid"]), np.linspace(*c["b"], c["grid"]))
     E, _, _ = cliff_loss_and_grad(W, B)
     paths = {"no clipping": descend(c["w0"], c["b0"], lr=c["lr"], iters=c["iters"]),
              f"norm clipping (c = {c['threshold']:g})": descend(c["w0"], c["b0"], lr=c["lr"], iters=c["iters"],
-                                                               clip="norm", threshold=c["threshold"])}
-    ctx.save_figure(plot(W, B, E, paths, lr=c["lr"]), "cliff")
+                                                                     clip="norm", threshold=c["threshold"])}
+    ctx.save_figure(plot_cliff_descent(W, B, E, paths, lr=c["lr"]), "cliff")
     out = {"start": [c["w0"], c["b0"]], "lr": c["lr"], "iterations": c["iters"]}
     for label, path in paths.items():
         steps = np.linalg.norm(np.diff(path.points, axis=0), axis=1)

@@ -35,22 +35,44 @@ transient from its N(1, 1) start takes ~15 of them at lr 1e-3).
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
-from ..params import init_params
 from ..config import Init, MLPConfig
+from ..params import init_params
+from ..plotting import plot_group_norm_comparison, plot_loss_curves
 from ..tasks import load_digits_split, upsample_digits
 from ..training import TrainConfig, digits_data
+from ..validation import check_int, check_real
 from ._training import epoch_means, fit, predict
 
 NAME = "init_stall"
 QUESTION = ("Does a sigmoid MLP initialised N(1, 1) stall, and do Xavier init, He init + ReLU "
             "and BatchNorm each remove the stall?")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What a scale sets (see ``SCALES``); the study's fixed choices are the module's constants."""
+
+    size: int       # side of the digit images, upsampled from 8x8 (28: MNIST's)
+    hidden: int     # units of the one hidden layer
+    epochs: int     # passes over the training images (11 batches each)
+    lr: float       # Adam's learning rate
+
+    def __post_init__(self):
+        owner = f"{NAME}.Settings"
+        check_int(owner, "size", self.size, lo=2)
+        check_int(owner, "hidden", self.hidden)
+        check_int(owner, "epochs", self.epochs, lo=2)    # the stall criterion compares the run's halves
+        check_real(owner, "lr", self.lr, lo=0.0, lo_open=True)
+
+
 SCALES = {
-    "smoke": dict(size=28, hidden=128, epochs=40, lr=1e-3),
-    "docs": dict(size=28, hidden=128, epochs=100, lr=1e-3),
-    "full": dict(size=28, hidden=128, epochs=400, lr=1e-3),
+    "smoke": Settings(size=28, hidden=128, epochs=40, lr=1e-3),
+    "docs": Settings(size=28, hidden=128, epochs=100, lr=1e-3),
+    "full": Settings(size=28, hidden=128, epochs=400, lr=1e-3),
 }
 BATCH = 128
 N11 = Init("normal", mean=1.0, std=1.0)      # keras RandomNormal(mean=1, stddev=1)
@@ -72,18 +94,16 @@ def stalled(first_loss: float, mid_loss: float, final_loss: float) -> bool:
 
 
 def run(ctx) -> dict:
-    from ..plotting import plot_group_norm_comparison
-    from ..plotting import plot_loss_curves
-    p = ctx.params
-    data = digits_data(BATCH, form="flat", size=p["size"], seed=ctx.seed)
+    s = ctx.settings
+    data = digits_data(BATCH, form="flat", size=s.size, seed=ctx.seed)
     spe = data.steps_per_epoch
     split = load_digits_split(ctx.seed)
-    x_test, y_test = upsample_digits(split["x_test"], p["size"]), split["y_test"]
-    tc = TrainConfig(optimizer="adam", lr=p["lr"], batch_size=BATCH, steps=p["epochs"] * spe, loss="xent",
+    x_test, y_test = upsample_digits(split["x_test"], s.size), split["y_test"]
+    tc = TrainConfig(optimizer="adam", lr=s.lr, batch_size=BATCH, steps=s.epochs * spe, loss="xent",
                      seed=ctx.seed, log_every=spe)
     runs, results = {}, {}
     for label, (act, init, bn) in ctx.tqdm(VARIANTS.items(), desc=NAME):
-        config = MLPConfig(p["size"] ** 2, 10, width=p["hidden"], depth=1, activation=act, batchnorm=bn,
+        config = MLPConfig(s.size ** 2, 10, width=s.hidden, depth=1, activation=act, batchnorm=bn,
                            init_weight=init)
         r = fit(ctx, config, init_params(config, seed=ctx.seed, dtype=np.float32), data, tc)
         runs[label] = r
@@ -101,14 +121,14 @@ def run(ctx) -> dict:
         }
         ctx.save_arrays(**{f"{label}/loss": r.metrics.loss, f"{label}/grad_norm_first_layer": g[FIRST],
                            f"{label}/grad_norm_output_layer": g[HEAD]})
-    hidden = p["hidden"]
+    hidden = s.hidden
     fig = plot_loss_curves(runs, smooth=spe, logy=True, baseline=LN10, baseline_label="ln 10: ignoring the input")
-    fig.axes[0].set_title(f"MLP {p['size'] ** 2}-{hidden}-10 on digits {p['size']}x{p['size']}, Adam lr {p['lr']:g} "
+    fig.axes[0].set_title(f"MLP {s.size ** 2}-{hidden}-10 on digits {s.size}x{s.size}, Adam lr {s.lr:g} "
                           f"({ctx.backend})\nloss, moving average over one epoch ({spe} steps)", fontsize="medium")
     ctx.save_figure(fig, "loss")
     fig = plot_group_norm_comparison(
         runs, (FIRST, HEAD),
-        group_labels={FIRST: f"first layer ({p['size'] ** 2} -> {hidden})", HEAD: f"output layer ({hidden} -> 10)"},
+        group_labels={FIRST: f"first layer ({s.size ** 2} -> {hidden})", HEAD: f"output layer ({hidden} -> 10)"},
         title=f"Gradient norm per layer: the N(1,1) sigmoid's first layer gets exactly 0 ({ctx.backend})")
     ctx.save_figure(fig, "grad_norms")
     return results

@@ -8,23 +8,48 @@ and Pascanu et al.'s bound ``(T-t) log(gamma sigma_max)``.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+from functools import partial
+
 import numpy as np
 
 from .. import analysis
+from ..analysis import LOG10E
+from ..config import GRUConfig, Init, LSTMConfig, RNNConfig
 from ..models import build
 from ..params import init_params
-from ..analysis.results import LOG10E
-from ..config import GRUConfig, Init, LSTMConfig, RNNConfig
 from ..plotting import plot_decay_family
+from ..validation import check_int, check_real
+from ._common import check_tuple
 
 NAME = "jacobian_decay"
 QUESTION = "How does ||dh_T/dh_t|| decay or grow with T - t, for tanh RNNs of spectral radius rho, LSTM and GRU?"
-SCALES = {
-    "smoke": dict(hidden=16, steps=40, batch=2, rhos=(0.5, 1.0, 1.5)),
-    "docs": dict(hidden=64, steps=200, batch=8, rhos=(0.5, 0.9, 1.0, 1.1, 1.5)),
-    "full": dict(hidden=128, steps=1000, batch=16, rhos=(0.5, 0.9, 1.0, 1.1, 1.5)),
-}
 INPUT_SIZE = 4
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What a scale sets (see ``SCALES``); the study's fixed choices are the module's constants."""
+
+    hidden: int                 # H, hidden units of every model
+    steps: int                  # T, length of the input sequences (gaps 0 .. T - 1)
+    batch: int                  # B, input sequences (each curve is their mean, with a min-max band)
+    rhos: tuple[float, ...]     # spectral radii of the tanh RNNs' W_hh, one model each
+
+    def __post_init__(self):
+        owner = f"{NAME}.Settings"
+        check_int(owner, "hidden", self.hidden)
+        check_int(owner, "steps", self.steps, lo=2)     # a slope needs two gaps
+        check_int(owner, "batch", self.batch)
+        object.__setattr__(self, "rhos", check_tuple(owner, "rhos", self.rhos,
+                                                     partial(check_real, lo=0.0, lo_open=True)))
+
+
+SCALES = {
+    "smoke": Settings(hidden=16, steps=40, batch=2, rhos=(0.5, 1.0, 1.5)),
+    "docs": Settings(hidden=64, steps=200, batch=8, rhos=(0.5, 0.9, 1.0, 1.1, 1.5)),
+    "full": Settings(hidden=128, steps=1000, batch=16, rhos=(0.5, 0.9, 1.0, 1.1, 1.5)),
+}
 
 
 def slope_per_step(norms, field: str = "log_spectral_h") -> float:
@@ -49,11 +74,11 @@ def models(hidden: int, rhos) -> dict:
 
 
 def run(ctx) -> dict:
-    p = ctx.params
+    s = ctx.settings
     rng = np.random.default_rng(ctx.seed)
-    xs = rng.normal(size=(p["steps"], p["batch"], INPUT_SIZE))
+    xs = rng.normal(size=(s.steps, s.batch, INPUT_SIZE))
     curves, bounds, results = {}, {}, {}
-    for i, (label, config) in enumerate(ctx.tqdm(models(p["hidden"], p["rhos"]).items(), desc=NAME)):
+    for i, (label, config) in enumerate(ctx.tqdm(models(s.hidden, s.rhos).items(), desc=NAME)):
         params = init_params(config, seed=ctx.seed + i, dtype=np.float64)
         model = build(config, params, backend=ctx.backend)
         norms = analysis.jacobians_over_time(model, xs)
@@ -68,6 +93,6 @@ def run(ctx) -> dict:
         results[label] = row
         ctx.save_arrays(**{f"{label}/log_spectral_h": norms.log_spectral_h, f"{label}/gap": norms.gap})
     ctx.save_figure(plot_decay_family(curves, bounds=bounds,
-                                      title=f"tanh RNN vs LSTM vs GRU, H={p['hidden']}, T={p['steps']} "
+                                      title=f"tanh RNN vs LSTM vs GRU, H={s.hidden}, T={s.steps} "
                                             f"({ctx.backend})"), "decay")
     return results

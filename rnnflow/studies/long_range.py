@@ -37,21 +37,49 @@ H = 128 and 10^4 steps.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+from functools import partial
+
 import numpy as np
 
 from ..config import GRUConfig, Init, LSTMConfig, RNNConfig, TransformerConfig
 from ..params import init_params
+from ..plotting import plot_loss_panels, plot_success_vs_length
 from ..tasks import ADDING_BASELINE_MSE, adding_batch, adding_solved
 from ..training import TrainConfig
+from ..validation import check_int, fail
+from ._common import check_tuple
 from ._training import fit, predict
 
 NAME = "long_range"
 QUESTION = ("Up to which sequence length T do a tanh RNN, an IRNN, an LSTM, a GRU and a Transformer "
             "solve the adding problem?")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What a scale sets (see ``SCALES``); the study's fixed choices are the module's constants."""
+
+    lengths: tuple[int, ...]    # sequence lengths T of the adding problem, increasing
+    steps: int                  # Adam steps per run, the same for every T
+    hidden: int                 # H, hidden units of the recurrent nets
+    d_model: int                # D, width of the Transformer (2 heads, so even)
+    n_eval: int                 # held-out sequences of each length for the solved rate
+
+    def __post_init__(self):
+        owner = f"{NAME}.Settings"
+        object.__setattr__(self, "lengths", check_tuple(owner, "lengths", self.lengths, partial(check_int, lo=2),
+                                                        increasing=True))
+        for name in ("steps", "hidden", "d_model", "n_eval"):
+            check_int(owner, name, getattr(self, name))
+        if self.d_model % 2:
+            fail(owner, "d_model", self.d_model, "an even integer (the Transformer has 2 heads)")
+
+
 SCALES = {
-    "smoke": dict(lengths=(5, 10), steps=40, hidden=8, d_model=8, n_eval=200),
-    "docs": dict(lengths=(10, 50, 100), steps=800, hidden=32, d_model=16, n_eval=1000),
-    "full": dict(lengths=(10, 50, 100, 200), steps=10000, hidden=128, d_model=64, n_eval=1000),
+    "smoke": Settings(lengths=(5, 10), steps=40, hidden=8, d_model=8, n_eval=200),
+    "docs": Settings(lengths=(10, 50, 100), steps=800, hidden=32, d_model=16, n_eval=1000),
+    "full": Settings(lengths=(10, 50, 100, 200), steps=10000, hidden=128, d_model=64, n_eval=1000),
 }
 BATCH = 32
 CLIP_NORM = 1.0
@@ -90,20 +118,18 @@ def longest_solved(rates: dict) -> int | None:
 
 
 def run(ctx) -> dict:
-    from ..plotting import plot_loss_panels
-    from ..plotting.success import plot_success_vs_length
-    p = ctx.params
-    archs = architectures(p["hidden"], p["d_model"])
+    s = ctx.settings
+    archs = architectures(s.hidden, s.d_model)
     rates = {a: {} for a in archs}
-    runs = {T: {} for T in p["lengths"]}
+    runs = {T: {} for T in s.lengths}
     rows = {a: {} for a in archs}
-    jobs = [(T, a) for T in p["lengths"] for a in archs]
+    jobs = [(T, a) for T in s.lengths for a in archs]
     for T, arch in ctx.tqdm(jobs, desc=NAME):
         config = archs[arch]
-        tc = TrainConfig(optimizer="adam", lr=LR[arch], batch_size=BATCH, steps=p["steps"], loss="mse_last",
+        tc = TrainConfig(optimizer="adam", lr=LR[arch], batch_size=BATCH, steps=s.steps, loss="mse_last",
                          clip="norm", clip_value=CLIP_NORM, seed=ctx.seed)
         r = fit(ctx, config, init_params(config, seed=ctx.seed, dtype=np.float32), fixed_length_adding(T, BATCH), tc)
-        x_eval, y_eval = fixed_length_adding(T, p["n_eval"])(0, np.random.default_rng([ctx.seed, 10**6, T]))
+        x_eval, y_eval = fixed_length_adding(T, s.n_eval)(0, np.random.default_rng([ctx.seed, 10**6, T]))
         with np.errstate(all="ignore"):
             rate = float(np.mean(adding_solved(predict(ctx.backend, config, r.params, x_eval)[-1], y_eval)))
         loss = r.metrics.loss
@@ -114,12 +140,12 @@ def run(ctx) -> dict:
         ctx.save_arrays(**{f"{arch}/T{T}/loss": loss, f"{arch}/T{T}/grad_norm": r.metrics.grad_norm})
     results = {a: {"longest_T_solved": longest_solved(rates[a]), "lr": LR[a], **rows[a]} for a in archs}
     results["criterion"] = {"solved_rate_at_least": SOLVED_RATE, "constant_prediction_rate": CHANCE_RATE,
-                            "steps": p["steps"], "batch": BATCH}
-    where = f"{p['steps']} steps of Adam, batch {BATCH}, H={p['hidden']} ({ctx.backend})"
+                            "steps": s.steps, "batch": BATCH}
+    where = f"{s.steps} steps of Adam, batch {BATCH}, H={s.hidden} ({ctx.backend})"
     fig = plot_success_vs_length(rates, threshold=SOLVED_RATE, chance=CHANCE_RATE, chance_label="predict 0.5")
     fig.axes[0].set_title(f"Adding problem: solved rate against length\n{where}", fontsize="medium")
     ctx.save_figure(fig, "solved_vs_length")
-    ctx.save_figure(plot_loss_panels({f"T = {T}": runs[T] for T in p["lengths"]}, baseline=ADDING_BASELINE_MSE,
-                                     baseline_label="predict 0.5 (1/24)", smooth=max(1, p["steps"] // 40),
+    ctx.save_figure(plot_loss_panels({f"T = {T}": runs[T] for T in s.lengths}, baseline=ADDING_BASELINE_MSE,
+                                     baseline_label="predict 0.5 (1/24)", smooth=max(1, s.steps // 40),
                                      title=f"Training loss on the adding problem, {where}"), "loss")
     return results

@@ -10,45 +10,61 @@ factor (``sum_k log max tanh'``, and the mean ``log tanh'``), the weight factor
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from .. import analysis
+from .._backend import load
+from ..analysis import LOG10E
+from ..config import Init, RNNConfig
 from ..models import build
 from ..params import init_params
-from ..analysis.results import LOG10E
-from ..config import Init, RNNConfig
-from ..plotting.decomposition import plot_elman_decomposition
+from ..plotting import plot_elman_decomposition_panels
+from ..validation import check_int
 
 NAME = "tanh_vs_weights"
 QUESTION = "Is vanishing caused by tanh' and exploding by the repeated W_hh?"
-SCALES = {
-    "smoke": dict(hidden=16, steps=30, batch=2),
-    "docs": dict(hidden=64, steps=100, batch=8),
-    "full": dict(hidden=128, steps=400, batch=16),
-}
-SETTINGS = {  # name: (spectral radius of W_hh, input scale; None: 0.01 * rho**-T)
+REGIMES = {  # name: (spectral radius of W_hh, input scale; None: 0.01 * rho**-T)
     "vanishing": (0.9, 3.0),
     "exploding": (1.2, None),
+}
+INPUT_SIZE = 4
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What a scale sets (see ``SCALES``); the study's fixed choices are the module's constants."""
+
+    hidden: int     # H, hidden units of both RNNs
+    steps: int      # T, length of the input sequences (gaps 1 .. T)
+    batch: int      # B, input sequences (each curve is their mean, with a min-max band)
+
+    def __post_init__(self):
+        for name in ("hidden", "steps", "batch"):
+            check_int(f"{NAME}.Settings", name, getattr(self, name))
+
+
+SCALES = {
+    "smoke": Settings(hidden=16, steps=30, batch=2),
+    "docs": Settings(hidden=64, steps=100, batch=8),
+    "full": Settings(hidden=128, steps=400, batch=16),
 }
 
 
 def run(ctx) -> dict:
-    from matplotlib.figure import Figure
-    p = ctx.params
-    fig = Figure(figsize=(12.5, 4.8), layout="constrained")
-    axes = fig.subplots(1, 2)
-    results = {}
-    for ax, (name, (rho, scale)) in zip(axes, SETTINGS.items()):
-        scale = scale if scale is not None else 0.01 * rho ** -p["steps"]
-        config = RNNConfig(4, p["hidden"], activation="tanh",
-                           init_hh=Init("normal", std=1.0 / np.sqrt(p["hidden"]), spectral_radius=rho))
+    s = ctx.settings
+    arrays = load(ctx.backend).arrays
+    panels, results = {}, {}
+    for name, (rho, scale) in REGIMES.items():
+        scale = scale if scale is not None else 0.01 * rho ** -s.steps
+        config = RNNConfig(INPUT_SIZE, s.hidden, activation="tanh",
+                           init_hh=Init("normal", std=1.0 / np.sqrt(s.hidden), spectral_radius=rho))
         model = build(config, init_params(config, seed=ctx.seed, dtype=np.float64), backend=ctx.backend)
-        xs = scale * np.random.default_rng(ctx.seed).normal(size=(p["steps"], p["batch"], 4))
+        xs = scale * np.random.default_rng(ctx.seed).normal(size=(s.steps, s.batch, INPUT_SIZE))
         dec = analysis.elman_decomposition(model, xs)
-        plot_elman_decomposition(dec, ax=ax)
-        h = model(xs if ctx.backend == "jax" else _torch(xs)).hidden
-        max_h = float(np.max(np.abs(np.asarray(h.detach() if hasattr(h, "detach") else h))))
-        ax.set_title(f"{name}: rho(W_hh)={rho}, inputs ~{scale:.1g}, max|h|={max_h:.2g} ({ctx.backend})")
+        max_h = float(np.max(np.abs(arrays.numpy(model(arrays.asarray(xs)).hidden))))
+        panels[f"{name}: rho(W_hh)={rho}, inputs ~{scale:.1g}, max|h|={max_h:.2g} ({ctx.backend})"] = dec
         k = -1 if dec.gap[0] < dec.gap[-1] else 0  # index of the largest gap
         results[name] = {
             "rho": rho, "input_scale": scale, "max_abs_h": max_h, "max_gap": int(dec.gap[k]),
@@ -60,10 +76,5 @@ def run(ctx) -> dict:
         }
         ctx.save_arrays(**{f"{name}/{f}": getattr(dec, f) for f in
                            ("gap", "log_jacobian", "log_dphi_max", "log_dphi_mean", "log_weight_power")})
-    ctx.save_figure(fig, "decomposition")
+    ctx.save_figure(plot_elman_decomposition_panels(panels), "decomposition")
     return results
-
-
-def _torch(a):
-    import torch
-    return torch.as_tensor(a)

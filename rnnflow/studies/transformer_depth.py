@@ -15,24 +15,22 @@ weight gradient of order ``1/sqrt(L)``, drawn as a reference in ``last_layer_vs_
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from .. import analysis
+from ..analysis import LOG10E
+from ..config import TransformerConfig
 from ..models import build
 from ..params import init_params
-from ..training import train
-from ..training import TrainConfig
-from ..analysis.results import LOG10E
-from ..config import TransformerConfig
-from ..plotting.depth import plot_depth_profile, plot_depth_scaling
+from ..plotting import plot_depth_profile, plot_depth_ratio, plot_depth_scaling, plot_weight_grad_profile
+from ..training import TrainConfig, train
+from ..validation import check_int, fail
+from ._common import check_tuple
 
 NAME = "transformer_depth"
 QUESTION = "How does the per-layer gradient norm at init change with depth for post-LN, pre-LN, no residual, no LayerNorm?"
-SCALES = {
-    "smoke": dict(depths=(2, 6), d_model=16, heads=2, steps=8, batch=2),
-    "docs": dict(depths=(6, 12, 24, 48), d_model=32, heads=4, steps=16, batch=4),
-    "full": dict(depths=(6, 12, 24, 48), d_model=128, heads=8, steps=64, batch=8),
-}
 VARIANTS = {  # label: (norm placement, residual)
     "post-LN": ("post", True),
     "pre-LN": ("pre", True),
@@ -42,19 +40,45 @@ VARIANTS = {  # label: (norm placement, residual)
 INPUT_SIZE = 8
 
 
+@dataclass(frozen=True)
+class Settings:
+    """What a scale sets (see ``SCALES``); the study's fixed choices are the module's constants."""
+
+    depths: tuple[int, ...]   # numbers of layers L, increasing; the figures per layer use the largest
+    d_model: int              # D, width of the residual stream
+    heads: int                # attention heads per layer (a divisor of d_model)
+    steps: int                # T, length of the input sequences
+    batch: int                # B, input sequences
+
+    def __post_init__(self):
+        owner = f"{NAME}.Settings"
+        object.__setattr__(self, "depths", check_tuple(owner, "depths", self.depths, check_int, min_len=2,
+                                                       increasing=True))
+        for name in ("d_model", "heads", "steps", "batch"):
+            check_int(owner, name, getattr(self, name))
+        if self.d_model % self.heads:
+            fail(owner, "heads", self.heads, f"a divisor of d_model={self.d_model}")
+
+
+SCALES = {
+    "smoke": Settings(depths=(2, 6), d_model=16, heads=2, steps=8, batch=2),
+    "docs": Settings(depths=(6, 12, 24, 48), d_model=32, heads=4, steps=16, batch=4),
+    "full": Settings(depths=(6, 12, 24, 48), d_model=128, heads=8, steps=64, batch=8),
+}
+
+
 def _loss(y):
     return (y * y).sum() / 2
 
 
 def run(ctx) -> dict:
-    from matplotlib.figure import Figure
-    p = ctx.params
-    xs = np.random.default_rng(ctx.seed).normal(size=(p["steps"], p["batch"], INPUT_SIZE))
+    s = ctx.settings
+    xs = np.random.default_rng(ctx.seed).normal(size=(s.steps, s.batch, INPUT_SIZE))
     profiles, results, weight_norms = {}, {}, {}
-    jobs = [(label, depth) for depth in p["depths"] for label in VARIANTS]
+    jobs = [(label, depth) for depth in s.depths for label in VARIANTS]
     for label, depth in ctx.tqdm(jobs, desc=NAME):
         norm, residual = VARIANTS[label]
-        config = TransformerConfig(INPUT_SIZE, d_model=p["d_model"], num_heads=p["heads"], num_layers=depth,
+        config = TransformerConfig(INPUT_SIZE, d_model=s.d_model, num_heads=s.heads, num_layers=depth,
                                    norm=norm, residual=residual, output_size=INPUT_SIZE)
         model = build(config, init_params(config, seed=ctx.seed, dtype=np.float64), backend=ctx.backend)
         prof = analysis.gradient_through_depth(model, xs, _loss, label=label)
@@ -68,39 +92,23 @@ def run(ctx) -> dict:
             log10_weight_grad_first=float(np.log10(w[0])), log10_weight_grad_last=float(np.log10(w[-1])))
         ctx.save_arrays(**{f"{label}/L{depth}/log_grad_norm_total": prof.log_grad_norm_total,
                            f"{label}/L{depth}/fc2_weight_grad_norm": w})
-        if depth == max(p["depths"]):
+        if depth == max(s.depths):
             profiles[label] = prof
             weight_norms[label] = w
     fig = plot_depth_profile(profiles)
-    fig.axes[0].set_title(f"Gradient at init through {max(p['depths'])} Transformer layers ({ctx.backend})")
+    fig.axes[0].set_title(f"Gradient at init through {max(s.depths)} Transformer layers ({ctx.backend})")
     ctx.save_figure(fig, "per_layer")
-    fig = Figure(figsize=(6.4, 4.2), layout="constrained")
-    ax = fig.add_subplot()
-    for label, w in weight_norms.items():
-        ax.plot(np.arange(1, len(w) + 1), w, marker="o", markersize=3, label=label)
-    ax.set_yscale("log")
-    ax.set_xlabel("layer $l$ (1 = first)")
-    ax.set_ylabel(r"$\|\partial L/\partial W^{fc2}_l\|_F$ (loss units per weight unit)")
-    ax.set_title(f"Weight gradient per layer at init, {max(p['depths'])} layers ({ctx.backend})")
-    ax.legend(fontsize="small")
-    ctx.save_figure(fig, "weight_grads")
-    fig = Figure(figsize=(6.4, 4.2), layout="constrained")
-    ax = fig.add_subplot()
-    for label in VARIANTS:
-        ratio = [results[f"{label}, L={d}"]["log10_ratio_first_over_last"] for d in p["depths"]]
-        ax.plot(p["depths"], ratio, marker="o", label=label)
-    ax.axhline(0.0, color="grey", linewidth=0.6)
-    ax.set_xscale("log", base=2)
-    ax.set_xticks(p["depths"], [str(d) for d in p["depths"]])
-    ax.set_xlabel("number of layers $L$")
-    ax.set_ylabel(r"$\log_{10}\,\|\partial L/\partial x_0\| \,/\, \|\partial L/\partial x_{L-1}\|$")
-    ax.set_title(f"First-layer vs last-layer gradient at init ({ctx.backend})")
-    ax.legend(fontsize="small")
-    ctx.save_figure(fig, "ratio_vs_depth")
-    last = {label: [10.0 ** results[f"{label}, L={d}"]["log10_weight_grad_last"] for d in p["depths"]]
+    ctx.save_figure(plot_weight_grad_profile(
+        weight_norms, weight="fc2",
+        title=f"Weight gradient per layer at init, {max(s.depths)} layers ({ctx.backend})"), "weight_grads")
+    ratios = {label: [results[f"{label}, L={d}"]["log10_ratio_first_over_last"] for d in s.depths]
+              for label in VARIANTS}
+    ctx.save_figure(plot_depth_ratio(s.depths, ratios, title=f"First-layer vs last-layer gradient at init "
+                                                             f"({ctx.backend})"), "ratio_vs_depth")
+    last = {label: [10.0 ** results[f"{label}, L={d}"]["log10_weight_grad_last"] for d in s.depths]
             for label in VARIANTS if label != "residual, no LayerNorm"}  # that one sits decades above
     fig = plot_depth_scaling(
-        p["depths"], last, reference="pre-LN", exponent=-0.5,
+        s.depths, last, reference="pre-LN", exponent=-0.5,
         ylabel=r"$\|\partial L/\partial W^{fc2}_{L}\|_F$, last layer (loss units per weight unit)",
         title=f"Last layer's weight gradient at init vs depth ({ctx.backend})")
     ctx.save_figure(fig, "last_layer_vs_depth")

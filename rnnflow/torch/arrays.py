@@ -1,9 +1,12 @@
 """The torch side of the array adapter the core drives (mirrors :mod:`rnnflow.jax.arrays`).
 
-The framework-free code (input checks, tracing a recurrence for the analyzers) talks to
-backend arrays only through these functions, so it is written once.
+The framework-free code (input checks, tracing a recurrence for the analyzers, the studies'
+thread count, float64 scope and inference) talks to the backend only through these functions,
+so it is written once.
 """
 from __future__ import annotations
+
+import contextlib
 
 import numpy as np
 import torch
@@ -43,6 +46,38 @@ def numpy(a) -> np.ndarray:
 def no_grad():
     """A context in which nothing is recorded for autodiff."""
     return torch.no_grad()
+
+
+@contextlib.contextmanager
+def threads(n: int):
+    """A context in which torch runs its CPU kernels on ``n`` threads (``torch.set_num_threads``);
+    the caller's thread count is restored on exit."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+def allow_float64():
+    """A context in which float64 arrays can be built and computed with: torch always allows
+    them, so nothing changes."""
+    return contextlib.nullcontext()
+
+
+def predict(model, x) -> np.ndarray:
+    """``model``'s output ``y`` for the NumPy input ``x`` (in the model's dtype) in inference
+    mode, as float64 NumPy: ``model.eval()`` (BatchNorm on its running stats, no dropout)
+    under ``torch.no_grad()``; the model's train/eval mode is restored after."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            y = model(asarray(x)).y
+    finally:
+        model.train(was_training)
+    return np.asarray(numpy(y), dtype=np.float64)
 
 
 def scan(step, state, xs):
