@@ -9,7 +9,8 @@ study called from a script::
     from rnnflow.studies import clipping
     settings = dataclasses.replace(clipping.SCALES["docs"], seeds=3)   # a clipping.Settings
     result = studies.run("clipping", backend="jax", scale="docs", settings=settings)
-    print(studies.format_summary(result), *result.figures, sep="\n")
+    print(studies.format_summary(result))
+    print(result.figures)           # the PNG paths, an SVG next to each
 """
 from __future__ import annotations
 
