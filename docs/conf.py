@@ -21,7 +21,7 @@ extensions = [
 ]
 myst_enable_extensions = ["dollarmath", "amsmath"]
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
-exclude_patterns = ["_build", "gallery/README.rst", "auto_examples/*.ipynb",
+exclude_patterns = ["_build", "sg_execution_times.rst", "gallery/README.rst", "auto_examples/*.ipynb",
                     "auto_examples/*.py", "auto_examples/*.zip", "auto_examples/*.md5",
                     "auto_examples/*.json", "auto_examples/*.codeobj.json"]
 html_theme = "furo"
@@ -40,8 +40,37 @@ sphinx_gallery_conf = {
     "remove_config_comments": True,
     "abort_on_example_error": True,
     "show_memory": False,
+    "write_computation_times": False,  # its page loads jQuery/DataTables from CDNs and showed "Mem (MB) 0.0"
     "min_reported_time": 1,
     "within_subsection_order": "FileNameSortKey",
     "run_stale_examples": True,  # every build re-runs every study: figures always come from code
     "image_scrapers": ("rnnflow_docs.study_figure_scraper",),
 }
+
+# Math renders offline: MathJax 3 (its self-contained SVG build, fonts inside the one file)
+# is served from the built site, copied from the django-static-mathjax wheel that
+# rnnflow[docs] installs; no CDN, so a reader without a network sees typeset math too.
+mathjax_path = "mathjax/tex-svg.js"   # relative to _static
+
+
+def _mathjax_file():
+    import importlib.util
+    import pathlib
+    spec = importlib.util.find_spec("mathjax")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("the docs need MathJax from the 'django-static-mathjax' package: "
+                           "python -m pip install 'rnnflow[docs]'")
+    return pathlib.Path(spec.submodule_search_locations[0]) / "static" / "mathjax" / "es5" / "tex-svg.js"
+
+
+def _copy_mathjax(app, exception):
+    import shutil
+    if exception is None and app.builder.format == "html":
+        dest = os.path.join(app.outdir, "_static", "mathjax")
+        os.makedirs(dest, exist_ok=True)
+        shutil.copyfile(_mathjax_file(), os.path.join(dest, "tex-svg.js"))
+
+
+def setup(app):
+    _mathjax_file()   # fail at the start of a build, not after it
+    app.connect("build-finished", _copy_mathjax)

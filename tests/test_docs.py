@@ -94,3 +94,10 @@ def test_site_builds_with_warnings_as_errors(tmp_path):
         assert list((tmp_path / "results" / name).glob("*/summary.json")), name
     gallery = list((tmp_path / "html" / "_images").glob("sphx_glr_plot_*"))
     assert len(gallery) >= len(studies.STUDIES)
+    # math renders offline: MathJax is served from the site itself, and no page loads a remote script
+    assert (tmp_path / "html" / "_static" / "mathjax" / "tex-svg.js").stat().st_size > 1_000_000
+    for page in (tmp_path / "html").rglob("*.html"):
+        remote = re.findall(r'<script[^>]+src="(?:https?:)?//[^"]*"', page.read_text())
+        assert not remote, f"{page.name} loads a remote script: {remote}"
+        if "\\(" in page.read_text() or "\\[" in page.read_text():
+            assert "_static/mathjax/tex-svg.js" in page.read_text(), f"{page.name} has math but no MathJax"
