@@ -5,16 +5,16 @@ Each batch depends only on ``(seed, step)`` (the trainer passes
 own ``seed`` for the split and the per-epoch shuffle), so a resumed run sees the
 same batches as an uninterrupted one.
 
-=============================  ================================  =============
-data_fn                        batch                             loss
-=============================  ================================  =============
-``adding_data(T, B)``          x (L, B, 2), y (B, 1)             ``mse_last``
-``copy_data(T, B)``            x (L, B, K) one-hot, y (L, B)     ``xent_all``
-``digits_data(B, form=...)``   "rows" (8, B, 8) / "pixels"       ``xent_last``
-                               (64, B, 1), y (B,)
-``digits_data(B, form="flat")``  x (B, 64) (or (B, S*S) with     ``xent``
-                               ``size=S``), y (B,)
-=============================  ================================  =============
+================================  ===========================================  =============
+data_fn                           batch                                        loss
+================================  ===========================================  =============
+``adding_data(T, B)``             x (L, B, 2), y (B, 1)                        ``mse_last``
+``copy_data(T, B)``               x (L, B, K) one-hot, y (L, B)                ``xent_all``
+``digits_data(B, form=...)``      "rows" (8, B, 8) / "pixels" (64, B, 1),      ``xent_last``
+                                  y (B,)
+``digits_data(B, form="flat")``   x (B, 64) (or (B, S*S) with ``size=S``),     ``xent``
+                                  y (B,)
+================================  ===========================================  =============
 """
 from __future__ import annotations
 

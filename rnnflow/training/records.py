@@ -130,10 +130,11 @@ class MetricsLog:
 class NonFiniteEvent:
     """A step whose loss, gradient or update was not finite.
 
-    kind:   "loss" (the loss), "grad" (a gradient group, or the global norm overflowed)
-            or "update" (the update made parameters non-finite; it was undone)
-    groups: the parameter groups concerned (empty when only the loss was non-finite)
-    action: what the trainer did: "skip" | "stop" | "raise"
+    Attributes:
+      kind: "loss" (the loss), "grad" (a gradient group, or the global norm overflowed)
+        or "update" (the update made parameters non-finite; it was undone).
+      groups: the parameter groups concerned (empty when only the loss was non-finite).
+      action: what the trainer did: "skip" | "stop" | "raise".
     """
 
     step: int
@@ -158,14 +159,15 @@ class NonFiniteEvent:
 class TrainResult:
     """What :func:`rnnflow.train` returns (in either backend).
 
-    status:      "finished" (all steps) or "stopped" (non-finite, policy "stop")
-    steps_done:  steps recorded (= len(metrics))
-    metrics:     :class:`Metrics`
-    params:      final parameters as the NumPy schema dict (never non-finite)
-    events:      the :class:`NonFiniteEvent` s, in step order
-    gradients:   the monitor's :class:`~rnnflow.training.monitor.GradientHistory`, or None
-    resumed_from: steps already done when this call started (0: fresh; ``steps_done``:
-                 a finished run loaded from ``out_dir``, nothing recomputed)
+    Attributes:
+      status: "finished" (all steps) or "stopped" (non-finite, policy "stop").
+      steps_done: steps recorded (= len(metrics)).
+      metrics: :class:`Metrics`.
+      params: final parameters as the NumPy schema dict (never non-finite).
+      events: the :class:`NonFiniteEvent` s, in step order.
+      gradients: the monitor's :class:`~rnnflow.training.monitor.GradientHistory`, or None.
+      resumed_from: steps already done when this call started (0: fresh; ``steps_done``:
+        a finished run loaded from ``out_dir``, nothing recomputed).
     """
 
     status: str
