@@ -67,6 +67,8 @@ def test_the_scraper_shows_the_figures_of_the_runs_the_page_asked_to_show(tmp_pa
     rst = docs.study_figure_scraper(None, {"image_path_iterator": paths}, {"src_dir": str(tmp_path)})
     shown = sorted((tmp_path / "gallery").iterdir())
     assert len(shown) == len(torch_result.figures) > 0 and all(p.name in rst for p in shown)
+    assert "sphx-glr-multi-img" not in rst and rst.count(".. image::") == len(shown)  # full width, one each
+    assert "tanh_vs_weights study, torch:" in rst  # alt text says what the figure is
     for png, copy in zip(torch_result.figures, shown):  # the torch run's figures, not the jax run's
         assert copy.read_bytes() == pathlib.Path(png).read_bytes()
     assert docs.study_figure_scraper(None, {"image_path_iterator": paths}, {"src_dir": str(tmp_path)}) == ""

@@ -47,15 +47,32 @@ def run_for_docs(name: str, backend: str, *, show_figures: bool = True,
     return result
 
 
+def _alt(src: str) -> str:
+    """Alt text from a study figure's path ``.../<study>/<backend>-seed.../<figure>.png``."""
+    folder, name = os.path.split(os.path.abspath(src))
+    study, run = os.path.basename(os.path.dirname(folder)), os.path.basename(folder)
+    return f"{study} study, {run.split('-')[0]}: {os.path.splitext(name)[0].replace('_', ' ')}"
+
+
+def figure_rst(sources: list[str], copies: list[str], src_dir: str) -> str:
+    """One full-width image per figure, each with its own alt text (sphinx-gallery's own
+    layout puts several figures of one block in a row of ~90 px thumbnails)."""
+    out = []
+    for src, dst in zip(sources, copies):
+        rel = os.path.relpath(dst, src_dir).replace(os.sep, "/")
+        out.append(f"\n.. image:: /{rel}\n   :alt: {_alt(src)}\n   :class: sphx-glr-single-img\n")
+    return "".join(out) + "\n"
+
+
 def study_figure_scraper(block, block_vars, gallery_conf, **kwargs) -> str:
     """Copy the PNGs queued by the code block just run into the gallery and return their rST.
 
     Named in docs/conf.py as ``"image_scrapers": ("rnnflow_docs.study_figure_scraper",)``.
     """
-    from sphinx_gallery.scrapers import figure_rst
-    names = []
+    sources, copies = [], []
     for src, dst in zip(_TO_SHOW, block_vars["image_path_iterator"]):
         shutil.copyfile(src, dst)
-        names.append(dst)
+        sources.append(src)
+        copies.append(dst)
     _TO_SHOW.clear()
-    return figure_rst(names, gallery_conf["src_dir"]) if names else ""
+    return figure_rst(sources, copies, gallery_conf["src_dir"]) if copies else ""
