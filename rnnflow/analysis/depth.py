@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .backends import Backend, prepare
+from .backends import Backend, prepare_stack
+from .own_models import OwnStack
 from .results import DepthProfile
 
 
@@ -53,14 +54,10 @@ def gradient_through_depth(model, x, loss_fn=None, *, params=None, backend: str 
     loss is a sum over examples; ``log_grad_norm_total`` does not).
     """
     loss_fn = loss_fn or _half_sum_of_squares
-    if isinstance(model, (list, tuple)):
-        if params is not None:
-            raise ValueError("params= goes with a config; a list of layers carries its own parameters")
-        layers = list(model)
-        _, bk = prepare(layers[0] if layers else None, x, backend=backend)
-        x0, readout, axis = x, None, 0 if batch_axis is None else batch_axis
+    model, bk = prepare_stack(model, x, params=params, backend=backend, batch_axis=batch_axis)
+    if isinstance(model, OwnStack):   # a list of layers, nn.Sequential, nn.TransformerEncoder, ...
+        x0, layers, readout, axis = x, list(model.layers), model.readout, model.batch_axis
     else:
-        model, bk = prepare(model, x, params=params, backend=backend)
         x0, layers, readout, axis = depth_stack(bk, model, x)
 
     def loss(h):

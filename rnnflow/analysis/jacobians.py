@@ -68,7 +68,7 @@ def jacobians_over_time(model, xs, h0=None, *, params=None, layer: int = 0, back
 
     Raises ``ValueError`` naming the first step ``t`` where the hidden state is NaN/Inf.
     """
-    model, bk = prepare(model, xs, h0, params=params, backend=backend)
+    model, bk, xs, h0 = prepare(model, xs, h0, params=params, backend=backend)
     tr = run_trace(bk, model, xs, h0, layer)
     steps = trace_step_jacobians(bk, model, tr, layer, analytic)
     sizes = tr.sizes

@@ -90,7 +90,7 @@ def lyapunov_spectrum(model, xs=None, h0=None, *, params=None, steps: int | None
         raise ValueError(f"steps={steps!r} is invalid: expected an integer >= 1")
     if isinstance(warmup, bool) or not isinstance(warmup, (int, np.integer)) or warmup < 0:
         raise ValueError(f"warmup={warmup!r} is invalid: expected an integer >= 0")
-    model, bk = prepare(model, xs, h0, params=params, backend=backend)
+    model, bk, xs, h0 = prepare(model, xs, h0, params=params, backend=backend, sequence=False)
     if input_size is None and hasattr(model, "config"):
         input_size = model.config.input_size
     if h0 is not None:  # the batch is fixed by h0: (B, H) for a step, (L, B, H) for a model

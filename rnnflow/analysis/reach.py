@@ -25,7 +25,7 @@ def gradient_reach(model, xs, *, params=None, backend: str | None = None, direct
     ``(T, B, O)`` or an object with ``.y`` (RNN, LSTM, GRU, Transformer). Gradients are
     computed in the model's dtype: use float64 models for long sequences.
     """
-    model, bk = prepare(model, xs, params=params, backend=backend)
+    model, bk, xs, _ = prepare(model, xs, params=params, backend=backend, role="sequence")
     sq = bk.autodiff.output_input_grads(model, xs, directions)   # (K, T, B)
     T = sq.shape[1]
     t = np.arange(T)

@@ -15,6 +15,7 @@ import numpy as np
 
 from ..config import RECURRENT_CONFIGS, LSTMConfig, RNNConfig
 from ..types import Trace
+from .own_models import ParamStep
 
 
 def is_recurrent_model(obj) -> bool:
@@ -103,6 +104,9 @@ def step_function(model, layer: int = 0):
     if is_recurrent_model(model):
         layer = check_layer(layer, model.config.num_layers)
         return model.step_function(), model.layer_params(layer)
+    check_layer(layer, 1)
+    if isinstance(model, ParamStep):
+        return model.fn, model.params
     return UserStep(model), None
 
 
