@@ -125,6 +125,9 @@ def prepare(model, xs=None, h0=None, *, params=None, backend: str | None = None,
         model = _build(model, params, backend)
     else:
         model = sequence_model(own, model) if role == "sequence" else recurrence(own)
+        if isinstance(model, ParamStep) and h0 is None:
+            raise ValueError(f"{own.what} runs as a step function f(params, state, x): pass h0, its "
+                             f"initial state (a flax cell's carry, e.g. cell.initialize_carry(...))")
         xs, h0 = lay_out(own, xs, h0, sequence=sequence)
         backend = backend or own.backend
     arrays = (xs, h0) + ((first_leaf(model.params),) if isinstance(model, ParamStep) else ())

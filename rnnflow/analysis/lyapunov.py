@@ -85,6 +85,11 @@ def lyapunov_spectrum(model, xs=None, h0=None, *, params=None, steps: int | None
     constant input; ``(T, B, I)``: input-driven (then ``warmup + steps = T``).
     The first ``warmup`` steps settle the state and the tangent basis and are not
     averaged. Exponents are per step, natural log: ``(B, k)`` (default ``k = N``).
+
+    ``model``, ``params``, ``h0`` and ``layer`` are as in :func:`jacobians_over_time` (rnnflow
+    models and configs, step functions, torch ``nn.RNN``/``nn.LSTM``/``nn.GRU`` and their cells,
+    flax cells and ``RNN`` wrappers); a sequence ``xs`` is ``(T, B, I)``, or ``(B, T, I)`` for a
+    batch-major module (torch ``batch_first=True``, flax ``RNN(time_major=False)``).
     """
     if steps is not None and (isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1):
         raise ValueError(f"steps={steps!r} is invalid: expected an integer >= 1")

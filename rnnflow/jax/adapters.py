@@ -79,13 +79,34 @@ def _activation(fn):
 
 
 def _schema(cell, p, nnx: bool):
-    """``(config, params)`` of rnnflow's copy of a flax cell, or None where it does not match.
+    """``(config, layer params, dtype)`` of rnnflow's copy of a flax cell, or None where it does not match.
 
     ``p``: the cell's parameters, a dict (linen) or the NNX module itself (attributes)."""
     kind = type(cell).__name__
     get = (lambda name: getattr(p, name)) if nnx else (lambda name: p[name])
-    if getattr(cell, "dtype", None) is not None:
+    dtype = _compute_dtype(cell, p, nnx)
+    if dtype is None:
         return None
+    found = _layer_schema(cell, kind, p, get, nnx)
+    return None if found is None else found + (dtype,)
+
+
+def _compute_dtype(cell, p, nnx: bool):
+    """The dtype the cell computes in: its ``dtype`` (flax promotes the parameters to it; NNX
+    cells default to float32) or else its parameters'; None unless float32/float64."""
+    dtype = getattr(cell, "dtype", None)
+    if dtype is None:
+        import jax
+        if nnx:
+            from flax import nnx as nnx_mod
+            p = nnx_mod.state(p, nnx_mod.Param)
+        leaves = jax.tree_util.tree_leaves(p)
+        dtype = leaves[0].dtype if leaves else None
+    name = None if dtype is None else np.dtype(dtype).name
+    return name if name in ("float32", "float64") else None
+
+
+def _layer_schema(cell, kind, p, get, nnx: bool):
     if kind == "SimpleCell":
         act = _activation(cell.activation_fn)
         if cell.residual or act is None:
@@ -138,9 +159,9 @@ def _own(obj, cell, p, nnx: bool, batch_first: bool, step_params) -> OwnModel:
     what = describe(obj) + (f"({describe(cell)}, time_major={not batch_first})" if cell is not obj else "")
     found = _schema(cell, p, nnx)
     if found is not None:
-        cfg, layer = found
+        cfg, layer, dtype = found
         state = "carry_ch" if isinstance(cfg, LSTMConfig) else "cell"
-        return OwnModel(what, build(cfg, {"layers": [layer]}), "jax", batch_first=batch_first,
+        return OwnModel(what, build(cfg, {"layers": [layer]}, dtype=dtype), "jax", batch_first=batch_first,
                         input_size=cfg.input_size, state=state)
     from ..analysis.own_models import ParamStep
     if nnx:
