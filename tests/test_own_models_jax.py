@@ -285,3 +285,24 @@ def test_missing_variables_reverse_and_wrong_layouts_are_refused():
         jacobians_over_time(cell, _xs(), jnp.zeros((B, H)), params=variables)
     with pytest.raises(ValueError, match="params= was given with a flax.nnx.GRUCell: an NNX module carries"):
         jacobians_over_time(_nnx("GRUCell"), _xs(), params={})
+
+
+# ---------------------------------------------------------------- the copy is exact
+@pytest.mark.parametrize("kind", ["SimpleCell", "LSTMCell", "OptimizedLSTMCell", "GRUCell"])
+def test_the_rnnflow_copy_gives_the_cells_outputs(kind):
+    from rnnflow.analysis import as_model
+    cell, variables, carry = _linen(kind, bias_init=nn.initializers.normal(0.5))
+    xs = _xs()
+    c = carry
+    for t in range(T):
+        c, y = cell.apply(variables, c, xs[t])
+    h0 = (carry[1][None], carry[0][None]) if kind in LSTMS else carry[None]   # rnnflow: (h, c), (L, B, H)
+    out = as_model(cell, variables)(xs, h0)
+    np.testing.assert_allclose(np.asarray(out.y[-1]), np.asarray(y), **F64)
+    if kind in LSTMS:
+        np.testing.assert_allclose(np.asarray(out.cell[0, -1]), np.asarray(c[0]), **F64)
+    n = _nnx(kind)
+    c = carry
+    for t in range(T):
+        c, y = n(c, xs[t])
+    np.testing.assert_allclose(np.asarray(as_model(n)(xs, h0).y[-1]), np.asarray(y), **F64)

@@ -338,3 +338,21 @@ def test_params_with_a_torch_module_and_a_bad_layer_are_refused():
         jacobians_over_time(nn.GRU(I, H, num_layers=2).double(), _xs(), layer=2)
     with pytest.raises(TypeError, match=r"dtype torch.float16: .*float32 or float64"):
         jacobians_over_time(nn.GRUCell(I, H).half(), _xs())
+
+
+# ---------------------------------------------------------------- the copy is exact
+@pytest.mark.parametrize("kind", ["RNN", "LSTM", "GRU"])
+def test_the_rnnflow_copy_gives_the_modules_outputs(kind):
+    from rnnflow.analysis import as_model
+    torch.manual_seed(9)
+    m = getattr(nn, kind)(I, H, num_layers=2, batch_first=True, bias=kind != "GRU").double()
+    x = _xs((B, T, I))
+    y, _ = m(x)
+    out = as_model(m)(x.transpose(0, 1))                 # rnnflow is time-major
+    np.testing.assert_allclose(out.y.detach().numpy(), y.transpose(0, 1).detach().numpy(), **F64)
+    cell = getattr(nn, kind + "Cell")(I, H).double()
+    h = (torch.zeros(B, H, dtype=torch.float64),) * 2 if kind == "LSTM" else torch.zeros(B, H, dtype=torch.float64)
+    for t in range(T):
+        h = cell(x[:, t], h)
+    got = as_model(cell)(x.transpose(0, 1)).y[-1]
+    np.testing.assert_allclose(got.detach().numpy(), (h[0] if kind == "LSTM" else h).detach().numpy(), **F64)
