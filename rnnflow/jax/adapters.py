@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..analysis.own_models import OwnModel, OwnStack, describe
+from ..analysis.own_models import OwnModel, OwnStack, ParamStep, describe
 from ..config import GRUConfig, LSTMConfig, RNNConfig
 from .build import build
 
@@ -68,8 +68,15 @@ def _np(a):
     return np.asarray(a[...])   # a jax array, or an nnx.Param's value
 
 
-def _t(kernel):
-    return _np(kernel).T.copy()
+_NNX_NAMES = {"i": "dense_i", "h": "dense_h", "if": "if_"}
+
+
+def _get(p, nnx: bool, name: str, field: str) -> np.ndarray:
+    """A cell's kernel ``(in, out)`` or bias as NumPy: linen ``p[name][field]`` (its variables),
+    NNX ``cell.<name>.<field>`` (the module)."""
+    if nnx:
+        return _np(getattr(getattr(p, _NNX_NAMES.get(name, name)), field))
+    return _np(p[name][field])
 
 
 def _activation(fn):
@@ -79,15 +86,10 @@ def _activation(fn):
 
 
 def _schema(cell, p, nnx: bool):
-    """``(config, layer params, dtype)`` of rnnflow's copy of a flax cell, or None where it does not match.
-
-    ``p``: the cell's parameters, a dict (linen) or the NNX module itself (attributes)."""
-    kind = type(cell).__name__
-    get = (lambda name: getattr(p, name)) if nnx else (lambda name: p[name])
+    """``(config, layer params, dtype)`` of rnnflow's copy of a flax cell, or None where it
+    does not match. ``p``: the cell's parameters, a dict (linen) or the NNX module itself."""
     dtype = _compute_dtype(cell, p, nnx)
-    if dtype is None:
-        return None
-    found = _layer_schema(cell, kind, p, get, nnx)
+    found = None if dtype is None else _layer_schema(cell, type(cell).__name__, p, nnx)
     return None if found is None else found + (dtype,)
 
 
@@ -106,42 +108,41 @@ def _compute_dtype(cell, p, nnx: bool):
     return name if name in ("float32", "float64") else None
 
 
-def _layer_schema(cell, kind, p, get, nnx: bool):
-    if kind == "SimpleCell":
+def _layer_schema(cell, kind: str, p, nnx: bool):
+    """One rnnflow layer (weights ``(out, in)``, gates i,f,g,o / r,z,n) from a flax cell."""
+    def k(name):
+        return _get(p, nnx, name, "kernel").T
+
+    def b(name):
+        return _get(p, nnx, name, "bias")
+    fused = nnx and kind in ("OptimizedLSTMCell", "GRUCell")   # NNX: one dense_i, one dense_h for all gates
+    if kind == "SimpleCell":                                    # h' = phi(x W_i + b_i + h W_h)
         act = _activation(cell.activation_fn)
         if cell.residual or act is None:
             return None
-        i, h = (get("dense_i"), get("dense_h")) if nnx else (get("i"), get("h"))
-        w_ih = _t(i["kernel"] if not nnx else i.kernel)
-        b_ih = _np(i["bias"] if not nnx else i.bias)
-        w_hh = _t(h["kernel"] if not nnx else h.kernel)
+        w_ih, b_ih, w_hh = k("i"), b("i"), k("h")
         layer = {"weight_ih": w_ih, "weight_hh": w_hh, "bias_ih": b_ih, "bias_hh": np.zeros_like(b_ih)}
         return RNNConfig(w_ih.shape[1], w_hh.shape[0], activation=act), layer
     if _activation(getattr(cell, "gate_fn", None)) != "sigmoid" or _activation(cell.activation_fn) != "tanh":
         return None
-    if kind in ("LSTMCell", "OptimizedLSTMCell"):
-        if nnx and kind == "OptimizedLSTMCell":
-            w_ih, w_hh, b_hh = _t(p.dense_i.kernel), _t(p.dense_h.kernel), _np(p.dense_h.bias)
+    if kind in ("LSTMCell", "OptimizedLSTMCell"):               # no input-side bias
+        if fused:
+            w_ih, w_hh, b_hh = k("i"), k("h"), b("h")
         else:
-            names = ("ii", "if_", "ig", "io") if nnx else ("ii", "if", "ig", "io")
-            ins = [get(n) for n in names]
-            hid = [get("h" + g) for g in "ifgo"]
-            kern = (lambda d: d.kernel) if nnx else (lambda d: d["kernel"])
-            bias = (lambda d: d.bias) if nnx else (lambda d: d["bias"])
-            w_ih = np.concatenate([_t(kern(d)) for d in ins])          # (4H, I): i, f, g, o
-            w_hh = np.concatenate([_t(kern(d)) for d in hid])          # (4H, H)
-            b_hh = np.concatenate([_np(bias(d)) for d in hid])
+            w_ih = np.concatenate([k("i" + g) for g in "ifgo"])    # (4H, I): i, f, g, o
+            w_hh = np.concatenate([k("h" + g) for g in "ifgo"])    # (4H, H)
+            b_hh = np.concatenate([b("h" + g) for g in "ifgo"])
         layer = {"weight_ih": w_ih, "weight_hh": w_hh, "bias_ih": np.zeros_like(b_hh), "bias_hh": b_hh}
         return LSTMConfig(w_ih.shape[1], w_hh.shape[1]), layer
     if kind == "GRUCell":
-        if nnx:
-            w_ih, b_ih, w_hh = _t(p.dense_i.kernel), _np(p.dense_i.bias), _t(p.dense_h.kernel)
+        if fused:                                               # NNX: no hidden-side bias
+            w_ih, b_ih, w_hh = k("i"), b("i"), k("h")
             b_hh = np.zeros_like(b_ih)
-        else:
-            w_ih = np.concatenate([_t(p[n]["kernel"]) for n in ("ir", "iz", "in")])   # (3H, I): r, z, n
-            b_ih = np.concatenate([_np(p[n]["bias"]) for n in ("ir", "iz", "in")])
-            w_hh = np.concatenate([_t(p[n]["kernel"]) for n in ("hr", "hz", "hn")])
-            b_hn = _np(p["hn"]["bias"])
+        else:                                                   # linen: b_ir, b_iz, b_in and b_hn only
+            w_ih = np.concatenate([k("i" + g) for g in "rzn"])     # (3H, I): r, z, n
+            b_ih = np.concatenate([b("i" + g) for g in "rzn"])
+            w_hh = np.concatenate([k("h" + g) for g in "rzn"])
+            b_hn = b("hn")
             b_hh = np.concatenate([np.zeros_like(b_hn), np.zeros_like(b_hn), b_hn])
         layer = {"weight_ih": w_ih, "weight_hh": w_hh, "bias_ih": b_ih, "bias_hh": b_hh}
         return GRUConfig(w_ih.shape[1], w_hh.shape[1]), layer
@@ -163,7 +164,6 @@ def _own(obj, cell, p, nnx: bool, batch_first: bool, step_params) -> OwnModel:
         state = "carry_ch" if isinstance(cfg, LSTMConfig) else "cell"
         return OwnModel(what, build(cfg, {"layers": [layer]}, dtype=dtype), "jax", batch_first=batch_first,
                         input_size=cfg.input_size, state=state)
-    from ..analysis.own_models import ParamStep
     if nnx:
         from flax import nnx as nnx_mod
         graphdef, state = nnx_mod.split(cell)
