@@ -120,6 +120,8 @@ def prepare(model, xs=None, h0=None, *, params=None, backend: str | None = None,
           is called as it is).
     sequence: ``xs`` must be ``(T, B, I)`` (or a batch-major module's ``(B, T, I)``).
     """
+    if role not in ("step", "sequence"):
+        raise ValueError(f"role={role!r} is invalid: expected 'step' or 'sequence'")
     own = own_model(model, params, backend)
     if own is None:
         model = _build(model, params, backend)
