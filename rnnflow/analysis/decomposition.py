@@ -47,6 +47,12 @@ def decompose_elman(norms: JacobianNorms, *, spectral: str = "exact") -> ElmanDe
 
 def elman_decomposition(model, xs, h0=None, *, params=None, layer: int = 0, backend: str | None = None,
                         spectral: str = "exact") -> ElmanDecomposition:
-    """:func:`jacobians_over_time` of an Elman layer, split into its ``phi'`` and ``W_hh`` factors."""
+    """:func:`jacobians_over_time` of an Elman layer, split into its ``phi'`` and ``W_hh`` factors.
+
+    ``model``: an rnnflow Elman ``RNNConfig`` model, or a user's Elman cell: torch ``nn.RNN``/
+    ``nn.RNNCell``, flax ``SimpleCell`` (linen with ``params=``, or NNX; not ``residual``);
+    ``xs`` ``(T, B, I)``, or ``(B, T, I)`` for a batch-major module (see
+    :func:`jacobians_over_time` for the models, layouts and ``h0``).
+    """
     return decompose_elman(jacobians_over_time(model, xs, h0, params=params, layer=layer, backend=backend,
                                                spectral=spectral), spectral=spectral)

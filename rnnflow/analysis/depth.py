@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .backends import Backend, prepare
+from .backends import Backend, prepare_stack
+from .own_models import OwnStack
 from .results import DepthProfile
 
 
@@ -42,7 +43,13 @@ def gradient_through_depth(model, x, loss_fn=None, *, params=None, backend: str 
       model: an rnnflow ``Transformer`` (``x_l`` = the residual stream ``hidden[l]``,
              ``(T, B, D)``) or ``MLP`` (``x_0`` = the input, ``x_l`` = hidden layer ``l``'s
              output ``(B, W)``), with ``L = loss_fn(y)``; or a list of layer callables
-             ``[f_0, ...]`` with ``L = loss_fn(x_L)`` (then ``x`` is ``x_0``).
+             ``[f_0, ...]`` with ``L = loss_fn(x_L)`` (then ``x`` is ``x_0``); or a user's
+             torch ``nn.TransformerEncoder`` (its ``layers``; ``L = loss_fn(norm(x_L))`` with
+             its final ``norm`` if it has one), ``nn.TransformerEncoderLayer``,
+             ``nn.Sequential`` / ``nn.ModuleList``, or a ``flax.nnx.Sequential``. ``x`` is in
+             the module's own layout: ``(B, T, D)`` for ``batch_first=True`` (batch axis 0),
+             else ``(T, B, D)`` (batch axis 1). Modules run in the mode they are in: call
+             ``.eval()`` first to switch dropout off.
       loss_fn: scalar loss (default ``sum(y^2) / 2``), written with backend operations.
       batch_axis: where the batch sits in every ``x_l`` (models: known; lists: default 0).
       jacobians: add per-example ``log ||dx_{l+1}/dx_l||_2`` and ``_F`` (full Jacobians:
@@ -53,14 +60,10 @@ def gradient_through_depth(model, x, loss_fn=None, *, params=None, backend: str 
     loss is a sum over examples; ``log_grad_norm_total`` does not).
     """
     loss_fn = loss_fn or _half_sum_of_squares
-    if isinstance(model, (list, tuple)):
-        if params is not None:
-            raise ValueError("params= goes with a config; a list of layers carries its own parameters")
-        layers = list(model)
-        _, bk = prepare(layers[0] if layers else None, x, backend=backend)
-        x0, readout, axis = x, None, 0 if batch_axis is None else batch_axis
+    model, bk = prepare_stack(model, x, params=params, backend=backend, batch_axis=batch_axis)
+    if isinstance(model, OwnStack):   # a list of layers, nn.Sequential, nn.TransformerEncoder, ...
+        x0, layers, readout, axis = x, list(model.layers), model.readout, model.batch_axis
     else:
-        model, bk = prepare(model, x, params=params, backend=backend)
         x0, layers, readout, axis = depth_stack(bk, model, x)
 
     def loss(h):

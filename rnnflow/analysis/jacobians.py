@@ -51,12 +51,23 @@ def jacobians_over_time(model, xs, h0=None, *, params=None, layer: int = 0, back
 
     Args:
       model:    an rnnflow ``RecurrentNet`` (torch or jax), a recurrent config (with
-                ``params`` and ``backend``), or a step function ``step(h, x) -> h'`` on
-                batched tensors/arrays (``h``: ``(B, H)`` or a tuple; wrap
-                ``torch.nn.GRUCell`` as ``lambda h, x: cell(x, h)``).
-      xs:       ``(T, B, I)`` inputs (NumPy or backend arrays), time-major.
-      h0:       model: its ``state0`` (default zeros); step function: the initial state.
-      layer:    which layer of a stacked model.
+                ``params`` and ``backend``), a step function ``step(h, x) -> h'`` on
+                batched tensors/arrays (``h``: ``(B, H)`` or a tuple), a step function
+                ``f(params, h, x) -> h'`` with ``params=``, or a user's own module: torch
+                ``nn.RNN``/``nn.LSTM``/``nn.GRU`` (unidirectional, no ``proj_size``) and
+                ``nn.RNNCell``/``nn.LSTMCell``/``nn.GRUCell``; flax ``SimpleCell``/``LSTMCell``/
+                ``OptimizedLSTMCell``/``GRUCell``/``MGUCell`` (linen: its variables as
+                ``params=``; NNX: as is) and their ``RNN`` wrappers. Modules that match
+                rnnflow's schema are copied exactly into an rnnflow model; other flax cells run
+                as a step function; any other module is refused (never called with its
+                arguments swapped). See :mod:`rnnflow.analysis.own_models`.
+      xs:       inputs (NumPy or backend arrays): ``(T, B, I)``, time-major, except for a
+                batch-major module (torch ``batch_first=True``, flax ``RNN`` with
+                ``time_major=False``, its default), which takes ITS layout ``(B, T, I)``.
+      h0:       model: its ``state0`` ``(L, B, H)``, LSTM ``(h0, c0)`` (default zeros; torch's
+                ``nn.LSTM`` takes its own ``(h0, c0)``); a cell: ``(B, H)`` (torch LSTM cell
+                ``(h, c)``, flax LSTM carry ``(c, h)``); step function: the initial state.
+      layer:    which layer of a stacked model (``nn.LSTM(num_layers=3)``: 0, 1 or 2).
       topk:     also return the ``topk`` largest ``log sigma_i(dh_T/dh_t)``.
       spectral: how ``log ||J(t)||_2`` and the top-k are computed: ``"exact"`` (LAPACK on
                 ``M M^T``, ~4-5x the cost of the product itself), ``"svd"`` (full SVD,
@@ -68,7 +79,7 @@ def jacobians_over_time(model, xs, h0=None, *, params=None, layer: int = 0, back
 
     Raises ``ValueError`` naming the first step ``t`` where the hidden state is NaN/Inf.
     """
-    model, bk = prepare(model, xs, h0, params=params, backend=backend)
+    model, bk, xs, h0 = prepare(model, xs, h0, params=params, backend=backend)
     tr = run_trace(bk, model, xs, h0, layer)
     steps = trace_step_jacobians(bk, model, tr, layer, analytic)
     sizes = tr.sizes

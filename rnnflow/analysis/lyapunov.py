@@ -85,12 +85,17 @@ def lyapunov_spectrum(model, xs=None, h0=None, *, params=None, steps: int | None
     constant input; ``(T, B, I)``: input-driven (then ``warmup + steps = T``).
     The first ``warmup`` steps settle the state and the tangent basis and are not
     averaged. Exponents are per step, natural log: ``(B, k)`` (default ``k = N``).
+
+    ``model``, ``params``, ``h0`` and ``layer`` are as in :func:`jacobians_over_time` (rnnflow
+    models and configs, step functions, torch ``nn.RNN``/``nn.LSTM``/``nn.GRU`` and their cells,
+    flax cells and ``RNN`` wrappers); a sequence ``xs`` is ``(T, B, I)``, or ``(B, T, I)`` for a
+    batch-major module (torch ``batch_first=True``, flax ``RNN(time_major=False)``).
     """
     if steps is not None and (isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1):
         raise ValueError(f"steps={steps!r} is invalid: expected an integer >= 1")
     if isinstance(warmup, bool) or not isinstance(warmup, (int, np.integer)) or warmup < 0:
         raise ValueError(f"warmup={warmup!r} is invalid: expected an integer >= 0")
-    model, bk = prepare(model, xs, h0, params=params, backend=backend)
+    model, bk, xs, h0 = prepare(model, xs, h0, params=params, backend=backend, sequence=False)
     if input_size is None and hasattr(model, "config"):
         input_size = model.config.input_size
     if h0 is not None:  # the batch is fixed by h0: (B, H) for a step, (L, B, H) for a model

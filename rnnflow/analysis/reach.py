@@ -24,8 +24,14 @@ def gradient_reach(model, xs, *, params=None, backend: str | None = None, direct
     norm over output and input features). Works for any model ``model(x)`` returning
     ``(T, B, O)`` or an object with ``.y`` (RNN, LSTM, GRU, Transformer). Gradients are
     computed in the model's dtype: use float64 models for long sequences.
+
+    A user's torch ``nn.RNN``/``nn.LSTM``/``nn.GRU`` (or cell) or flax recurrent cell / ``RNN``
+    wrapper (linen with ``params=``) is copied exactly into an rnnflow model whose ``y`` is the
+    top layer's ``h`` (what the module returns); ``xs`` is then in the module's own layout,
+    ``(B, T, I)`` where it is batch-major, else ``(T, B, I)``. Any other torch module is
+    called as it is, ``model(x)`` with ``x`` ``(T, B, I)``.
     """
-    model, bk = prepare(model, xs, params=params, backend=backend)
+    model, bk, xs, _ = prepare(model, xs, params=params, backend=backend, role="sequence")
     sq = bk.autodiff.output_input_grads(model, xs, directions)   # (K, T, B)
     T = sq.shape[1]
     t = np.arange(T)

@@ -15,6 +15,7 @@ import numpy as np
 
 from ..config import RECURRENT_CONFIGS, LSTMConfig, RNNConfig
 from ..types import Trace
+from .own_models import ParamStep
 
 
 def is_recurrent_model(obj) -> bool:
@@ -53,6 +54,7 @@ def trace(ops, model, xs, h0=None, *, layer: int = 0) -> Trace:
     with ops.no_grad():
         first = parts(model(pack(state), x[0]))
     check_step_output([p.shape for p in state], [getattr(p, "shape", ()) for p in first])
+    check_step_dtypes([ops.dtype_name(p) for p in state], [ops.dtype_name(p) for p in first])
     seqs = ops.scan(model, pack(state), x)
     states = tuple(np.concatenate([ops.numpy(p)[None], ops.numpy(s)]) for p, s in zip(state, seqs))
     return Trace(states, ops.numpy(x), "step")
@@ -103,6 +105,9 @@ def step_function(model, layer: int = 0):
     if is_recurrent_model(model):
         layer = check_layer(layer, model.config.num_layers)
         return model.step_function(), model.layer_params(layer)
+    check_layer(layer, 1)
+    if isinstance(model, ParamStep):
+        return model.fn, model.params
     return UserStep(model), None
 
 
@@ -160,6 +165,13 @@ def check_step_output(in_shapes, out_shapes) -> None:
     if in_shapes != out_shapes:
         raise ValueError(f"the step function returned a state with shapes {out_shapes}, "
                          f"expected the input state's {in_shapes}")
+
+
+def check_step_dtypes(in_dtypes, out_dtypes) -> None:
+    """A step function must return its state in the dtypes it was given (a scan needs it)."""
+    if list(in_dtypes) != list(out_dtypes):
+        raise ValueError(f"the step function returned a state of dtype(s) {list(out_dtypes)} for h0 of "
+                         f"{list(in_dtypes)}: pass h0 in the dtype the step computes in")
 
 
 def check_trace(tr: Trace) -> None:

@@ -8,7 +8,7 @@ except ImportError as _exc:  # pragma: no cover - exercised only without torch
     from .._backend import missing
     raise missing("torch", _exc) from None
 
-from . import arrays as arrays, jacobians as jacobians
+from . import adapters as adapters, arrays as arrays, jacobians as jacobians
 from .activations import get_activation as get_activation
 from .build import build as build, export_params as export_params, load_params as load_params, to_backend as to_backend
 from .monitor import GradientMonitor as GradientMonitor
