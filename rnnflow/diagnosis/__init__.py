@@ -10,8 +10,9 @@ causes), :mod:`.rules` (verdict rules, thresholds, cures), :mod:`.result` (the r
 :mod:`.api` (the call), :mod:`.runs` (a saved training run).
 """
 from .api import diagnose as diagnose, write_diagnosis as write_diagnosis
+from .runs import diagnose_run as diagnose_run, load_run as load_run, random_batch as random_batch
 from .result import AxisProfile as AxisProfile, Diagnosis as Diagnosis, Factor as Factor
 from .rules import DPHI as DPHI, EXPLODE as EXPLODE, SATURATED as SATURATED, VANISH as VANISH
 
-__all__ = ["diagnose", "write_diagnosis", "Diagnosis", "AxisProfile", "Factor", "VANISH", "EXPLODE", "DPHI",
+__all__ = ["diagnose", "diagnose_run", "load_run", "random_batch", "write_diagnosis", "Diagnosis", "AxisProfile", "Factor", "VANISH", "EXPLODE", "DPHI",
            "SATURATED"]

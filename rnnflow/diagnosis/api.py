@@ -14,6 +14,7 @@ from ..analysis.backends import prepare
 from ..analysis.trace import check_layer, is_recurrent_model, outputs, trace
 from ..config import MLPConfig, TransformerConfig
 from ..io import write_json
+from ..params import flatten
 from . import factors as F
 from .profiles import depth_profile, time_profile
 from .result import Diagnosis
@@ -67,19 +68,8 @@ def count_trainable(model) -> int | None:
             total += sum(int(np.prod(p.shape)) for p in m.parameters() if getattr(p, "requires_grad", True))
         elif isinstance(getattr(m, "params", None), dict):
             known = True
-            total += sum(int(np.prod(np.shape(v))) for v in _leaves(m.params))
+            total += sum(int(np.prod(np.shape(v))) for v in flatten(m.params).values())
     return total if known else None
-
-
-def _leaves(tree):
-    if isinstance(tree, dict):
-        for v in tree.values():
-            yield from _leaves(v)
-    elif isinstance(tree, (list, tuple)):
-        for v in tree:
-            yield from _leaves(v)
-    elif tree is not None:
-        yield tree
 
 
 def check_batch(kind: str, model, shape: tuple) -> None:
@@ -113,14 +103,16 @@ def make_loss(loss_fn, targets, bk, dtype):
     return (lambda y: (y * y).sum() / 2), "sum(y^2)/2"
 
 
-def check_loss(loss, y, name: str, targets) -> None:
-    """The loss of the forward output must be a scalar (and ``targets`` shaped like ``y``)."""
+def evaluate_loss(loss_fn, y, name: str, targets):
+    """``loss_fn(y)``, checked: ``targets`` shaped like ``y``, the loss a scalar."""
     if targets is not None and tuple(np.shape(targets)) != tuple(y.shape):
         raise ValueError(f"diagnose(targets=...) has shape {tuple(np.shape(targets))}: expected the model "
                          f"output's shape {tuple(y.shape)}")
+    loss = loss_fn(y)
     shape = tuple(np.shape(loss))
     if int(np.prod(shape)) != 1:
         raise ValueError(f"diagnose(loss_fn={name}) returned shape {shape}: expected a scalar")
+    return loss
 
 
 def _first_bad(arrays) -> int | None:
@@ -185,8 +177,7 @@ def _recurrent(model, bk, xn, loss, loss_name, targets, thr, layer) -> Diagnosis
     xb = bk.ops.asarray(xn, model.dtype)
     with bk.ops.no_grad():
         y = outputs(model(xb))
-        value = loss(y)
-    check_loss(value, y, loss_name, targets)
+        value = evaluate_loss(loss, y, loss_name, targets)
     tr = trace(bk.ops, model, xn, layer=layer)
     bad = _first_bad([np.concatenate([s[t].ravel() for s in tr.states]) for t in range(tr.T + 1)])
     if bad is not None:
@@ -223,8 +214,7 @@ def _stack(kind, model, bk, xn, loss, loss_name, targets, thr) -> Diagnosis:
             h = f(h)
             acts.append(_as_numpy(bk, h))
         y = h if isinstance(model, (list, tuple)) else model.readout(h)
-        value = loss(y)
-    check_loss(value, y, loss_name, targets)
+        value = evaluate_loss(loss, y, loss_name, targets)
     bad = _first_bad(acts)
     if bad is not None:
         return _nonfinite(base, "the stack input x_0" if bad == 0 else

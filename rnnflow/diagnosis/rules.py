@@ -19,6 +19,8 @@ depth, healthy, post-LN Transformer: "at risk" (Xiong et al. 2020; study transfo
 """
 from __future__ import annotations
 
+import numpy as np
+
 from .result import Factor
 
 VANISH = 1e-6       # a gradient below this fraction of its start has vanished
@@ -94,8 +96,8 @@ def recurrent_factors(cell: str, m: dict, direction: str, threshold: float) -> t
 
 def stack_factors(kind: str, m: dict, direction: str, threshold: float, rate: float) -> tuple[tuple, str | None]:
     """``(factors, responsible name)`` over depth for an MLP / Transformer / list of layers."""
-    factors = [Factor("layer gain", rate, f"each layer multiplies the gradient by ~{10 ** rate:.3g} "
-                                          f"({rate:+.3g} decades per layer)")]
+    factors = [Factor("layer gain", rate, "the gradient is exactly 0 below the top layer(s)" if rate == -np.inf else
+                      f"each layer multiplies the gradient by ~{10 ** rate:.3g} ({rate:+.3g} decades per layer)")]
     if m.get("saturation") is not None:
         factors.append(Factor("saturation", m["saturation"], f"{_f(100 * m['saturation'], 3)} % of the hidden "
                                                              f"units have phi' < {threshold:g}"))

@@ -5,6 +5,7 @@ import textwrap
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 _COLORS = {"healthy": "tab:green", "vanishing": "tab:blue", "exploding": "tab:red"}
 
@@ -19,7 +20,7 @@ def _threshold_lines(ax, thr: dict) -> None:
 def _finite_ylim(ax, ratio, thr) -> None:
     r = np.asarray(ratio, dtype=np.float64)
     r = r[np.isfinite(r)]
-    lo = min(np.log10(thr["vanish"]), r.min() if r.size else 0.0) - 1
+    lo = min(np.log10(thr["vanish"]) - 1, r.min() if r.size else 0.0) - 1
     hi = max(np.log10(thr["explode"]), r.max() if r.size else 0.0) + 1
     ax.set_ylim(max(lo, -60), min(hi, 60))
 
@@ -52,6 +53,7 @@ def _profile_panel(ax, p, thr, *, empty: str) -> None:
         ax.set_xlabel(r"layer $l$ ($x_0$: stack input; top of the stack on the right)")
         ax.set_ylabel(r"$\log_{10}\|\partial L/\partial x_l\| / \|\partial L/\partial x_L\|$")
         ax.set_title(f"Over depth: {p.verdict}")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.legend(fontsize=7, loc="best")
 
 
