@@ -176,6 +176,48 @@ def test_healthy_recurrent_controls(backend, rng):
 
 
 # ---------------------------------------------------------------- over depth
+def _brute_stacked_rnn_ratios(params, xs):
+    """log10 ||dL/dx^(l)|| / ||dL/dh^(L-1)|| for l = 0..L, L = sum(y^2)/2, through a chain of
+    torch.nn.RNN layers carrying the planted weights (torch's own cell, not rnnflow's)."""
+    import torch
+    layers = []
+    for p in params["layers"]:
+        H, I = p["weight_ih"].shape
+        rnn = torch.nn.RNN(I, H, dtype=torch.float64)
+        with torch.no_grad():
+            for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+                getattr(rnn, f"{k}_l0").copy_(torch.as_tensor(p[k]))
+        layers.append(rnn)
+    W, b = (torch.as_tensor(params["head"][k]) for k in ("weight", "bias"))
+    acts = [torch.as_tensor(xs)]
+    for rnn in layers:
+        acts.append(rnn(acts[-1])[0].detach())
+    norms = []
+    for l in range(len(acts)):
+        z = acts[l].clone().requires_grad_(True)
+        h = z
+        for rnn in layers[l:]:
+            h = rnn(h)[0]
+        y = h @ W.T + b
+        (g,) = torch.autograd.grad((y * y).sum() / 2, z)
+        norms.append(float(g.norm()))
+    return np.log10(np.array(norms) / norms[-1])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_stacked_rnn_small_input_weights_vanish_through_layers(backend, rng):
+    cfg = RNNConfig(4, 12, num_layers=8, init_ih=Init("uniform", low=-0.03, high=0.03), output_size=2)
+    params = init_params(cfg, seed=0, dtype=np.float64)
+    xs = rng.standard_normal((8, 2, 4))
+    brute = _brute_stacked_rnn_ratios(params, xs)
+    d = rnnflow.diagnose(cfg, xs, params=params, backend=backend)
+    np.testing.assert_allclose(d.depth.log10_ratio, brute, atol=1e-8)
+    below = [l for l in range(8, -1, -1) if brute[l] <= -6]
+    assert below, "the planted stack must vanish within 8 layers"
+    assert d.depth.verdict == "vanishing" and d.depth.crossing == below[0]
+    assert d.time.verdict == "healthy" and d.verdict == "vanishing" and d.factor == "layer gain"
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_relu_mlp_he_gain_3_explodes_over_depth(backend, rng):
     cfg = MLPConfig(64, 4, width=64, depth=20, activation="relu", init_weight=Init("he_normal", gain=3.0))
@@ -220,8 +262,8 @@ def test_transformer_without_layernorm_explodes_over_depth(backend, rng):
     cfg = TransformerConfig(4, d_model=8, num_heads=2, num_layers=24, norm="none", output_size=4)
     d = _diag(cfg, rng.standard_normal((6, 2, 4)), backend)
     assert d.depth.log10_ratio[0] > 3                      # the study: many decades at depth
-    if d.verdict == "exploding":
-        assert d.factor == "LayerNorm placement"
+    assert d.depth.rate > 0 and d.verdict in ("at risk", "exploding") and d.factor == "LayerNorm placement"
+    assert "norm='pre'" in d.cure
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -257,14 +299,29 @@ def test_json_summary_and_figure(tmp_path, rng):
 
 
 def test_a_list_of_layers_over_depth():
+    """A user's own torch layers: sigmoid' <= 1/4 and ||W||_2 <= 1 (rescaled here) give at most
+    1/4 per layer, so 1e-6 is crossed within ceil(6 / log10 4) = 10 layers of the top."""
     import torch
     torch.manual_seed(0)
-    layers = [torch.nn.Sequential(torch.nn.Linear(8, 8, dtype=torch.float64), torch.nn.Sigmoid()) for _ in range(12)]
-    d = rnnflow.diagnose(layers, torch.randn(4, 8, dtype=torch.float64))
-    # brute force: the gradient of sum(x_L^2)/2 at x_0 over the one at x_L
+    layers = []
+    for _ in range(12):
+        lin = torch.nn.Linear(8, 8, dtype=torch.float64)
+        with torch.no_grad():
+            lin.weight /= torch.linalg.matrix_norm(lin.weight, 2)
+        layers.append(torch.nn.Sequential(lin, torch.nn.Sigmoid()))
     x0 = torch.randn(4, 8, dtype=torch.float64)
-    assert d.kind == "stack" and d.verdict == "vanishing"   # sigmoid' <= 1/4 per layer, ||W|| ~ 1
-    assert d.depth.rate < math.log10(0.5)
+    d = rnnflow.diagnose(layers, x0)
+    z = x0.clone().requires_grad_(True)                      # brute force: one autograd pass per end
+    h = z
+    for f in layers:
+        h = f(h)
+    top = h.detach().clone().requires_grad_(True)
+    (g0,) = torch.autograd.grad((h * h).sum() / 2, z)
+    (gL,) = torch.autograd.grad((top * top).sum() / 2, top)
+    assert d.depth.log10_ratio[0] == pytest.approx(float(torch.log10(g0.norm() / gL.norm())), abs=1e-9)
+    assert d.kind == "stack" and d.verdict == "vanishing" and d.factor == "layer gain"
+    assert 1 <= d.depth.steps_back <= math.ceil(6 / math.log10(4))
+    assert d.depth.rate <= -math.log10(4) + 1e-9
 
 
 # ---------------------------------------------------------------- CLI

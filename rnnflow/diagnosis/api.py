@@ -17,6 +17,7 @@ from ..io import write_json
 from ..params import flatten
 from . import factors as F
 from .profiles import depth_profile, time_profile
+from .stacked import sequence_layers
 from .result import Diagnosis
 from .rules import DPHI, EXPLODE, VANISH, combine, cure, recurrent_factors, stack_factors
 
@@ -198,8 +199,21 @@ def _recurrent(model, bk, xn, loss, loss_name, targets, thr, layer) -> Diagnosis
         m["config_forget_bias"] = cfg.forget_bias
     factors, name = recurrent_factors(tr.cell, m, prof.verdict, thr["dphi"])
     text, study = cure(name, "time", prof.verdict, m)
-    return Diagnosis(**base, verdict=combine([prof.verdict]), factor=name, cure=text, study=study,
-                     time=prof, depth=None, factors=factors, measures=m)
+    depth = None
+    if cfg.num_layers > 1:   # the gradient through the stacked layers, L = loss(readout(h^(L-1)))
+        layers = sequence_layers(model, bk.ops, xn.shape[0])
+        depth, raw = depth_profile(layers, xb, lambda h: loss(model.readout(h)), thr["vanish"], thr["explode"],
+                                   backend=bk.name)
+        g = raw.log_grad_norm_total
+        if np.isnan(g).any() or np.isposinf(g).any():
+            return _nonfinite(base, "the gradient through the stacked layers")
+        dfactors, dname = stack_factors("recurrent", {}, depth.verdict, thr["dphi"], depth.rate)
+        factors = factors + dfactors
+        if name is None and dname is not None:
+            name = dname
+            text, study = cure(name, "depth", depth.verdict, m)
+    return Diagnosis(**base, verdict=combine([prof.verdict] + ([depth.verdict] if depth else [])), factor=name,
+                     cure=text, study=study, time=prof, depth=depth, factors=factors, measures=m)
 
 
 def _stack(kind, model, bk, xn, loss, loss_name, targets, thr) -> Diagnosis:

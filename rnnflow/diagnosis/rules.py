@@ -15,7 +15,8 @@ depth, vanishing: MLP saturation above :data:`SATURATED`; a Transformer's LayerN
 depth, exploding: a Transformer without LayerNorm; else the layer gain;
 depth, healthy, post-LN Transformer: "at risk" (Xiong et al. 2020; study transformer_depth: the
   residual-stream gradient stays within a decade, but the last layers' weight gradients do not
-  shrink with depth, hence post-LN's need for a learning-rate warm-up).
+  shrink with depth, hence post-LN's need for a learning-rate warm-up); a Transformer without
+  LayerNorm is "at risk" too (its gradients grow with depth: many decades at 48 layers).
 """
 from __future__ import annotations
 
@@ -124,7 +125,7 @@ def stack_factors(kind: str, m: dict, direction: str, threshold: float, rate: fl
             name = "layer gain"
     elif direction == "exploding":
         name = "LayerNorm placement" if norm == "none" else "layer gain"
-    elif norm == "post":
+    elif norm in ("post", "none"):
         name = "LayerNorm placement"
     return (mark(factors, name) if name else tuple(factors)), name
 
