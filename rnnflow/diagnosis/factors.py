@@ -7,8 +7,9 @@
   trace give the mean forget gate (LSTM) / update gate (GRU), its bias, and gate saturation.
 
 Contributions are in decades per step so they compare with the measured rate: for an Elman
-cell ``log10 rho(W_hh)`` and the mean ``log10 phi'``; for an LSTM the mean ``log10 f`` (the
-cell-state carry ``dc_t/dc_{t-1} = diag(f_t)``).
+cell ``log10 rho(W_hh)`` and ``log10`` of the RMS ``phi'`` (the gain of ``D_t = diag(phi'(a_t))``
+on a random direction); for an LSTM the mean ``log10 f`` (the cell-state carry
+``dc_t/dc_{t-1} = diag(f_t)``).
 """
 from __future__ import annotations
 
@@ -25,6 +26,14 @@ def _mean_log10(a) -> float:
 
 
 PIECEWISE_LINEAR = ("relu",)   # phi' is 0 or 1: a unit is "saturated" only when it is dead
+
+
+def _log10_rms(d: np.ndarray) -> float:
+    """The activation factor's typical gain per step, ``mean_{t,b} log10 sqrt(mean_i phi'^2)``:
+    ``||D v|| / ||v||`` for a random direction ``v`` (relu's 0/1 mask with half the units on
+    gives ``log10 sqrt(1/2) = -0.15``, not ``-inf``)."""
+    ms = np.mean(np.asarray(d, dtype=np.float64) ** 2, axis=-1)
+    return float(np.mean(0.5 * np.log10(np.maximum(ms, TINY))))
 
 
 def saturation(d: np.ndarray, threshold: float, activation: str | None = None) -> float:
@@ -53,7 +62,7 @@ def weight_measures(w: np.ndarray, activation: str | None) -> dict:
 def elman_measures(preact: np.ndarray, weight_hh: np.ndarray, activation: str, threshold: float) -> dict:
     """Saturation at the pre-activations ``(T, B, H)`` and the recurrent-weight numbers."""
     d = _dphi(activation, preact.astype(np.float64))
-    return {"saturation": saturation(d, threshold, activation), "mean_log10_dphi": _mean_log10(d),
+    return {"saturation": saturation(d, threshold, activation), "log10_rms_dphi": _log10_rms(d),
             **weight_measures(weight_hh, activation)}
 
 

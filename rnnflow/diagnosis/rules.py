@@ -4,8 +4,8 @@ The verdict of an axis is its crossing (:mod:`.profiles`). The factor is chosen 
 compare measured numbers, each stated next to its rule:
 
 time, vanishing
-  * Elman: the larger per-step loss of ``log10 rho(W_hh)`` (the repeated weight) and the mean
-    ``log10 phi'`` (the activation derivative): ``J = D_T W ... D_{t+1} W``;
+  * Elman: the larger per-step loss of ``log10 rho(W_hh)`` (the repeated weight) and ``log10``
+    of the RMS ``phi'`` (the activation derivative's gain): ``J = D_T W ... D_{t+1} W``;
   * LSTM / GRU: gate saturation if more than :data:`SATURATED` of the gate units have
     ``sigma' < dphi``, else the forget gate (LSTM) / update gate (GRU), the carry path
     ``dc_t/dc_{t-1} = diag(f_t)`` whose closing makes a gated cell forget;
@@ -70,8 +70,8 @@ def recurrent_factors(cell: str, m: dict, direction: str, threshold: float) -> t
     """``(factors, responsible name)`` over time for an Elman / LSTM / GRU measurement ``m``."""
     sat = Factor("saturation", m.get("saturation"),
                  f"{_f(100 * m['saturation'], 3)} % of {'gate ' if cell != 'rnn' else ''}units have "
-                 f"phi' < {threshold:g}" + (f" (mean log10 phi' = {_f(m['mean_log10_dphi'])} per step)"
-                                              if "mean_log10_dphi" in m else ""))
+                 f"phi' < {threshold:g}" + (f" (the phi' factor: {_f(m['log10_rms_dphi'])} decades per step, RMS)"
+                                              if "log10_rms_dphi" in m else ""))
     g = m.get("gamma")
     weight = Factor("recurrent weight", m.get("gamma_sigma_max") if g else m.get("sigma_max"),
                     f"rho(W_hh) = {_f(m['spectral_radius'])}, sigma_max = {_f(m['sigma_max'])}"
@@ -89,7 +89,7 @@ def recurrent_factors(cell: str, m: dict, direction: str, threshold: float) -> t
     if direction == "exploding":
         name = "recurrent weight"
     elif cell == "rnn":
-        name = "saturation" if m["mean_log10_dphi"] < m["log10_spectral_radius"] else "recurrent weight"
+        name = "saturation" if m["log10_rms_dphi"] < m["log10_spectral_radius"] else "recurrent weight"
     else:
         name = "saturation" if m["saturation"] > SATURATED else factors[2].name
     return mark(factors, name), name

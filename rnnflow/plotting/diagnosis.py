@@ -63,7 +63,7 @@ def plot_diagnosis(d, *, figsize=(13.0, 4.2)) -> Figure:
     fig = Figure(figsize=figsize, layout="constrained")
     ax_t, ax_d, ax_f = fig.subplots(1, 3, gridspec_kw={"width_ratios": [1, 1, 1.1]})
     _profile_panel(ax_t, d.time, d.thresholds, empty="no time axis\n(not a recurrent model)")
-    _profile_panel(ax_d, d.depth, d.thresholds, empty="no depth axis\n(a recurrent model: see over time)")
+    _profile_panel(ax_d, d.depth, d.thresholds, empty="no depth axis\n(a single recurrent layer)")
     ax_f.axis("off")
     lines = [f"verdict: {d.verdict}"]
     if d.nonfinite:
