@@ -147,7 +147,7 @@ def _add_diagnose(sub) -> None:
     p.add_argument("--gain", type=float, default=1.0)
     p.add_argument("--mean", type=float, default=0.0)
     p.add_argument("--std", type=float, default=1.0)
-    p.add_argument("--spectral-radius", type=float, default=None, help="rescale W_hh to this radius")
+    p.add_argument("--spectral-radius", type=float, default=None, help="rescale W_hh (recurrent models) to this radius")
     p.add_argument("--inputs", default=None, help="a .npy batch (T, B, I) or (B, I) (default: N(0, scale^2) noise)")
     p.add_argument("--steps", type=int, default=32, help="T of the random batch")
     p.add_argument("--batch", type=int, default=8, help="B of the random batch")

@@ -7,7 +7,8 @@ time and depth, names the responsible factor and the cure, and the study that sh
 
 Files: :mod:`.profiles` (time/depth profiles and crossings), :mod:`.factors` (the measured
 causes), :mod:`.rules` (verdict rules, thresholds, cures), :mod:`.result` (the result type),
-:mod:`.api` (the call), :mod:`.runs` (a saved training run).
+:mod:`.api` (the call), :mod:`.stacked` (stacked recurrent layers as a stack of sequence maps),
+:mod:`.runs` (a saved training run).
 """
 from .api import diagnose as diagnose, write_diagnosis as write_diagnosis
 from .runs import diagnose_run as diagnose_run, load_run as load_run, random_batch as random_batch

@@ -81,7 +81,8 @@ class Diagnosis:
       cure:      what to try, in words (``""`` when healthy)
       study:     the rnnflow study that shows the cure (``rnnflow run <study>``), or ``None``
       time:      the time profile (recurrent models) or ``None``
-      depth:     the depth profile (stacks) or ``None``
+      depth:     the depth profile (stacks; recurrent models with ``num_layers > 1``: through the
+                 stacked layers) or ``None``
       factors:   every factor measured, the responsible one marked
       nonfinite: where a value first became NaN/Inf, in words, or ``None``
       measures:  the raw numbers behind the factors (``{name: number or None}``)
