@@ -15,5 +15,5 @@ from .runs import diagnose_run as diagnose_run, load_run as load_run, random_bat
 from .result import AxisProfile as AxisProfile, Diagnosis as Diagnosis, Factor as Factor
 from .rules import DPHI as DPHI, EXPLODE as EXPLODE, SATURATED as SATURATED, VANISH as VANISH
 
-__all__ = ["diagnose", "diagnose_run", "load_run", "random_batch", "write_diagnosis", "Diagnosis", "AxisProfile", "Factor", "VANISH", "EXPLODE", "DPHI",
-           "SATURATED"]
+__all__ = ["diagnose", "diagnose_run", "load_run", "random_batch", "write_diagnosis", "Diagnosis", "AxisProfile",
+           "Factor", "VANISH", "EXPLODE", "DPHI", "SATURATED"]
