@@ -417,5 +417,9 @@ def test_unknown_model_kind():
     with pytest.raises(TypeError, match=r"diagnose\(model=...\) got a builtins.dict: expected an rnnflow "
                                         r"RNN/LSTM/GRU, Transformer or MLP model"):
         rnnflow.diagnose({"weights": 1}, np.zeros((2, 3)), backend="torch")
+    with pytest.raises(TypeError, match=r"got a builtins.str: expected an rnnflow"):
+        rnnflow.diagnose("my_model.pt", np.zeros((2, 3)))               # no backend to detect either
+    with pytest.raises(ValueError, match=r"analysing a RNNConfig needs backend='torch' or backend='jax'"):
+        rnnflow.diagnose(RNNConfig(3, 4), np.zeros((2, 2, 3)))
     with pytest.raises(TypeError, match=r"got a list of 0 item\(s\) \(empty\)"):
         rnnflow.diagnose([], np.zeros((2, 3)), backend="torch")

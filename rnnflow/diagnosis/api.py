@@ -12,7 +12,7 @@ import numpy as np
 
 from ..analysis.backends import prepare
 from ..analysis.trace import check_layer, is_recurrent_model, outputs, trace
-from ..config import MLPConfig, TransformerConfig
+from ..config import RECURRENT_CONFIGS, MLPConfig, TransformerConfig
 from ..io import write_json
 from ..params import flatten
 from . import factors as F
@@ -151,7 +151,12 @@ def diagnose(model, x, loss_fn=None, *, targets=None, params=None, backend: str 
         raise ValueError(f"diagnose(dphi={dphi!r}): expected a derivative threshold in (0, 1)")
     if isinstance(model, (list, tuple)) and not model:
         raise TypeError(f"diagnose(model=...) got {_name(model)}: expected {ACCEPTED}")
-    model, bk = prepare(model, x, params=params, backend=backend)
+    try:
+        model, bk = prepare(model, x, params=params, backend=backend)
+    except ValueError:          # "cannot tell the backend": first say if the object is no model at all
+        if not isinstance(model, RECURRENT_CONFIGS + (TransformerConfig, MLPConfig)):
+            model_kind(model)
+        raise
     kind = model_kind(model)
     xn = _as_numpy(bk, x)
     check_batch(kind, model, tuple(xn.shape))
