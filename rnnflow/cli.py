@@ -57,6 +57,114 @@ def _run(args) -> int:
     return 0
 
 
+MODEL_FLAGS = ("rnn", "lstm", "gru", "transformer", "mlp")
+
+
+def _flag_config(args):
+    """The model config named by ``diagnose``'s flags (``--model`` and the sizes)."""
+    from .config import GRUConfig, Init, LSTMConfig, MLPConfig, RNNConfig, TransformerConfig
+    init = None
+    if args.init is not None:
+        init = Init(args.init, gain=args.gain, mean=args.mean, std=args.std, spectral_radius=args.spectral_radius)
+    elif args.spectral_radius is not None:
+        init = Init("orthogonal", spectral_radius=args.spectral_radius)
+    extra = {} if args.activation is None else {"activation": args.activation}
+    if args.model in ("rnn", "lstm", "gru"):
+        cls = {"rnn": RNNConfig, "lstm": LSTMConfig, "gru": GRUConfig}[args.model]
+        if args.model != "rnn":
+            extra.pop("activation", None)
+        if args.model == "lstm":
+            extra["forget_bias"] = args.forget_bias
+        return cls(args.input_size, args.hidden, num_layers=args.layers, output_size=args.output_size,
+                   **({"init_hh": init} if init else {}), **extra)
+    if args.model == "transformer":
+        return TransformerConfig(args.input_size, d_model=args.hidden, num_heads=args.heads, num_layers=args.layers,
+                                 norm=args.norm, residual=not args.no_residual, output_size=args.output_size,
+                                 **({"init_weight": init} if init else {}), **extra)
+    return MLPConfig(args.input_size, args.output_size or 1, width=args.hidden, depth=args.layers,
+                     **({"init_weight": init} if init else {}), **extra)
+
+
+def _diagnose(args) -> int:
+    """Diagnose a saved training run (RUN_DIR) or a model given by flags; print the verdict and
+    write diagnosis.json and diagnosis.png."""
+    import numpy as np
+
+    from ._backend import load
+    from .diagnosis import diagnose, diagnose_run, random_batch, write_diagnosis
+    from .params import init_params
+    x = None if args.inputs is None else np.load(args.inputs, allow_pickle=False)
+    common = dict(layer=args.layer, vanish=args.vanish, explode=args.explode, dphi=args.dphi)
+    if args.run_dir is not None:
+        if args.model is not None:
+            raise ValueError(f"diagnose: give a run folder ({args.run_dir!r}) or --model, not both")
+        from .diagnosis.runs import load_run
+        backend = args.backend or load_run(args.run_dir, args.checkpoint)[2]
+        with load(backend).arrays.allow_float64():
+            d, source = diagnose_run(args.run_dir, x, checkpoint=args.checkpoint, backend=backend, dtype=args.dtype,
+                                     steps=args.steps, batch=args.batch, seed=args.seed, scale=args.input_scale,
+                                     **common)
+        out = args.out or os.path.join(args.run_dir, "diagnosis")
+    else:
+        if args.model is None:
+            raise ValueError("diagnose: give a run folder (written by rnnflow.train(..., out_dir=...)) or "
+                             f"--model, one of {', '.join(MODEL_FLAGS)}")
+        if args.input_size is None:
+            raise ValueError("diagnose --model needs --input-size (features per input, I)")
+        config, backend = _flag_config(args), args.backend or "torch"
+        dtype = np.dtype(args.dtype or "float64")
+        with load(backend).arrays.allow_float64():
+            if x is None:
+                x = random_batch(config, steps=args.steps, batch=args.batch, seed=args.seed, scale=args.input_scale,
+                                 dtype=dtype)
+            d = diagnose(config, x, params=init_params(config, seed=args.seed, dtype=dtype), backend=backend,
+                         **common)
+        source = f"{type(config).__name__} from flags, init seed {args.seed}"
+        out = args.out or "diagnosis"
+    print(d.summary())
+    print(f"   model: {source}")
+    for path in write_diagnosis(d, out, figure=not args.no_figure):
+        print(f"   wrote: {path}")
+    return 0
+
+
+def _add_diagnose(sub) -> None:
+    p = sub.add_parser("diagnose", help="why a model does not train: vanishing/exploding gradients, the factor, "
+                                        "the cure", description=_diagnose.__doc__)
+    p.add_argument("run_dir", nargs="?", help="a training run folder (rnnflow.train(..., out_dir=...))")
+    p.add_argument("--checkpoint", type=int, default=None, help="diagnose this checkpoint's step (default: final)")
+    p.add_argument("--model", choices=MODEL_FLAGS, default=None, help="a fresh model from the flags below")
+    p.add_argument("--input-size", type=int, default=None, help="I, input features")
+    p.add_argument("--hidden", type=int, default=32, help="H (recurrent), d_model (transformer), width (mlp)")
+    p.add_argument("--layers", type=int, default=1, help="layers (mlp: hidden layers)")
+    p.add_argument("--output-size", type=int, default=None)
+    p.add_argument("--activation", default=None, help="rnn, transformer or mlp non-linearity (default: the config's)")
+    p.add_argument("--forget-bias", type=float, default=0.0, help="lstm")
+    p.add_argument("--heads", type=int, default=2, help="transformer")
+    p.add_argument("--norm", choices=("post", "pre", "none"), default="pre", help="transformer LayerNorm placement")
+    p.add_argument("--no-residual", action="store_true", help="transformer without skips")
+    p.add_argument("--init", default=None, help="Init kind of W_hh (recurrent) / every weight (stack)")
+    p.add_argument("--gain", type=float, default=1.0)
+    p.add_argument("--mean", type=float, default=0.0)
+    p.add_argument("--std", type=float, default=1.0)
+    p.add_argument("--spectral-radius", type=float, default=None, help="rescale W_hh (recurrent models) to this radius")
+    p.add_argument("--inputs", default=None, help="a .npy batch (T, B, I) or (B, I) (default: N(0, scale^2) noise)")
+    p.add_argument("--steps", type=int, default=32, help="T of the random batch")
+    p.add_argument("--batch", type=int, default=8, help="B of the random batch")
+    p.add_argument("--input-scale", type=float, default=1.0, help="standard deviation of the random batch")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random batch and of a fresh model's init")
+    p.add_argument("--backend", choices=("torch", "jax"), default=None, help="default: the run's, else torch")
+    p.add_argument("--dtype", choices=("float32", "float64"), default=None,
+                   help="parameters' dtype (default: a run's own, float64 for --model)")
+    p.add_argument("--layer", type=int, default=0, help="which recurrent layer's time profile")
+    p.add_argument("--vanish", type=float, default=1e-6, help="vanished below this ratio to the start")
+    p.add_argument("--explode", type=float, default=1e6, help="exploded above this ratio")
+    p.add_argument("--dphi", type=float, default=0.01, help="a unit with phi' below this is saturated")
+    p.add_argument("--out", default=None, help="folder for diagnosis.json/.png (default: RUN_DIR/diagnosis or ./diagnosis)")
+    p.add_argument("--no-figure", action="store_true")
+    p.set_defaults(func=_diagnose)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="rnnflow", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -82,6 +190,7 @@ def main(argv=None) -> int:
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
     run.add_argument("-v", "--verbose", action="store_true", help="print the headline numbers as JSON")
     run.set_defaults(func=_run)
+    _add_diagnose(sub)
     args = parser.parse_args(argv)
     return args.func(args)
 
