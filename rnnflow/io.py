@@ -103,8 +103,9 @@ def save_npz(path, arrays: dict) -> None:
 
 def load_npz(path) -> dict[str, np.ndarray]:
     """``{name: array}`` from an ``.npz`` file, read fully (pickles refused)."""
-    with np.load(path, allow_pickle=False) as z:
-        return {k: z[k] for k in z.files}
+    with open(path, "rb") as f:   # ours to close, also when np.load fails on a broken file
+        with np.load(f, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
 
 
 def file_sha256(path) -> str:
