@@ -5,7 +5,9 @@
 * MODE ``step``: SIGKILL when ``data_fn`` is asked for step :data:`KILL_STEP` (after the
   checkpoint at step 8 was written, before step 9 is done);
 * MODE ``write``: SIGKILL in the middle of writing the checkpoint at step 8: its temporary file
-  is written and synced, ``os.replace`` not yet called (the checkpoint at 4 is the newest).
+  is written and synced, ``os.replace`` not yet called (the checkpoint at 4 is the newest);
+* MODE ``block``: at step :data:`KILL_STEP`, create ``OUT_DIR.ready`` and wait until
+  ``OUT_DIR.go`` exists, then finish (a live writer holding the folder's lock).
 
 The test imports :func:`config` and :func:`data` from here, so both processes train the same run.
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import time
 
 import numpy as np
 
@@ -62,6 +65,10 @@ def main(backend: str, optimizer: str, out_dir: str, mode: str) -> None:
     def data_fn(step, rng):
         if mode == "step" and step == KILL_STEP:
             os.kill(os.getpid(), signal.SIGKILL)
+        if mode == "block" and step == KILL_STEP:
+            open(out_dir + ".ready", "w").close()
+            while not os.path.exists(out_dir + ".go"):
+                time.sleep(0.02)
         return fn(step, rng)
 
     if mode == "write":
@@ -78,7 +85,8 @@ def main(backend: str, optimizer: str, out_dir: str, mode: str) -> None:
     params = rnnflow.init_params(model(), 0, np.float64)
     rnnflow.train(model(), params, data_fn, config(optimizer), backend=backend, out_dir=out_dir,
                   progress=False, monitor=monitor(backend))
-    raise SystemExit("not killed")
+    if mode != "block":
+        raise SystemExit("not killed")
 
 
 if __name__ == "__main__":

@@ -130,7 +130,7 @@ def run_study(module, registry, *, backend: str, seed: int = 0, scale: str = "sm
     stored = json_safe(dataclasses.asdict(settings))    # as summary.json holds it: tuples as lists
     with FolderLock(folder):   # also removes the temporary files of a killed run
         if not force:
-            reused = _reuse(module, folder, stored, backend, seed, scale)
+            reused = _reuse(module, folder, stored, backend, int(seed), scale)
             if reused is not None:
                 return reused
         remove_manifest(folder)   # from here until the new manifest, the folder is incomplete
@@ -160,7 +160,8 @@ def _reuse(module, folder: str, stored: dict, backend: str, seed: int, scale: st
     notice saying why when the folder held an earlier run's files."""
     if not [n for n in os.listdir(folder) if n != LOCK]:
         return None   # a new folder
-    problem, saved = _check_folder(folder, stored)
+    expected = {"study": module.NAME, "backend": backend, "seed": seed, "scale": scale}
+    problem, saved = _check_folder(folder, stored, expected)
     if problem is not None:
         notice(f"{folder}: {problem}: recomputing")
         return None
@@ -168,9 +169,10 @@ def _reuse(module, folder: str, stored: dict, backend: str, seed: int, scale: st
                        tuple(saved["figures"]), saved["seconds"], reused=True)
 
 
-def _check_folder(folder: str, stored: dict) -> tuple[str | None, dict | None]:
+def _check_folder(folder: str, stored: dict, expected: dict) -> tuple[str | None, dict | None]:
     """``(None, summary)`` if the manifest verifies and lists the summary, which says complete,
-    holds ``stored`` settings and lists only PNGs of the manifest; else ``(problem, None)``.
+    holds ``stored`` settings and the ``expected`` study, backend, seed and scale, and lists
+    only PNGs of the manifest; else ``(problem, None)``.
     The summary's figure paths are rebuilt from the folder (it may have moved since)."""
     problem = check_manifest(folder)
     if problem is not None:
@@ -188,6 +190,9 @@ def _check_folder(folder: str, stored: dict) -> tuple[str | None, dict | None]:
         return f"summary.json says status {saved.get('status')!r}, not 'complete'", None
     if saved.get("settings") != stored:
         return "summary.json holds other settings than this run's", None
+    for key, want in expected.items():
+        if saved.get(key) != want:
+            return f"summary.json is of another run ({key} {saved.get(key)!r}, this run's {want!r})", None
     paths = []
     for path in figures:
         name = os.path.basename(str(path))
