@@ -28,7 +28,7 @@ import rnnflow
 from rnnflow.integrity import check_manifest
 from rnnflow.io import load_npz, save_npz
 from rnnflow.training import load_result
-from rnnflow.training.results import CheckpointError
+from rnnflow.training.results import ForeignCheckpointError
 
 from . import _fault_child as child
 
@@ -152,7 +152,7 @@ UNFINISHED = {
     "every-checkpoint-truncated": (lambda d, o: [_truncate(d / CKPT.format(s)) for s in (4, 8)], ("resumed", 0),
                                    r"step_00000004\.npz is unreadable .*: no checkpoint left: starting over"),
     "checkpoint-from-another-run": (lambda d, o: shutil.copyfile(o / CKPT.format(8), d / CKPT.format(8)),
-                                    ("refused", CheckpointError, r"step_00000008\.npz is a checkpoint of another "
+                                    ("refused", ForeignCheckpointError, r"step_00000008\.npz is a checkpoint of another "
                                                                  r"run \(config digest"), None),
     "summary-truncated": (lambda d, o: _truncate(d / "summary.json"), ("resumed", 8),
                           r"summary\.json is unreadable \(JSONDecodeError.*\): rebuilding from its checkpoints"),
@@ -281,3 +281,11 @@ def test_checkpoints_carry_the_digest_of_their_run_and_of_their_arrays(tmp_path)
     for k in ("steps", "log_every", "checkpoint_every", "keep_checkpoints"):
         saved["train"].pop(k)
     assert meta["config_sha256"] == hashlib.sha256(json.dumps(saved, sort_keys=True).encode()).hexdigest()
+
+
+def test_asking_a_finished_folder_for_fewer_steps_is_refused_and_leaves_it_intact(tmp_path):
+    _train("torch", child.config("sgd"), out_dir=tmp_path)
+    with pytest.raises(ValueError, match=r"checkpoint after 12 steps, more than TrainConfig\.steps=8"):
+        _train("torch", child.config("sgd", steps=8), out_dir=tmp_path)
+    assert_clean(tmp_path)
+    assert_same_run(load_result(tmp_path), reference("torch", "sgd"))

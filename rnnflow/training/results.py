@@ -143,7 +143,11 @@ class Checkpoint:
 
 
 class CheckpointError(ValueError):
-    """A checkpoint that cannot be used: unreadable, changed, or of another run."""
+    """A checkpoint that cannot be used: unreadable, or changed since it was written."""
+
+
+class ForeignCheckpointError(CheckpointError):
+    """A checkpoint of another run (its config digest is not this run's): refused, not skipped."""
 
 
 RESULT_FILES = ("config.json", "summary.json", "metrics.npz", "metrics.csv", "params_final.npz",
@@ -218,7 +222,8 @@ class ResultsDir:
         """The checkpoint after ``step`` steps (default: the newest), or None if there is none.
 
         Raises :class:`CheckpointError` naming the file if it is unreadable, its arrays do not
-        match their digest, or it belongs to another run (``config_sha256`` differs)."""
+        match their digest, and :class:`ForeignCheckpointError` if it belongs to another run
+        (``config_sha256`` differs)."""
         steps = self.checkpoints()
         if not steps:
             return None
@@ -233,7 +238,7 @@ class ResultsDir:
         if params_digest(z) != digests[0]:
             raise CheckpointError(f"{path} changed since it was written (its arrays do not match their digest)")
         if self.config_sha256 is not None and digests[1] != self.config_sha256:
-            raise CheckpointError(
+            raise ForeignCheckpointError(
                 f"{path} is a checkpoint of another run (config digest {digests[1][:12]}..., this run's is "
                 f"{self.config_sha256[:12]}...): refusing to resume from it; delete it, or pass another out_dir")
         if int(meta["step"]) != step:

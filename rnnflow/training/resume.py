@@ -20,7 +20,7 @@ from ..io import read_json, write_json
 from ..params import unflatten
 from ..provenance import provenance
 from .records import TrainResult
-from .results import CheckpointError, ResultsDir, config_digest, load_result, meta_differences
+from .results import CheckpointError, ForeignCheckpointError, ResultsDir, config_digest, load_result, meta_differences
 
 
 def _read(folder: ResultsDir, name: str) -> tuple[dict | None, str | None]:
@@ -37,16 +37,15 @@ def _read(folder: ResultsDir, name: str) -> tuple[dict | None, str | None]:
 
 def newest_checkpoint(folder: ResultsDir, groups):
     """The newest checkpoint that verifies (a notice for each newer one that does not), or None.
-    A checkpoint of another run raises :class:`CheckpointError`."""
-    steps = folder.checkpoints()
-    for i, step in enumerate(reversed(steps)):
+    A checkpoint of another run raises :class:`ForeignCheckpointError`."""
+    steps = folder.checkpoints()[::-1]
+    for i, step in enumerate(steps):
         try:
             return folder.load_checkpoint(step, groups)
+        except ForeignCheckpointError:
+            raise
         except CheckpointError as e:
-            if "of another run" in str(e):
-                raise
-            older = steps[len(steps) - 2 - i] if i + 1 < len(steps) else None
-            then = (f"resuming from {os.path.basename(folder._ckpt_path(older))} instead" if older is not None
+            then = (f"resuming from step_{steps[i + 1]:08d}.npz instead" if i + 1 < len(steps)
                     else "no checkpoint left: starting over from step 0")
             notice(f"{e}: {then}")
     return None
@@ -61,7 +60,10 @@ def open_run(folder: ResultsDir, meta: dict, cfg, model_config, keys, recorder, 
     summary, summary_problem = _read(folder, "summary.json")
     if saved is not None:
         diffs = meta_differences(saved, meta)
-        done, status = int((summary or {}).get("steps_done", 0)), (summary or {}).get("status")
+        try:
+            done, status = int((summary or {}).get("steps_done", 0)), (summary or {}).get("status")
+        except (TypeError, ValueError):
+            done, status, summary_problem = 0, None, "summary.json holds no step count"
         # reading a finished run back needs the same numbers, not the same monitor
         numeric = [d for d in diffs if not d.startswith("monitor")]
         terminal = status == "stopped" or (status == "finished" and done == cfg.steps)
@@ -80,11 +82,11 @@ def open_run(folder: ResultsDir, meta: dict, cfg, model_config, keys, recorder, 
         problem = "config.json missing"
     if problem is not None:
         notice(f"{folder.path}: {problem}: rebuilding from its checkpoints")
-    remove_manifest(folder.path)   # from here until write_results, the folder is incomplete
     ckpt = newest_checkpoint(folder, keys)
     if ckpt is not None and ckpt.step > cfg.steps:
         raise ValueError(f"out_dir={folder.path!r} has a checkpoint after {ckpt.step} steps, more than "
                          f"TrainConfig.steps={cfg.steps}")
+    remove_manifest(folder.path)   # from here until write_results, the folder is incomplete
     _write_provenance(folder, 0 if ckpt is None else ckpt.step)
     if ckpt is not None and ckpt.status not in ("running", "finished"):
         return _rebuild(folder, meta, ckpt, cfg, model_config, recorder, backend), None
