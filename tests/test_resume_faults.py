@@ -152,8 +152,8 @@ UNFINISHED = {
     "every-checkpoint-truncated": (lambda d, o: [_truncate(d / CKPT.format(s)) for s in (4, 8)], ("resumed", 0),
                                    r"step_00000004\.npz is unreadable .*: no checkpoint left: starting over"),
     "checkpoint-from-another-run": (lambda d, o: shutil.copyfile(o / CKPT.format(8), d / CKPT.format(8)),
-                                    ("refused", ForeignCheckpointError, r"step_00000008\.npz is a checkpoint of another "
-                                                                 r"run \(config digest"), None),
+                                    ("refused", ForeignCheckpointError,
+                                     r"step_00000008\.npz is a checkpoint of another run \(config digest"), None),
     "summary-truncated": (lambda d, o: _truncate(d / "summary.json"), ("resumed", 8),
                           r"summary\.json is unreadable \(JSONDecodeError.*\): rebuilding from its checkpoints"),
     "config-truncated": (lambda d, o: _truncate(d / "config.json"), ("resumed", 8),
