@@ -4,6 +4,8 @@ puts the figures of that run on the page). docs/conf.py puts this folder on ``sy
 
 sphinx-gallery calls the scraper after every code block; it shows the figures that the
 block's :func:`run_for_docs` calls queued in ``_TO_SHOW`` (the figures of their results).
+Only a file inside the study's own results folder is published (:func:`published_path`): a
+reused ``summary.json`` could list any path, and the built site is public.
 """
 from __future__ import annotations
 
@@ -14,7 +16,19 @@ import sys
 from rnnflow import studies
 
 CHECKOUT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-_TO_SHOW: list[str] = []  # PNG paths queued by the code block running now; drained by the scraper
+_TO_SHOW: list[tuple[str, str]] = []  # (results folder, PNG path) queued by the code block running now
+
+
+def published_path(folder: str, path: str) -> str:
+    """``path`` resolved (links followed) if it is a PNG file inside the results ``folder``;
+    otherwise ``ValueError``: the docs publish nothing else."""
+    root, real = os.path.realpath(folder), os.path.realpath(path)
+    if not real.startswith(root + os.sep):
+        raise ValueError(f"figure {path!r} lies outside its study's results folder {folder!r} "
+                         f"(resolves to {real!r}): refusing to publish it")
+    if not real.endswith(".png") or not os.path.isfile(real):
+        raise ValueError(f"figure {path!r} is not a PNG file in {folder!r}: refusing to publish it")
+    return real
 
 
 def results_root() -> str:
@@ -39,7 +53,7 @@ def run_for_docs(name: str, backend: str, *, show_figures: bool = True,
                          out=results_root(), progress=sys.__stderr__ if sys.__stderr__ is not None else False,
                          force=os.environ.get("RNNFLOW_DOCS_REUSE", "0") != "1")
     if show_figures:
-        _TO_SHOW.extend(result.figures)
+        _TO_SHOW.extend((result.folder, published_path(result.folder, f)) for f in result.figures)
     print(studies.format_summary(result) if compare_to is None else studies.compare_summaries(compare_to, result))
     folder = os.path.abspath(result.folder)
     shown = os.path.relpath(folder, CHECKOUT) if folder.startswith(CHECKOUT + os.sep) else folder
@@ -70,9 +84,12 @@ def study_figure_scraper(block, block_vars, gallery_conf, **kwargs) -> str:
     Named in docs/conf.py as ``"image_scrapers": ("rnnflow_docs.study_figure_scraper",)``.
     """
     sources, copies = [], []
-    for src, dst in zip(_TO_SHOW, block_vars["image_path_iterator"]):
-        shutil.copyfile(src, dst)
-        sources.append(src)
-        copies.append(dst)
-    _TO_SHOW.clear()
+    try:
+        for (folder, src), dst in zip(_TO_SHOW, block_vars["image_path_iterator"]):
+            src = published_path(folder, src)
+            shutil.copyfile(src, dst)
+            sources.append(src)
+            copies.append(dst)
+    finally:
+        _TO_SHOW.clear()
     return figure_rst(sources, copies, gallery_conf["src_dir"]) if copies else ""

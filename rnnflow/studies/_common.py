@@ -9,10 +9,14 @@ the folder layout is::
         summary.json        headline numbers, settings, status ("complete" when done)
         data.npz            the arrays behind every figure
         <figure>.png/.svg   one file pair per figure
+        provenance.json     versions, git commit, command line, time (rnnflow.provenance)
+        manifest.json       size and SHA-256 of each file above, written last (rnnflow.integrity)
 
 ``<digest>`` appears when the settings are not the scale's own (:func:`folder_name`).
-Every write is atomic. A folder whose summary says complete, with the same settings, is not
-recomputed.
+Every write is atomic. A folder is reused, not recomputed, only if its manifest verifies and
+its summary says complete with the same settings; a folder that fails the check (a file
+missing, truncated or changed) is recomputed with a one-line notice saying why. One process
+writes a folder at a time (``<folder>/.lock``, :mod:`rnnflow.lock`): a second one fails.
 """
 from __future__ import annotations
 
@@ -28,7 +32,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .._backend import load
+from ..integrity import check_manifest, manifest_files, notice, remove_manifest, write_manifest
 from ..io import atomic_write_bytes, json_safe, read_json, save_npz, write_json
+from ..lock import LOCK, FolderLock
+from ..provenance import provenance
 from ..validation import fail
 
 SCALES = ("smoke", "docs", "full")
@@ -49,6 +56,7 @@ class StudyContext:
     progress: object = True           # False, True (bars on stderr) or a text stream for the bars
     figures: list = field(default_factory=list)
     arrays: dict = field(default_factory=dict)
+    files: list = field(default_factory=list)   # names written into folder (for the manifest)
 
     def save_figure(self, fig, stem: str) -> str:
         """Write ``fig`` as ``<stem>.png`` (150 dpi) and ``<stem>.svg``; return the PNG path."""
@@ -56,6 +64,7 @@ class StudyContext:
             buf = io.BytesIO()
             fig.savefig(buf, format=ext, bbox_inches="tight", **kw)
             atomic_write_bytes(os.path.join(self.folder, f"{stem}.{ext}"), buf.getvalue())
+            self.files.append(f"{stem}.{ext}")
         import matplotlib.pyplot as plt
         plt.close(fig)
         path = os.path.join(self.folder, f"{stem}.png")
@@ -118,28 +127,79 @@ def run_study(module, registry, *, backend: str, seed: int = 0, scale: str = "sm
     if type(settings) is not type(default):
         raise TypeError(f"settings={settings!r} is invalid: expected a {module.NAME}.Settings")
     folder = os.path.join(out, module.NAME, folder_name(backend, seed, scale, default, settings))
-    summary_path = os.path.join(folder, "summary.json")
     stored = json_safe(dataclasses.asdict(settings))    # as summary.json holds it: tuples as lists
-    if not force and os.path.exists(summary_path):
-        saved = read_json(summary_path)
-        if saved.get("status") == "complete" and saved.get("settings") == stored:
-            return StudyResult(module.NAME, backend, seed, scale, folder, saved["results"],
-                               tuple(saved["figures"]), saved["seconds"], reused=True)
-    os.makedirs(folder, exist_ok=True)
-    ctx = StudyContext(module.NAME, backend, int(seed), scale, folder, settings, progress)
-    t0 = time.perf_counter()
-    with load(backend).arrays.allow_float64():   # float64 analyses whatever the caller chose
-        results = module.run(ctx)
-    seconds = time.perf_counter() - t0
-    if ctx.arrays:
-        save_npz(os.path.join(folder, "data.npz"), ctx.arrays)
-    write_json(summary_path, {
-        "study": module.NAME, "question": module.QUESTION, "backend": backend, "seed": int(seed),
-        "scale": scale, "settings": stored, "results": results, "figures": ctx.figures,
-        "seconds": seconds, "status": "complete",
-    })
+    with FolderLock(folder):   # also removes the temporary files of a killed run
+        if not force:
+            reused = _reuse(module, folder, stored, backend, int(seed), scale)
+            if reused is not None:
+                return reused
+        remove_manifest(folder)   # from here until the new manifest, the folder is incomplete
+        ctx = StudyContext(module.NAME, backend, int(seed), scale, folder, settings, progress)
+        about = provenance()
+        t0 = time.perf_counter()
+        with load(backend).arrays.allow_float64():   # float64 analyses whatever the caller chose
+            results = module.run(ctx)
+        seconds = time.perf_counter() - t0
+        files = ["summary.json", "provenance.json", *ctx.files]
+        write_json(os.path.join(folder, "provenance.json"), about)
+        if ctx.arrays:
+            save_npz(os.path.join(folder, "data.npz"), ctx.arrays)
+            files.append("data.npz")
+        write_json(os.path.join(folder, "summary.json"), {
+            "study": module.NAME, "question": module.QUESTION, "backend": backend, "seed": int(seed),
+            "scale": scale, "settings": stored, "results": results, "figures": ctx.figures,
+            "seconds": seconds, "status": "complete",
+        })
+        write_manifest(folder, files)
     return StudyResult(module.NAME, backend, int(seed), scale, folder, results, tuple(ctx.figures),
                        seconds, reused=False)
+
+
+def _reuse(module, folder: str, stored: dict, backend: str, seed: int, scale: str) -> StudyResult | None:
+    """The complete folder's result if it verifies (:func:`_check_folder`); else None, with a
+    notice saying why when the folder held an earlier run's files."""
+    if not [n for n in os.listdir(folder) if n != LOCK]:
+        return None   # a new folder
+    expected = {"study": module.NAME, "backend": backend, "seed": seed, "scale": scale}
+    problem, saved = _check_folder(folder, stored, expected)
+    if problem is not None:
+        notice(f"{folder}: {problem}: recomputing")
+        return None
+    return StudyResult(module.NAME, backend, int(seed), scale, folder, saved["results"],
+                       tuple(saved["figures"]), saved["seconds"], reused=True)
+
+
+def _check_folder(folder: str, stored: dict, expected: dict) -> tuple[str | None, dict | None]:
+    """``(None, summary)`` if the manifest verifies and lists the summary, which says complete,
+    holds ``stored`` settings and the ``expected`` study, backend, seed and scale, and lists
+    only PNGs of the manifest; else ``(problem, None)``.
+    The summary's figure paths are rebuilt from the folder (it may have moved since)."""
+    problem = check_manifest(folder)
+    if problem is not None:
+        return problem, None
+    files = manifest_files(folder)
+    for name in ("summary.json", "provenance.json"):
+        if name not in files:
+            return f"manifest.json does not list {name}", None
+    try:
+        saved = read_json(os.path.join(folder, "summary.json"))
+        results, seconds, figures = saved["results"], float(saved["seconds"]), list(saved["figures"])
+    except Exception as e:   # the manifest was rewritten over a broken summary
+        return f"summary.json unreadable ({type(e).__name__}: {e})", None
+    if saved.get("status") != "complete":
+        return f"summary.json says status {saved.get('status')!r}, not 'complete'", None
+    if saved.get("settings") != stored:
+        return "summary.json holds other settings than this run's", None
+    for key, want in expected.items():
+        if saved.get(key) != want:
+            return f"summary.json is of another run ({key} {saved.get(key)!r}, this run's {want!r})", None
+    paths = []
+    for path in figures:
+        name = os.path.basename(str(path))
+        if name not in files or not name.endswith(".png"):
+            return f"summary.json lists figure {path!r}, not a PNG in this folder's manifest", None
+        paths.append(os.path.join(folder, name))
+    return None, {"results": results, "seconds": seconds, "figures": paths}
 
 
 def folder_name(backend: str, seed: int, scale: str, default, settings) -> str:

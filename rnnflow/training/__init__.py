@@ -17,6 +17,7 @@ from .loop import check_batch as check_batch, data_rng as data_rng, train as tra
 from .monitor import GradientHistory as GradientHistory, GradientRecorder as GradientRecorder
 from .records import Metrics as Metrics, NonFiniteEvent as NonFiniteEvent, TrainResult as TrainResult
 from .results import (
+    CheckpointError as CheckpointError, ForeignCheckpointError as ForeignCheckpointError,
     ResultsDir as ResultsDir, config_from_dict as config_from_dict, config_to_dict as config_to_dict,
     load_result as load_result,
 )
@@ -24,6 +25,6 @@ from .results import (
 __all__ = [
     "TrainConfig", "OPTIMIZERS", "CLIP_MODES", "LOSSES", "NONFINITE_POLICIES",
     "Metrics", "NonFiniteEvent", "TrainResult", "GradientHistory", "GradientRecorder",
-    "ResultsDir", "load_result", "config_to_dict", "config_from_dict",
+    "ResultsDir", "load_result", "config_to_dict", "config_from_dict", "CheckpointError", "ForeignCheckpointError",
     "train", "check_batch", "data_rng", "trainable_keys", "adding_data", "copy_data", "digits_data",
 ]

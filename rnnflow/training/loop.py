@@ -27,7 +27,8 @@ from ..params import check_params, flatten, init_params, is_buffer, map_with_pat
 from .._backend import load
 from .config import TrainConfig, check_loss_for_model, output_size
 from .records import MetricsLog, NonFiniteEvent, TrainResult
-from .results import Checkpoint, ResultsDir, load_result, meta_differences, run_meta
+from .resume import open_run
+from .results import Checkpoint, ResultsDir, run_meta
 
 
 class Stepper(Protocol):
@@ -166,7 +167,19 @@ def _check_train_config(cfg) -> None:
 def run(backend: str, make_stepper: Callable, model_config, params, data_fn, train_config: TrainConfig,
         *, out_dir=None, progress: bool = True, monitor=None) -> TrainResult:
     """The loop of :func:`train`, over ``make_stepper(model_config, flat_params, train_config,
-    optimizer_state_or_None, monitor) -> Stepper`` (a backend's ``Stepper`` class)."""
+    optimizer_state_or_None, monitor) -> Stepper`` (a backend's ``Stepper`` class).
+
+    With ``out_dir``, the run holds the folder's lock throughout: a second process training
+    into the same folder fails with ``rnnflow.lock.FolderLockedError`` (see :mod:`rnnflow.lock`)."""
+    args = (backend, make_stepper, model_config, params, data_fn, train_config)
+    if out_dir is None:
+        return _run(*args, out_dir=None, progress=progress, monitor=monitor)
+    with ResultsDir(out_dir).lock():
+        return _run(*args, out_dir=out_dir, progress=progress, monitor=monitor)
+
+
+def _run(backend: str, make_stepper: Callable, model_config, params, data_fn, train_config: TrainConfig,
+         *, out_dir, progress: bool, monitor) -> TrainResult:
     cfg = train_config
     _check_train_config(cfg)
     check_loss_for_model(cfg, model_config)
@@ -186,27 +199,14 @@ def run(backend: str, make_stepper: Callable, model_config, params, data_fn, tra
     folder = ResultsDir(out_dir) if out_dir is not None else None
     if folder is not None:
         meta = run_meta(backend, cfg, model_config, flat, recorder)
-        saved = folder.read_meta()
-        if saved is not None:
-            diffs = meta_differences(saved, meta)
-            summary = folder.read_summary() or {}
-            done, status = int(summary.get("steps_done", 0)), summary.get("status")
-            # reading a finished run back needs the same numbers, not the same monitor
-            numeric = [d for d in diffs if not d.startswith("monitor")]
-            terminal = status == "stopped" or (status == "finished" and done == cfg.steps)
-            if numeric or (diffs and not terminal):
-                raise ValueError(f"out_dir={folder.path!r} holds a different run ({'; '.join(diffs[:3])}): "
-                                 "pass another out_dir, or delete this one to start over")
-            if terminal:
-                return _load_finished(folder, recorder, keys)
-            ckpt = folder.load_checkpoint(groups=keys)
-            if ckpt is not None:
-                if ckpt.step > cfg.steps:
-                    raise ValueError(f"out_dir={folder.path!r} has a checkpoint after {ckpt.step} steps, more than "
-                                     f"TrainConfig.steps={cfg.steps}")
-                start, flat, opt_state, mon_state = ckpt.step, ckpt.params, ckpt.optimizer, ckpt.monitor
-                log.extend(ckpt.metrics)
-                events = list(ckpt.events)
+        # a finished run read back, or the newest checkpoint that verifies (rnnflow.training.resume)
+        finished, ckpt = open_run(folder, meta, cfg, model_config, keys, recorder, backend)
+        if finished is not None:
+            return finished
+        if ckpt is not None:
+            start, flat, opt_state, mon_state = ckpt.step, ckpt.params, ckpt.optimizer, ckpt.monitor
+            log.extend(ckpt.metrics)
+            events = list(ckpt.events)
         folder.write_meta(meta)
         folder.write_summary("running", cfg.steps, log.freeze(), events, backend=backend)
 
@@ -214,10 +214,10 @@ def run(backend: str, make_stepper: Callable, model_config, params, data_fn, tra
     if recorder is not None and mon_state is not None:
         recorder.load_state_dict(mon_state)
 
-    def checkpoint(done: int) -> Checkpoint:
+    def checkpoint(done: int, status: str = "running") -> Checkpoint:
         return Checkpoint(step=done, params=stepper.params(), optimizer=stepper.optimizer_state(),
                           metrics=log.freeze(), events=tuple(events),
-                          monitor=None if recorder is None else recorder.state_dict())
+                          monitor=None if recorder is None else recorder.state_dict(), status=status)
 
     status = "finished"
     bar = tqdm(total=cfg.steps, initial=start, disable=not progress, unit="step",
@@ -271,18 +271,8 @@ def run(backend: str, make_stepper: Callable, model_config, params, data_fn, tra
         gradients=None if recorder is None else recorder.history(),
         out_dir=None if folder is None else folder.path, resumed_from=start)
     if folder is not None:
-        folder.save_checkpoint(checkpoint(len(metrics)), cfg.keep_checkpoints)
+        folder.save_checkpoint(checkpoint(len(metrics), status), cfg.keep_checkpoints)
         folder.write_results(result)
-    return result
-
-
-def _load_finished(folder: ResultsDir, recorder, keys) -> TrainResult:
-    """A terminal run: read it back; refill the caller's monitor from the last checkpoint."""
-    result = load_result(folder.path)
-    if recorder is not None:
-        ckpt = folder.load_checkpoint(groups=keys)
-        if ckpt is not None and ckpt.monitor is not None:
-            recorder.load_state_dict(ckpt.monitor)
     return result
 
 
