@@ -423,3 +423,30 @@ def test_unknown_model_kind():
         rnnflow.diagnose(RNNConfig(3, 4), np.zeros((2, 2, 3)))
     with pytest.raises(TypeError, match=r"got a list of 0 item\(s\) \(empty\)"):
         rnnflow.diagnose([], np.zeros((2, 3)), backend="torch")
+
+
+def test_diagnose_a_users_own_torch_lstm_and_sequential(rng):
+    """A plain torch.nn.LSTM (batch_first) and an nn.Sequential ReLU MLP, as researchers have them."""
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    lstm = torch.nn.LSTM(3, 8, batch_first=True, dtype=torch.float64)
+    with torch.no_grad():
+        for name in ("bias_ih_l0", "bias_hh_l0"):          # gates i, f, g, o: forget bias -3 in total
+            b = getattr(lstm, name)
+            b.zero_()
+            b[8:16] = -1.5
+        for name in ("weight_ih_l0", "weight_hh_l0"):
+            getattr(lstm, name).uniform_(-0.1, 0.1)
+    xs = rng.standard_normal((2, 20, 3))                    # (B, T, I): the module's own layout
+    d = rnnflow.diagnose(lstm, torch.from_numpy(xs))
+    assert d.verdict == "vanishing" and d.factor == "forget gate"
+    assert d.measures["forget_bias"] == pytest.approx(-3.0, abs=1e-12)
+    layers = []
+    for _ in range(20):                                     # He init x3: the gradient grows ~3x per layer
+        lin = torch.nn.Linear(16, 16, dtype=torch.float64)
+        torch.nn.init.normal_(lin.weight, std=3 * (2 / 16) ** 0.5)
+        torch.nn.init.zeros_(lin.bias)
+        layers += [lin, torch.nn.ReLU()]
+    mlp = torch.nn.Sequential(*layers)
+    d = rnnflow.diagnose(mlp, torch.from_numpy(rng.standard_normal((8, 16))))
+    assert d.verdict == "exploding" and d.depth.crossing is not None

@@ -10,7 +10,9 @@ import os
 
 import numpy as np
 
-from ..analysis.backends import prepare
+from .. import _backend
+from ..analysis.backends import prepare, prepare_stack
+from ..analysis.own_models import module_backend
 from ..analysis.trace import check_layer, is_recurrent_model, outputs, trace
 from ..config import RECURRENT_CONFIGS, MLPConfig, TransformerConfig
 from ..io import write_json
@@ -36,6 +38,19 @@ def model_kind(model) -> str:
         cfg = getattr(model, "config", None)
         return "transformer" if isinstance(cfg, TransformerConfig) else "mlp" if isinstance(cfg, MLPConfig) else "stack"
     raise TypeError(f"diagnose(model=...) got {_name(model)}: expected {ACCEPTED}")
+
+
+def _prepare(model, x, params, backend):
+    """``(model, Backend, x)``: an rnnflow model (built from a config, or copied from a user's
+    torch/flax recurrent module, ``x`` then laid out time-major), or, for a user's stack
+    module (``nn.TransformerEncoder``, ``nn.Sequential``, ...), its layers as a list (a final
+    norm counted as the last layer)."""
+    name = None if isinstance(model, (list, tuple)) else module_backend(model)
+    if name is not None and _backend.load(name).adapters.adapt_stack(model) is not None:
+        stack, bk = prepare_stack(model, x, params=params, backend=backend)
+        return list(stack.layers) + ([stack.readout] if stack.readout is not None else []), bk, x
+    model, bk, x, _ = prepare(model, x, params=params, backend=backend)
+    return model, bk, x
 
 
 def _name(obj) -> str:
@@ -152,7 +167,7 @@ def diagnose(model, x, loss_fn=None, *, targets=None, params=None, backend: str 
     if isinstance(model, (list, tuple)) and not model:
         raise TypeError(f"diagnose(model=...) got {_name(model)}: expected {ACCEPTED}")
     try:
-        model, bk = prepare(model, x, params=params, backend=backend)
+        model, bk, x = _prepare(model, x, params, backend)
     except ValueError:          # "cannot tell the backend": first say if the object is no model at all
         if not isinstance(model, RECURRENT_CONFIGS + (TransformerConfig, MLPConfig)):
             model_kind(model)
