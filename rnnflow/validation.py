@@ -17,6 +17,7 @@ Bools are never accepted as numbers (``True`` is an ``int`` to Python, not to us
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import numbers
 from typing import NoReturn
@@ -35,9 +36,19 @@ def _is_integer(value, kind) -> bool:
     return isinstance(value, kind) and not isinstance(value, bool)
 
 
+def python_numbers(config) -> None:
+    """Store a frozen dataclass's NumPy integer and float fields (``np.int64(8)``) as Python
+    ``int`` / ``float``, so the checks below accept them and the config writes to JSON.
+    NumPy bools are left as they are (:func:`check_bool` refuses them)."""
+    for f in dataclasses.fields(config):
+        v = getattr(config, f.name)
+        if isinstance(v, (np.integer, np.floating)):
+            object.__setattr__(config, f.name, v.item())
+
+
 def check_int(owner: str, name: str, value, lo: int = 1) -> None:
-    """A Python ``int >= lo`` (not a bool, nor a NumPy integer: config fields are stored as
-    given and written to JSON)."""
+    """A Python ``int >= lo`` (not a bool; configs turn NumPy integers into ints first with
+    :func:`python_numbers`, as their fields are written to JSON)."""
     if not _is_integer(value, int) or value < lo:
         fail(owner, name, value, f"an integer >= {lo}")
 
