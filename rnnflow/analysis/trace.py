@@ -40,7 +40,7 @@ def trace(ops, model, xs, h0=None, *, layer: int = 0) -> Trace:
            ``(B, H)`` or a tuple of ``(B, H_i)``).
     layer: which layer of a stacked model (its inputs are the layer below's states).
     """
-    check_sequence(tuple(xs.shape))
+    check_sequence(np.shape(xs))
     if is_recurrent_model(model):
         return _trace_model(ops, model, xs, h0, layer)
     if not callable(model):

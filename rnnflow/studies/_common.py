@@ -29,7 +29,7 @@ import numpy as np
 
 from .._backend import load
 from ..io import atomic_write_bytes, json_safe, read_json, save_npz, write_json
-from ..validation import fail
+from ..validation import check_folder, fail
 
 SCALES = ("smoke", "docs", "full")
 BACKENDS = ("torch", "jax")
@@ -111,6 +111,7 @@ def run_study(module, registry, *, backend: str, seed: int = 0, scale: str = "sm
     the scale's own go to a folder of their own (:func:`folder_name`).
     """
     _check(module.NAME, backend, seed, scale, registry)
+    out = check_folder("out", out)
     if not isinstance(progress, bool) and not callable(getattr(progress, "write", None)):
         raise TypeError(f"progress={progress!r} is invalid: expected True, False or a text stream")
     default = module.SCALES[scale]

@@ -23,8 +23,9 @@ import numpy as np
 from tqdm import tqdm
 
 from ..config import MLPConfig
-from ..params import check_params, flatten, init_params, is_buffer, map_with_path, param_shapes, unflatten
 from .._backend import load
+from ..params import check_params, flatten, init_params, is_buffer, map_with_path, param_shapes, unflatten
+from ..validation import check_folder
 from .config import TrainConfig, check_loss_for_model, output_size
 from .records import MetricsLog, NonFiniteEvent, TrainResult
 from .results import Checkpoint, ResultsDir, load_result, meta_differences, run_meta
@@ -183,7 +184,7 @@ def run(backend: str, make_stepper: Callable, model_config, params, data_fn, tra
     recorder = None if monitor is None else monitor.recorder
 
     log, events, opt_state, mon_state, start = MetricsLog(keys), [], None, None, 0
-    folder = ResultsDir(out_dir) if out_dir is not None else None
+    folder = ResultsDir(check_folder("out_dir", out_dir)) if out_dir is not None else None
     if folder is not None:
         meta = run_meta(backend, cfg, model_config, flat, recorder)
         saved = folder.read_meta()
