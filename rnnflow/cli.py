@@ -132,11 +132,11 @@ def _add_diagnose(sub) -> None:
     p = sub.add_parser("diagnose", help="why a model does not train: vanishing/exploding gradients, the factor, "
                                         "the cure", description=_diagnose.__doc__)
     p.add_argument("run_dir", nargs="?", help="a training run folder (rnnflow.train(..., out_dir=...))")
-    p.add_argument("--checkpoint", type=int, default=None, help="diagnose this checkpoint's step (default: final)")
+    p.add_argument("--checkpoint", type=_count(0), default=None, help="diagnose this checkpoint's step (default: final)")
     p.add_argument("--model", choices=MODEL_FLAGS, default=None, help="a fresh model from the flags below")
-    p.add_argument("--input-size", type=int, default=None, help="I, input features")
-    p.add_argument("--hidden", type=int, default=32, help="H (recurrent), d_model (transformer), width (mlp)")
-    p.add_argument("--layers", type=int, default=1, help="layers (mlp: hidden layers)")
+    p.add_argument("--input-size", type=_count(1), default=None, help="I, input features")
+    p.add_argument("--hidden", type=_count(1), default=32, help="H (recurrent), d_model (transformer), width (mlp)")
+    p.add_argument("--layers", type=_count(1), default=1, help="layers (mlp: hidden layers)")
     p.add_argument("--output-size", type=int, default=None)
     p.add_argument("--activation", default=None, help="rnn, transformer or mlp non-linearity (default: the config's)")
     p.add_argument("--forget-bias", type=float, default=0.0, help="lstm")
@@ -149,10 +149,10 @@ def _add_diagnose(sub) -> None:
     p.add_argument("--std", type=float, default=1.0)
     p.add_argument("--spectral-radius", type=float, default=None, help="rescale W_hh (recurrent models) to this radius")
     p.add_argument("--inputs", default=None, help="a .npy batch (T, B, I) or (B, I) (default: N(0, scale^2) noise)")
-    p.add_argument("--steps", type=int, default=32, help="T of the random batch")
-    p.add_argument("--batch", type=int, default=8, help="B of the random batch")
+    p.add_argument("--steps", type=_count(1), default=32, help="T of the random batch")
+    p.add_argument("--batch", type=_count(1), default=8, help="B of the random batch")
     p.add_argument("--input-scale", type=float, default=1.0, help="standard deviation of the random batch")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random batch and of a fresh model's init")
+    p.add_argument("--seed", type=_count(0), default=0, help="seed of the random batch and of a fresh model's init")
     p.add_argument("--backend", choices=("torch", "jax"), default=None, help="default: the run's, else torch")
     p.add_argument("--dtype", choices=("float32", "float64"), default=None,
                    help="parameters' dtype (default: a run's own, float64 for --model)")
@@ -165,34 +165,83 @@ def _add_diagnose(sub) -> None:
     p.set_defaults(func=_diagnose)
 
 
+# ---------------------------------------------------------------- errors and argument checks
+from .lock import FolderLockedError  # noqa: E402 (a core leaf module: no framework import)
+
+USER_ERRORS = (ValueError, TypeError, OSError, FolderLockedError)  # what rnnflow raises for bad input or a busy folder
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with its errors on one line, ``rnnflow: error: ...`` (exit code 2), like the rest."""
+
+    def error(self, message):
+        self.exit(2, f"rnnflow: error: {message} (see {self.prog} --help)\n")
+
+
+def _count(lo: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is invalid: expected an integer >= {lo}") from None
+        if value < lo:
+            raise argparse.ArgumentTypeError(f"{value} is invalid: expected an integer >= {lo}")
+        return value
+    parse.__name__ = f"integer >= {lo}"
+    return parse
+
+
+def _folder(text: str) -> str:
+    from .validation import check_folder
+    try:
+        return check_folder("--out", text)
+    except USER_ERRORS as e:
+        raise argparse.ArgumentTypeError(str(e).removeprefix("--out=")) from None
+
+
+def _one_line(e: BaseException) -> str:
+    if isinstance(e, OSError) and e.strerror and e.filename:
+        return f"{e.strerror}: {e.filename!r}"
+    return " ".join(str(e).split()) or type(e).__name__
+
+
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="rnnflow", description=__doc__)
+    """``rnnflow <command> ...``: 0 on success; a user error is one line on stderr and exit
+    code 2 (``--debug`` shows its traceback instead)."""
+    parser = _Parser(prog="rnnflow", description=__doc__)
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="the main job: backend parity check, then the flagship studies")
-    demo.add_argument("--seed", type=int, default=0)
-    demo.add_argument("--batch", type=int, default=16)
-    demo.add_argument("--steps", type=int, default=64)
-    demo.add_argument("--hidden", type=int, default=32)
+    demo.add_argument("--seed", type=_count(0), default=0)
+    demo.add_argument("--batch", type=_count(1), default=16)
+    demo.add_argument("--steps", type=_count(1), default=64)
+    demo.add_argument("--hidden", type=_count(1), default=32)
     from .studies import SCALES, STUDIES
     demo.add_argument("--backend", choices=("torch", "jax"), default="torch")
     demo.add_argument("--scale", choices=SCALES, default="smoke")
-    demo.add_argument("--out", default="results")
+    demo.add_argument("--out", type=_folder, default="results")
     demo.add_argument("--no-progress", action="store_true")
     demo.set_defaults(func=_demo)
     run = sub.add_parser("run", help="run a study and write its results folder and figures")
     run.add_argument("name", choices=STUDIES + ("all",))
     run.add_argument("--backend", choices=("torch", "jax", "both"), default="torch")
-    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--seed", type=_count(0), default=0)
     run.add_argument("--scale", choices=SCALES, default="smoke",
                      help="smoke: seconds (tests); docs: what the docs show; full: the real thing")
-    run.add_argument("--out", default="results", help="results root folder (default: ./results)")
+    run.add_argument("--out", type=_folder, default="results", help="results root folder (default: ./results)")
     run.add_argument("--force", action="store_true", help="recompute even if a complete folder exists")
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
     run.add_argument("-v", "--verbose", action="store_true", help="print the headline numbers as JSON")
     run.set_defaults(func=_run)
     _add_diagnose(sub)
     args = parser.parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except USER_ERRORS as e:
+        if args.debug:
+            raise
+        print(f"rnnflow: error: {_one_line(e)}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -10,7 +10,7 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from .activations import ACTIVATIONS, MLP_ACTIVATIONS, canonical_activation
-from .validation import check_bool, check_choice, check_int, check_real, fail
+from .validation import check_bool, check_choice, check_int, check_real, fail, python_numbers
 
 INIT_KINDS = (
     "zeros", "constant", "normal", "uniform",
@@ -44,6 +44,7 @@ class Init:
 
     def __post_init__(self):
         c = "Init"
+        python_numbers(self)
         check_choice(c, "kind", self.kind, INIT_KINDS)
         check_real(c, "gain", self.gain)
         check_real(c, "mean", self.mean)
@@ -58,6 +59,24 @@ class Init:
             if self.kind in ("zeros", "constant"):
                 fail(c, "spectral_radius", self.spectral_radius,
                      f"None for kind={self.kind!r} (a rank-<=1 matrix cannot be rescaled)")
+            if self.kind == "normal" and self.std == 0:
+                fail(c, "std", self.std, f"a number > 0 with spectral_radius={self.spectral_radius!r} "
+                     "(std=0 draws a constant matrix, which cannot be rescaled)")
+            if self.kind not in ("normal", "uniform") and self.gain == 0:
+                fail(c, "gain", self.gain, f"a non-zero number with spectral_radius={self.spectral_radius!r} "
+                     "(gain=0 draws the zero matrix, which cannot be rescaled)")
+
+
+def _check_square(cls, name, init: Init, shapes: dict) -> None:
+    """``init.spectral_radius`` needs every matrix it draws to be square: ``shapes`` maps a
+    parameter to its (block) shape."""
+    if init.spectral_radius is None:
+        return
+    bad = {k: v for k, v in shapes.items() if len(v) != 2 or v[0] != v[1]}
+    if bad:
+        k, v = next(iter(bad.items()))
+        fail(cls, name, init, f"an Init with spectral_radius=None here: it draws {k} of shape "
+             f"{v}, and a spectral radius needs square matrices")
 
 
 def _check_init(cls, name, value):
@@ -82,6 +101,7 @@ class _RecurrentConfig:
 
     def __post_init__(self):
         c = type(self).__name__
+        python_numbers(self)
         check_int(c, "input_size", self.input_size)
         check_int(c, "hidden_size", self.hidden_size)
         check_int(c, "num_layers", self.num_layers)
@@ -89,6 +109,11 @@ class _RecurrentConfig:
             check_int(c, "output_size", self.output_size)
         for name in ("init_ih", "init_hh", "init_bias", "init_out"):
             _check_init(c, name, getattr(self, name))
+        h = self.hidden_size
+        _check_square(c, "init_ih", self.init_ih, {"layers.0.weight_ih (per gate block)": (h, self.input_size)})
+        _check_square(c, "init_bias", self.init_bias, {"the biases": (self.gates * h,)})
+        if self.output_size is not None:
+            _check_square(c, "init_out", self.init_out, {"head.weight": (self.output_size, h)})
 
     @property
     def gates(self) -> int:
@@ -173,6 +198,7 @@ class TransformerConfig:
 
     def __post_init__(self):
         c = "TransformerConfig"
+        python_numbers(self)
         check_int(c, "input_size", self.input_size)
         check_int(c, "d_model", self.d_model)
         check_int(c, "num_heads", self.num_heads)
@@ -199,6 +225,10 @@ class TransformerConfig:
             check_int(c, "output_size", self.output_size)
         _check_init(c, "init_weight", self.init_weight)
         _check_init(c, "init_bias", self.init_bias)
+        d = self.d_model
+        _check_square(c, "init_weight", self.init_weight, {"embed.weight": (d, self.input_size),
+                                                           "layers.0.attn.in_proj.weight": (3 * d, d)})
+        _check_square(c, "init_bias", self.init_bias, {"the biases": (d,)})
 
     @property
     def head_dim(self) -> int:
@@ -234,6 +264,7 @@ class MLPConfig:
 
     def __post_init__(self):
         c = "MLPConfig"
+        python_numbers(self)
         check_int(c, "input_size", self.input_size)
         check_int(c, "output_size", self.output_size)
         check_int(c, "width", self.width)
@@ -247,6 +278,10 @@ class MLPConfig:
         check_real(c, "bn_eps", self.bn_eps, lo=0.0, lo_open=True)
         _check_init(c, "init_weight", self.init_weight)
         _check_init(c, "init_bias", self.init_bias)
+        w = self.width
+        _check_square(c, "init_weight", self.init_weight, {"layers.0.linear.weight": (w, self.input_size),
+                                                           "head.weight": (self.output_size, w)})
+        _check_square(c, "init_bias", self.init_bias, {"the biases": (w,)})
 
     def replace(self, **changes):
         return dataclasses.replace(self, **changes)

@@ -10,7 +10,7 @@ import numpy as np
 
 from ._backend import detect, load
 from .config import RECURRENT_CONFIGS, MLPConfig, TransformerConfig
-from .params import check_params, flatten, init_params
+from .params import check_params, common_dtype, init_params
 
 MODEL_KINDS = ("recurrent", "transformer", "mlp")
 FLOAT_DTYPES = ("float32", "float64")
@@ -41,21 +41,29 @@ def float_dtype(dtype) -> np.dtype:
 
 
 def params_dtype(params) -> np.dtype:
-    """The dtype of a parameter set: that of its first array."""
-    return np.asarray(next(iter(flatten(params).values()))).dtype
+    """The dtype of a parameter set, the one all its arrays share (mixed dtypes are refused)."""
+    return common_dtype(params)
 
 
 def model_params(config, params=None, *, seed: int = 0, dtype=None) -> tuple[dict, np.dtype]:
     """The parameters a model of ``config`` is built from and their dtype.
 
     ``params=None`` gives ``init_params(config, seed, dtype or float32)``; given params are
-    checked against the schema. ``dtype`` defaults to the params' dtype.
+    checked against the schema (real, finite float arrays of the right shapes). The dtype
+    rule: with ``dtype`` given every array is cast to it; without, all arrays must share one
+    dtype, float32 or float64 (mixed dtypes are refused, never silently downcast).
     """
     dt = None if dtype is None else float_dtype(dtype)
     if params is None:
         params = init_params(config, seed, dt or np.float32)
     check_params(config, params)
-    return params, dt or float_dtype(params_dtype(params))
+    if dt is not None:
+        return params, dt
+    shared = params_dtype(params)
+    if shared.name not in FLOAT_DTYPES:
+        raise ValueError(f"params are {shared}: expected float32 or float64 arrays (or pass "
+                         "dtype=np.float32 / np.float64 to build, which casts them)")
+    return params, shared
 
 
 def build(config, params=None, *, backend: str, seed: int = 0, dtype=None):

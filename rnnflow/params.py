@@ -157,9 +157,14 @@ def init_params(config, seed=0, dtype=np.float32) -> Params:
 
 
 def _check_dtype(dtype):
-    dt = np.dtype(dtype)
-    if dt not in (np.float32, np.float64):
-        raise ValueError(f"dtype={dt} is invalid: expected float32 or float64")
+    try:
+        dt = None if dtype is None else np.dtype(dtype)
+    except TypeError:
+        dt = None
+    if dt is None or dt not in (np.float32, np.float64):
+        shown = repr(dtype) if dt is None else dt.name
+        raise ValueError(f"init_params(dtype={shown}) is invalid: expected np.float32 or np.float64 "
+                         "(or their names, 'float32' / 'float64')")
     return dt
 
 
@@ -213,20 +218,64 @@ def is_buffer(key: str) -> bool:
 
 
 def check_params(config, params: Params) -> None:
-    """Raise ``ValueError`` naming the first missing, extra or mis-shaped entry."""
+    """Raise naming the first missing, extra, mis-typed, mis-shaped or non-finite entry.
+
+    ``params`` is a nested dict (lists for stacked layers) of real float arrays (NumPy,
+    or anything ``numpy.asarray`` reads: lists, torch tensors, jax arrays) in the schema of
+    :func:`param_shapes`. Integer, bool, complex, string or object arrays are refused, and
+    so are NaN and Inf.
+    """
+    name = type(config).__name__
+    if not isinstance(params, dict):
+        raise TypeError(f"params must be a nested dict of float arrays in {name}'s schema (as "
+                        f"rnnflow.init_params(config) returns), got {type(params).__name__}")
     expected = _flat_shapes(param_shapes(config))
     got = flatten(params)
     missing = sorted(set(expected) - set(got))
     extra = sorted(set(got) - set(expected))
     if missing:
         raise ValueError(f"params is missing {missing[0]!r} (shape {expected[missing[0]]}) "
-                         f"expected by {type(config).__name__}")
+                         f"expected by {name}")
     if extra:
-        raise ValueError(f"params has unexpected entry {extra[0]!r} for {type(config).__name__}")
+        raise ValueError(f"params has unexpected entry {extra[0]!r} for {name}")
     for k, shape in expected.items():
-        a = got[k]
-        if tuple(np.shape(a)) != tuple(shape):
-            raise ValueError(f"params[{k!r}] has shape {tuple(np.shape(a))}, expected {tuple(shape)}")
+        a = leaf_array(k, got[k])
+        if a.shape != tuple(shape):
+            raise ValueError(f"params[{k!r}] has shape {a.shape}, expected {tuple(shape)}")
+        if not np.isfinite(a).all():
+            bad = ~np.isfinite(a)
+            what = "NaN" if np.isnan(a).any() else "Inf"
+            raise ValueError(f"params[{k!r}] contains {what} ({int(bad.sum())} of {a.size} entries, first at "
+                             f"index {tuple(int(i) for i in np.argwhere(bad)[0])}): expected finite values")
+
+
+def leaf_array(key: str, value) -> np.ndarray:
+    """``params[key]`` as a NumPy array, refused unless it is a real float array."""
+    try:
+        a = np.asarray(value.detach().cpu() if hasattr(value, "detach") else value)  # torch: no grad
+    except (TypeError, ValueError, RuntimeError) as e:
+        raise TypeError(f"params[{key!r}] is a {type(value).__name__} that is not an array ({e}): "
+                        "expected a float32 or float64 array") from None
+    if a.dtype.kind == "c":
+        raise TypeError(f"params[{key!r}] is complex ({a.dtype}): expected real float32 or float64 "
+                        "(pass its .real explicitly if that is what is meant)")
+    if a.dtype.kind != "f":
+        raise TypeError(f"params[{key!r}] has dtype {a.dtype} ({type(value).__name__}): expected a "
+                        "float32 or float64 array")
+    return a
+
+
+def common_dtype(params: Params) -> np.dtype:
+    """The one float dtype of every array in ``params``; mixed dtypes are refused, naming two
+    keys that differ (``build(..., dtype=...)`` casts every array to one dtype instead)."""
+    dtypes = {k: np.asarray(leaf_array(k, v)).dtype for k, v in flatten(params).items()}
+    first = next(iter(dtypes))
+    for k, dt in dtypes.items():
+        if dt != dtypes[first]:
+            raise ValueError(f"params mixes float dtypes: {first!r} is {dtypes[first]} but {k!r} is {dt}: "
+                             "cast every array to one dtype, or pass dtype=np.float32 / np.float64 "
+                             "to build, which casts every array to that dtype")
+    return dtypes[first]
 
 
 def _flat_shapes(shapes) -> dict[str, tuple]:

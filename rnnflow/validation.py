@@ -17,8 +17,10 @@ Bools are never accepted as numbers (``True`` is an ``int`` to Python, not to us
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import numbers
+import os
 from typing import NoReturn
 
 import numpy as np
@@ -35,9 +37,19 @@ def _is_integer(value, kind) -> bool:
     return isinstance(value, kind) and not isinstance(value, bool)
 
 
+def python_numbers(config) -> None:
+    """Store a frozen dataclass's NumPy integer and float fields (``np.int64(8)``) as Python
+    ``int`` / ``float``, so the checks below accept them and the config writes to JSON.
+    NumPy bools are left as they are (:func:`check_bool` refuses them)."""
+    for f in dataclasses.fields(config):
+        v = getattr(config, f.name)
+        if isinstance(v, (np.integer, np.floating)):
+            object.__setattr__(config, f.name, v.item())
+
+
 def check_int(owner: str, name: str, value, lo: int = 1) -> None:
-    """A Python ``int >= lo`` (not a bool, nor a NumPy integer: config fields are stored as
-    given and written to JSON)."""
+    """A Python ``int >= lo`` (not a bool; configs turn NumPy integers into ints first with
+    :func:`python_numbers`, as their fields are written to JSON)."""
     if not _is_integer(value, int) or value < lo:
         fail(owner, name, value, f"an integer >= {lo}")
 
@@ -108,6 +120,10 @@ def check_input(shape, dtype: str, *, rank: int, features: int, model_dtype: str
         raise ValueError(f"{what} has {shape[-1]} features (shape {tuple(shape)}): expected I={features}")
     if any(s == 0 for s in shape):
         raise ValueError(f"{what} has an empty dimension (shape {tuple(shape)})")
+    if dtype != model_dtype and dtype not in FLOAT_DTYPES:
+        raise ValueError(f"{what} has dtype {dtype}: expected a float array in the model's dtype, "
+                         f"{model_dtype} (cast the input, e.g. x.astype(np.{model_dtype}) or "
+                         f"x.to(torch.{model_dtype}))")
     if dtype != model_dtype:
         raise ValueError(f"{what} has dtype {dtype} but the model's parameters are {model_dtype}: "
                          f"cast the input or build the model with dtype={dtype!r}")
@@ -124,13 +140,19 @@ def check_state(shape, expected: tuple, what: str) -> None:
 
 
 # ---------------------------------------------------------------- model inputs (both backends)
+def _type_name(a) -> str:
+    """``torch.Tensor``, ``jaxlib.ArrayImpl``, ``ndarray``, ``list``: which library's array a user passed."""
+    top = type(a).__module__.split(".")[0]
+    return type(a).__name__ if top in ("builtins", "numpy") else f"{top}.{type(a).__name__}"
+
+
 def check_model_input(ops, x, config, model_dtype, *, rank: int) -> None:
     """A model's input ``x``: ``ops``' array type, ``rank`` dims (3: ``(T, B, I)``, 2:
     ``(B, I)``), ``config.input_size`` features, the model's dtype, finite values (not
     checkable under a JAX transformation: skipped there). ``ops`` is the backend's
     ``arrays`` module."""
     if not ops.is_array(x):
-        raise TypeError(f"x must be {ops.ARRAY_KIND}, got {type(x).__name__}")
+        raise TypeError(f"x must be {ops.ARRAY_KIND}, got {_type_name(x)}")
     check_input(tuple(x.shape), ops.dtype_name(x), rank=rank, features=config.input_size,
                 model_dtype=ops.dtype_name(model_dtype))
     if ops.all_finite(x) is False:
@@ -145,7 +167,7 @@ def check_model_state(ops, state0, config, batch: int, model_dtype, *, lstm: boo
     want = (config.num_layers, batch, config.hidden_size)
     for name, s in zip(("h0", "c0") if lstm else ("state0",), state0 if lstm else (state0,)):
         if not ops.is_array(s):
-            raise TypeError(f"{name} must be {ops.ARRAY_KIND}, got {type(s).__name__}")
+            raise TypeError(f"{name} must be {ops.ARRAY_KIND}, got {_type_name(s)}")
         if ops.dtype_name(s) != ops.dtype_name(model_dtype):
             raise ValueError(f"{name} has dtype {ops.dtype_name(s)} but the model's parameters are "
                              f"{ops.dtype_name(model_dtype)}")
@@ -178,3 +200,27 @@ def check_dropout_key(config, train: bool, key) -> None:
     if needs_dropout_key(config, train) and key is None:
         raise ValueError(f"{type(config).__name__}.dropout={config.dropout} in train mode needs a PRNG key: "
                          "pass key=jax.random.key(seed) (or train=False)")
+
+
+# ---------------------------------------------------------------- output folders
+def check_folder(name: str, path) -> str:
+    """An output folder ``path`` (``name`` is the argument's name, e.g. ``"out_dir"``) that
+    exists or can be created: not empty, not an existing file, under no file, and writable
+    where it would be created. Returned as a ``str``."""
+    try:
+        p = os.fspath(path)
+    except TypeError:
+        raise TypeError(f"{name}={path!r} is invalid: expected a folder path (str or os.PathLike)") from None
+    if not isinstance(p, str) or not p.strip():
+        raise ValueError(f"{name}={path!r} is invalid: expected a folder path (use '.' for the current folder)")
+    if os.path.exists(p) and not os.path.isdir(p):
+        raise FileExistsError(f"{name}={p!r} is an existing file: expected a folder (existing, or one to create)")
+    here = os.path.abspath(p)
+    while not os.path.exists(here):
+        here = os.path.dirname(here)
+    if not os.path.isdir(here):
+        raise NotADirectoryError(f"{name}={p!r} is invalid: {here!r} is a file, so no folder can be made under it")
+    if not os.access(here, os.W_OK | os.X_OK):
+        raise PermissionError(f"{name}={p!r} is not writable: {here!r} does not let this user write in it; "
+                              "pass a folder you can write to")
+    return p

@@ -8,6 +8,7 @@ import numpy as np
 
 from .backends import Backend, prepare_stack
 from .own_models import OwnStack
+from .rescaled import LN2, check_finite_backward, exponent, log_norm
 from .results import DepthProfile
 
 
@@ -23,11 +24,6 @@ def depth_stack(bk: Backend, model, x):
         raise TypeError(f"depth_stack needs an rnnflow Transformer or MLP, got {type(model).__name__}")
     x0 = model.stack_input(bk.ops.asarray(x, model.dtype))
     return x0, model.blocks(), model.readout, model.batch_axis
-
-
-def _log_sqrt(sq):
-    with np.errstate(divide="ignore"):
-        return 0.5 * np.log(sq)
 
 
 def _half_sum_of_squares(y):
@@ -56,8 +52,13 @@ def gradient_through_depth(model, x, loss_fn=None, *, params=None, backend: str 
              small sizes only; needs layers that treat examples independently, so no
              train-mode BatchNorm).
 
-    All ``L+1`` gradients come from one backward pass (per-example norms assume the
-    loss is a sum over examples; ``log_grad_norm_total`` does not).
+    All ``L+1`` gradients come from one backward pass, layer by layer, with the cotangent
+    rescaled by a power of two after each layer (:mod:`rnnflow.analysis.rescaled`), so the
+    log-norms are finite and exact where ``dL/dx_l`` itself would overflow or underflow
+    (an exploding stack in float32). A forward pass that leaves the float range raises an
+    error naming the layer. Per-example norms assume the loss is a sum over examples
+    (``log_grad_norm_total`` does not); one scale is shared by the batch, so examples may
+    interact (train-mode BatchNorm).
     """
     loss_fn = loss_fn or _half_sum_of_squares
     model, bk = prepare_stack(model, x, params=params, backend=backend, batch_axis=batch_axis)
@@ -68,14 +69,51 @@ def gradient_through_depth(model, x, loss_fn=None, *, params=None, backend: str 
 
     def loss(h):
         return loss_fn(h if readout is None else readout(h))
-    grads, _ = bk.autodiff.depth_gradients(layers, x0, loss)
-    sq = np.stack([(np.moveaxis(g, axis, 0).reshape(g.shape[axis], -1) ** 2).sum(1) for g in grads], 1)  # (B, L+1)
+    sq, log_scale = _rescaled_gradients(bk, layers, x0, loss, axis)   # (B, L+1), (L+1,)
     spec = frob = None
     if jacobians:
         jacs = bk.autodiff.layer_jacobians(layers, x0, batch_axis=axis)
         with np.errstate(divide="ignore"):
             spec = np.stack([np.log(np.linalg.norm(j, 2, axis=(1, 2))) for j in jacs], axis=1)
             frob = np.stack([np.log(np.linalg.norm(j, axis=(1, 2))) for j in jacs], axis=1)
-    return DepthProfile(layer=np.arange(len(grads)), log_grad_norm=_log_sqrt(sq),
-                        log_grad_norm_total=_log_sqrt(sq.sum(0)), log_jacobian_spectral=spec,
+    return DepthProfile(layer=np.arange(sq.shape[1]), log_grad_norm=log_norm(log_scale, sq),
+                        log_grad_norm_total=log_norm(log_scale, sq.sum(0)), log_jacobian_spectral=spec,
                         log_jacobian_frobenius=frob, label=label)
+
+
+def _rescaled_gradients(bk: Backend, layers, x0, loss, axis: int):
+    """Per-example squared norms ``sq`` ``(B, L+1)`` of ``dL/dx_l`` in units ``exp(2 log_scale[l])``.
+
+    Runs ``x_{l+1} = layers[l](x_l)`` and ``L = loss(x_L)`` forward, then pulls the
+    cotangent back link by link, rescaling it by ``2^-e`` (``e`` the exponent of its largest entry)
+    after each one.
+    """
+    values, pulls = bk.autodiff.pullbacks(list(layers) + [loss], x0)
+    if values[-1].size != 1:
+        raise ValueError(f"loss_fn must return a scalar, got shape {tuple(values[-1].shape)}")
+    check_forward(values[:-1])
+    dtype = values[-2].dtype
+    n = len(values) - 1                              # L+1 gradients dL/dx_0..dL/dx_L
+    sq, log_scale, k = np.empty((values[0].shape[axis], n)), np.empty(n), 0
+    g = np.ones(values[-1].shape)
+    for l in range(n - 1, -1, -1):
+        g = pulls[l](g)                              # dL/dx_l * 2^-k
+        m = np.abs(g).max(initial=0.0)
+        check_finite_backward(m, "the loss (dL/dx_L)" if l == n - 1 else f"layer {l}", dtype)
+        e = int(exponent(m))
+        g, k = np.ldexp(g, -e), k + e
+        sq[:, l] = (np.moveaxis(g, axis, 0).reshape(g.shape[axis], -1) ** 2).sum(1)
+        log_scale[l] = k * LN2
+    return sq, log_scale
+
+
+def check_forward(values) -> None:
+    """``values`` ``x_0..x_L`` of a stack must be finite: name the first layer whose output is not."""
+    for l, v in enumerate(values):
+        if not np.isfinite(v).all():
+            if l == 0:
+                raise ValueError("the stack input x_0 contains NaN or Inf")
+            big = float(np.abs(values[l - 1]).max())
+            raise ValueError(f"the forward pass left the {v.dtype} range at layer {l - 1}: its output x_{l} "
+                             f"is non-finite (NaN/Inf; max |x_{l - 1}| = {big:.3g}), so no gradient can be "
+                             f"measured: use float64 (init_params(..., dtype=np.float64)) or a smaller init")

@@ -41,7 +41,7 @@ def trace(ops, model, xs, h0=None, *, layer: int = 0) -> Trace:
            ``(B, H)`` or a tuple of ``(B, H_i)``).
     layer: which layer of a stacked model (its inputs are the layer below's states).
     """
-    check_sequence(tuple(xs.shape))
+    check_sequence(np.shape(xs))
     if is_recurrent_model(model):
         return _trace_model(ops, model, xs, h0, layer)
     if not callable(model):
@@ -192,3 +192,17 @@ def check_trace(tr: Trace) -> None:
     if not np.isfinite(tr.inputs).all():
         t = int(np.argmax(~np.isfinite(tr.inputs.reshape(tr.T, -1)).all(axis=1)))
         raise ValueError(f"the inputs are non-finite (NaN/Inf) first at xs[{t}] (step t={t + 1})")
+
+
+def check_directions(directions, out_size: int) -> np.ndarray:
+    """Output directions ``u_k`` as float64 ``(K, O)``, ``O = out_size`` (default: the unit basis)."""
+    if directions is None:
+        return np.eye(out_size)
+    try:
+        d = np.asarray(directions, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"directions={directions!r} is invalid: expected an array (K, O) of real numbers") from None
+    if d.ndim != 2 or d.shape[0] == 0 or d.shape[1] != out_size:
+        raise ValueError(f"directions has shape {d.shape}: expected (K, O) with O = {out_size} (the model's "
+                         f"output size), one output direction per row")
+    return d

@@ -19,8 +19,8 @@ ARRAY_KIND = "a jax or numpy array"   # what the error messages ask for
 
 
 def is_array(a) -> bool:
-    """True for anything array-like with a shape and a dtype (jax, NumPy, a tracer)."""
-    return hasattr(a, "shape") and hasattr(a, "dtype")
+    """True for a jax array (a tracer too) or a NumPy array; not for a torch tensor."""
+    return isinstance(a, (jax.Array, np.ndarray))
 
 
 def dtype_name(a) -> str:

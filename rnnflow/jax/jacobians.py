@@ -13,10 +13,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..analysis.trace import check_sequence_output, outputs, pack, parts
+from ..analysis.trace import check_directions, check_sequence_output, outputs, pack, parts
 from .arrays import asarray, numpy
 
-__all__ = ["step_jacobians", "output_input_grads", "depth_gradients", "layer_jacobians"]
+__all__ = ["step_jacobians", "step_vjp", "output_input_grads", "pullbacks", "layer_jacobians"]
 
 
 def _model_dtype(model):
@@ -64,34 +64,45 @@ def output_input_grads(model, xs, directions=None) -> np.ndarray:
     y = outputs(model(x))
     check_sequence_output(tuple(y.shape), tuple(x.shape))
     y_last, vjp = jax.vjp(lambda x_: outputs(model(x_))[-1], x)   # (B, O)
-    dirs = (jnp.eye(y.shape[-1], dtype=y.dtype) if directions is None
-            else jnp.asarray(np.asarray(directions), dtype=y.dtype))
+    dirs = jnp.asarray(check_directions(directions, y.shape[-1]), dtype=y.dtype)
     cot = jnp.broadcast_to(dirs[:, None, :], (dirs.shape[0],) + y_last.shape)
     (g,) = jax.vmap(vjp)(cot)                                      # (K, T, B, I)
     return numpy((g * g).sum(-1)).astype(np.float64)
 
 
-def depth_gradients(layers, x, loss_fn) -> tuple[list, list]:
-    """``dL/dx_l`` for ``x_{l+1} = layers[l](x_l)`` and scalar ``L = loss_fn(x_L)``, one backward pass.
+def pullbacks(fns, x) -> tuple[list, list]:
+    """The chain ``x_{l+1} = fns[l](x_l)`` run forward, each link with its own ``jax.vjp``.
 
-    Returns ``(grads, activations)``: two lists of ``L+1`` NumPy arrays shaped like ``x_l``.
-    Runs eagerly (no ``jit``): the layers are fresh closures on every call, so a jit
-    would recompile each time, while eager primitives stay cached across calls.
+    Returns ``(values, pulls)``: ``values`` the ``len(fns)+1`` NumPy arrays ``x_0..x_n``
+    (model dtype) and ``pulls[l](g)``, the VJP ``g -> g . dx_{l+1}/dx_l`` of link ``l``
+    (``g`` a NumPy array shaped like ``x_{l+1}``, cast to its dtype; float64 out). Runs
+    eagerly (no ``jit``): the links are fresh closures on every call, so a jit would
+    recompile each time, while eager primitives stay cached across calls.
     """
-    acts, vjps = [asarray(x)], []
-    for f in layers:
-        y, vjp = jax.vjp(f, acts[-1])
-        acts.append(y)
-        vjps.append(vjp)
-    loss = loss_fn(acts[-1])
-    if jnp.size(loss) != 1:
-        raise ValueError(f"loss_fn must return a scalar, got shape {jnp.shape(loss)}")
-    g = jax.grad(lambda a: jnp.reshape(loss_fn(a), ()))(acts[-1])
-    grads = [g]
-    for vjp in reversed(vjps):
-        (g,) = vjp(g)
-        grads.append(g)
-    return [numpy(g).astype(np.float64) for g in reversed(grads)], [numpy(a) for a in acts]
+    values, pulls = [asarray(x)], []
+    for f in fns:
+        y, vjp = jax.vjp(f, values[-1])
+        values.append(y)
+        pulls.append(lambda g, y=y, vjp=vjp: numpy(vjp(jnp.asarray(g, y.dtype).reshape(y.shape))[0])
+                     .astype(np.float64))
+    return [numpy(v) for v in values], pulls
+
+
+@partial(jax.jit, static_argnames=("step",))
+def _step_vjp(step, p, state, x, cot):
+    _, vjp = jax.vjp(lambda s, x_: parts(step(p, pack(s), x_)), state, x)
+    return vjp(cot)
+
+
+def step_vjp(step, params, state, x, cot) -> tuple[tuple, np.ndarray]:
+    """The VJP of ONE step ``state' = step(params, state, x)`` at ``state`` (a tuple of NumPy
+    ``(R, H_i)``, model dtype) and ``x`` ``(R, I)`` for the cotangent ``cot`` (a tuple like
+    ``state``): float64 ``(cot . dstate'/dstate, cot . dstate'/dx)``; jitted, ``params``
+    traced and ``step`` static, as :func:`step_jacobians`."""
+    dt = jax.tree_util.tree_leaves(params)[0].dtype
+    g_state, g_x = _step_vjp(step, params, tuple(jnp.asarray(s, dt) for s in state), jnp.asarray(x, dt),
+                             tuple(jnp.asarray(c, dt) for c in cot))
+    return tuple(numpy(g).astype(np.float64) for g in g_state), numpy(g_x).astype(np.float64)
 
 
 def layer_jacobians(layers, x, *, batch_axis: int = 0) -> list:

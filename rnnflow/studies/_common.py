@@ -36,7 +36,7 @@ from ..integrity import check_manifest, manifest_files, notice, remove_manifest,
 from ..io import atomic_write_bytes, json_safe, read_json, save_npz, write_json
 from ..lock import LOCK, FolderLock
 from ..provenance import provenance
-from ..validation import fail
+from ..validation import check_folder, fail
 
 SCALES = ("smoke", "docs", "full")
 BACKENDS = ("torch", "jax")
@@ -120,6 +120,7 @@ def run_study(module, registry, *, backend: str, seed: int = 0, scale: str = "sm
     the scale's own go to a folder of their own (:func:`folder_name`).
     """
     _check(module.NAME, backend, seed, scale, registry)
+    out = check_folder("out", out)
     if not isinstance(progress, bool) and not callable(getattr(progress, "write", None)):
         raise TypeError(f"progress={progress!r} is invalid: expected True, False or a text stream")
     default = module.SCALES[scale]

@@ -11,10 +11,10 @@ import numpy as np
 import torch
 from torch.func import jacrev, vmap
 
-from ..analysis.trace import check_sequence_output, outputs, pack, parts
+from ..analysis.trace import check_directions, check_sequence_output, outputs, pack, parts
 from .arrays import asarray, numpy
 
-__all__ = ["step_jacobians", "output_input_grads", "depth_gradients", "layer_jacobians"]
+__all__ = ["step_jacobians", "step_vjp", "output_input_grads", "pullbacks", "layer_jacobians"]
 
 
 def _model_dtype(model):
@@ -51,8 +51,7 @@ def output_input_grads(model, xs, directions=None) -> np.ndarray:
     y = outputs(model(x))
     check_sequence_output(tuple(y.shape), tuple(x.shape))
     y_last = y[-1]                                               # (B, O)
-    dirs = (torch.eye(y.shape[-1], dtype=y.dtype) if directions is None
-            else torch.as_tensor(np.asarray(directions), dtype=y.dtype))
+    dirs = torch.as_tensor(check_directions(directions, y.shape[-1]), dtype=y.dtype)
     sq = []
     for k in range(dirs.shape[0]):
         (g,) = torch.autograd.grad(y_last, x, grad_outputs=dirs[k].expand_as(y_last),
@@ -61,20 +60,42 @@ def output_input_grads(model, xs, directions=None) -> np.ndarray:
     return np.stack(sq).astype(np.float64)
 
 
-def depth_gradients(layers, x, loss_fn) -> tuple[list, list]:
-    """``dL/dx_l`` for ``x_{l+1} = layers[l](x_l)`` and scalar ``L = loss_fn(x_L)``, one backward pass.
+def pullbacks(fns, x) -> tuple[list, list]:
+    """The chain ``x_{l+1} = fns[l](x_l)`` run forward, each link with its own backward graph.
 
-    Returns ``(grads, activations)``: two lists of ``L+1`` NumPy arrays shaped like ``x_l``.
+    Returns ``(values, pulls)``: ``values`` the ``len(fns)+1`` NumPy arrays ``x_0..x_n``
+    (model dtype) and ``pulls[l](g)``, the VJP ``g -> g . dx_{l+1}/dx_l`` of link ``l``
+    (``g`` a NumPy array shaped like ``x_{l+1}``, cast to its dtype; float64 out). The
+    analyzers call each pull once, top down, rescaling ``g`` in between.
     """
-    acts = [asarray(x).detach().clone().requires_grad_(True)]
-    for f in layers:
-        acts.append(f(acts[-1]))
-    loss = loss_fn(acts[-1])
-    if loss.numel() != 1:
-        raise ValueError(f"loss_fn must return a scalar, got shape {tuple(loss.shape)}")
-    grads = torch.autograd.grad(loss.reshape(()), acts, allow_unused=True)
-    return ([np.zeros(a.shape) if g is None else numpy(g).astype(np.float64) for g, a in zip(grads, acts)],
-            [numpy(a) for a in acts])
+    values, pulls, h = [asarray(x).detach()], [], asarray(x).detach()
+    for f in fns:
+        h_in = h.detach().requires_grad_(True)
+        h = f(h_in)
+        values.append(h.detach())
+        pulls.append(lambda g, h_in=h_in, h_out=h: _pull(h_out, h_in, g))
+    return [numpy(v) for v in values], pulls
+
+
+def _pull(h_out, h_in, g):
+    (gi,) = torch.autograd.grad(h_out, h_in, grad_outputs=torch.as_tensor(np.asarray(g), dtype=h_out.dtype)
+                                .reshape(h_out.shape), allow_unused=True)
+    return np.zeros(h_in.shape) if gi is None else numpy(gi).astype(np.float64)
+
+
+def step_vjp(step, params, state, x, cot) -> tuple[tuple, np.ndarray]:
+    """The VJP of ONE step ``state' = step(params, state, x)`` at ``state`` (a tuple of NumPy
+    ``(R, H_i)``, model dtype) and ``x`` ``(R, I)`` for the cotangent ``cot`` (a tuple like
+    ``state``): float64 ``(cot . dstate'/dstate, cot . dstate'/dx)``."""
+    params = {k: v.detach() for k, v in params.items()}
+    dt = next(iter(params.values())).dtype
+    s_in = tuple(torch.as_tensor(p, dtype=dt).requires_grad_(True) for p in state)
+    x_in = torch.as_tensor(x, dtype=dt).requires_grad_(True)
+    out = parts(step(params, pack(s_in), x_in))
+    grads = torch.autograd.grad(out, s_in + (x_in,), grad_outputs=tuple(torch.as_tensor(c, dtype=dt) for c in cot),
+                                allow_unused=True)
+    grads = [np.zeros(a.shape) if g is None else numpy(g).astype(np.float64) for g, a in zip(grads, s_in + (x_in,))]
+    return tuple(grads[:-1]), grads[-1]
 
 
 def layer_jacobians(layers, x, *, batch_axis: int = 0) -> list:

@@ -23,8 +23,9 @@ import numpy as np
 from tqdm import tqdm
 
 from ..config import MLPConfig
-from ..params import check_params, flatten, init_params, is_buffer, map_with_path, param_shapes, unflatten
 from .._backend import load
+from ..params import check_params, flatten, init_params, is_buffer, map_with_path, param_shapes, unflatten
+from ..validation import check_folder
 from .config import TrainConfig, check_loss_for_model, output_size
 from .records import MetricsLog, NonFiniteEvent, TrainResult
 from .resume import open_run
@@ -196,7 +197,7 @@ def _run(backend: str, make_stepper: Callable, model_config, params, data_fn, tr
     recorder = None if monitor is None else monitor.recorder
 
     log, events, opt_state, mon_state, start = MetricsLog(keys), [], None, None, 0
-    folder = ResultsDir(out_dir) if out_dir is not None else None
+    folder = ResultsDir(check_folder("out_dir", out_dir)) if out_dir is not None else None
     if folder is not None:
         meta = run_meta(backend, cfg, model_config, flat, recorder)
         # a finished run read back, or the newest checkpoint that verifies (rnnflow.training.resume)
