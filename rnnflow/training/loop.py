@@ -175,6 +175,9 @@ def run(backend: str, make_stepper: Callable, model_config, params, data_fn, tra
     args = (backend, make_stepper, model_config, params, data_fn, train_config)
     if out_dir is None:
         return _run(*args, out_dir=None, progress=progress, monitor=monitor)
+    out_dir = check_folder("out_dir", out_dir)        # before the lock creates the folder,
+    _check_train_config(train_config)                 # so bad input leaves nothing behind
+    check_loss_for_model(train_config, model_config)
     with ResultsDir(out_dir).lock():
         return _run(*args, out_dir=out_dir, progress=progress, monitor=monitor)
 
