@@ -16,6 +16,7 @@ One step::
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Callable, Protocol
 
@@ -26,7 +27,7 @@ from ..config import MLPConfig
 from ..params import check_params, flatten, init_params, is_buffer, map_with_path, param_shapes, unflatten
 from .._backend import load
 from .config import TrainConfig, check_loss_for_model, output_size
-from .records import MetricsLog, NonFiniteEvent, TrainResult
+from .records import MetricsLog, NonFiniteEvent, TrainResult, run_status
 from .results import Checkpoint, ResultsDir, load_result, meta_differences, run_meta
 
 
@@ -135,7 +136,10 @@ def train(model_config, params, data_fn, train_config: TrainConfig, *, backend: 
         Default: a ``GradientMonitor()`` when ``hist_every > 0``, else none.
 
     Returns:
-      :class:`~rnnflow.training.TrainResult` (status "finished" or "stopped").
+      :class:`~rnnflow.training.TrainResult`: status "finished", "stopped" (policy "stop"),
+      or, when every step ran but some loss or gradient was NaN/Inf (and skipped),
+      "non-finite", or when the loss grew over 1e6 x its first value, "diverged"
+      (``result.describe()`` names the first step).
 
     Raises:
       FloatingPointError: a non-finite loss, gradient or update with ``nonfinite="raise"``.
@@ -265,20 +269,26 @@ def run(backend: str, make_stepper: Callable, model_config, params, data_fn, tra
 
     metrics = log.freeze()
     result = TrainResult(
-        status=status, steps_done=len(metrics), metrics=metrics,
+        status=run_status(status, metrics, events), steps_done=len(metrics), metrics=metrics,
         params=unflatten(stepper.params(), model_config), events=tuple(events),
         train_config=cfg, model_config=model_config, backend=backend,
         gradients=None if recorder is None else recorder.history(),
         out_dir=None if folder is None else folder.path, resumed_from=start)
+    if progress and result.status != status:
+        tqdm.write(f"rnnflow.train: status {result.describe()}")
     if folder is not None:
         folder.save_checkpoint(checkpoint(len(metrics)), cfg.keep_checkpoints)
-        folder.write_results(result)
+        # summary.json's "status" stays the lifecycle word results.py reads back ("finished" /
+        # "stopped"); the honest one is "outcome", next to the first bad steps
+        folder.write_results(dataclasses.replace(result, status=status))
+        folder.write_summary(status, cfg.steps, metrics, events, backend=backend, **result.status_summary())
     return result
 
 
 def _load_finished(folder: ResultsDir, recorder, keys) -> TrainResult:
     """A terminal run: read it back; refill the caller's monitor from the last checkpoint."""
     result = load_result(folder.path)
+    result = dataclasses.replace(result, status=run_status(result.status, result.metrics, result.events))
     if recorder is not None:
         ckpt = folder.load_checkpoint(groups=keys)
         if ckpt is not None and ckpt.monitor is not None:
