@@ -216,6 +216,13 @@ class GradientHistory:
         atomic_write_text(paths["histograms"], self.histograms_csv())
         return paths
 
+    def to_tensorboard(self, logdir, *, run: str | None = None) -> str:
+        """Write TensorBoard event files under ``logdir`` (or ``logdir/run``): per-group norm and
+        mean scalars, the loss, the histograms (:mod:`rnnflow.training.tensorboard`; needs
+        ``pip install "rnnflow[tensorboard]"``); returns the file's path."""
+        from .tensorboard import write_history
+        return write_history(self, logdir, run=run)
+
     @classmethod
     def load(cls, path) -> "GradientHistory":
         """Read ``gradients.npz`` (a file, or the directory holding it)."""
@@ -584,7 +591,6 @@ class GradientMonitorBase(abc.ABC):
         return self.history().save(directory)
 
     def to_tensorboard(self, logdir, *, run: str | None = None) -> str:
-        """Write the history as TensorBoard event files (see
-        :func:`rnnflow.training.tensorboard.write_history`); returns the file's path."""
-        from .tensorboard import write_history
-        return write_history(self.history(), logdir, run=run)
+        """Write the history as TensorBoard event files (:meth:`GradientHistory.to_tensorboard`);
+        returns the file's path."""
+        return self.history().to_tensorboard(logdir, run=run)
