@@ -213,3 +213,108 @@ def test_torch_groups_for_big_models(rng):
     assert h.norm[0, 0] == pytest.approx(np.linalg.norm(lstm), rel=1e-12)
     with pytest.raises(ValueError, match=r"GradientMonitor\.by=0 is invalid: .*or an int d >= 1"):
         TorchMonitor(by=0)
+
+
+# ---------------------------------------------------------------- plots of a user's model
+class _Big(torch.nn.Module):
+    """14 parameter groups: Linear, 2-layer nn.LSTM (8), LayerNorm, Linear head."""
+
+    def __init__(self):
+        super().__init__()
+        self.proj = torch.nn.Linear(3, 6)
+        self.lstm = torch.nn.LSTM(6, 5, num_layers=2)
+        self.norm = torch.nn.LayerNorm(5)
+        self.head = torch.nn.Linear(5, 1)
+
+    def forward(self, x):
+        return self.head(self.norm(self.lstm(self.proj(x))[0][-1]))
+
+
+@pytest.fixture(scope="module")
+def big_history():
+    torch.manual_seed(0)
+    model = _Big().double()
+    mon = TorchMonitor(model, bins=10)
+    rng = np.random.default_rng(0)
+    for _ in range(4):
+        for _ in range(2):
+            _torch_backward(model, torch.tensor(rng.normal(size=(6, 3, 3))))
+            mon.record(loss=1.0)
+        mon.epoch_end()
+    mon.remove()
+    return mon.history()
+
+
+def _visible(fig):
+    return [ax for ax in fig.axes if ax.get_visible() and ax.get_label() != "<colorbar>"]
+
+
+def test_histograms_of_many_groups_are_capped_and_readable(big_history):
+    from matplotlib.colors import BoundaryNorm
+
+    from rnnflow.plotting.monitor import plot_gradient_histograms
+    h = big_history
+    assert len(h.groups) == 14
+    fig = plot_gradient_histograms(h)
+    axes = _visible(fig)
+    shown = [ax.get_title().split("\n")[0] for ax in axes]
+    assert len(axes) == 12 and shown[0] == "proj.weight" and shown[-1] == "head.bias"
+    left = [g for g in h.groups if g not in shown]
+    assert len(left) == 2
+    note = fig._supxlabel.get_text().replace("\n", " ")
+    assert note.startswith("2 of 14 groups not shown") and all(g in note for g in left)
+    for ax, g in zip(axes, shown):   # each panel spans its own group's histograms, symmetric about 0
+        big = np.abs(h.hist_edges[:, h.groups.index(g)]).max()
+        np.testing.assert_allclose(ax.get_xlim(), (-big, big), rtol=1e-12)
+    (bar,) = [ax for ax in fig.axes if ax.get_label() == "<colorbar>"]
+    cbar = bar._colorbar
+    assert isinstance(cbar.norm, BoundaryNorm) and len(cbar.norm.boundaries) == len(h.hist_epoch) + 1 == 5
+    assert cbar.cmap.N == 4   # one colour per epoch
+    np.testing.assert_array_equal(cbar.get_ticks(), h.hist_epoch)
+    everything = plot_gradient_histograms(h, max_groups=None, xlim="shared")
+    assert len(_visible(everything)) == 14 and everything._supxlabel is None
+    lims = {ax.get_xlim() for ax in _visible(everything)}
+    assert len(lims) == 1
+    chosen = plot_gradient_histograms(h, groups=["lstm.weight_hh_l0", "lstm.weight_hh_l1"])
+    assert [ax.get_title().split("\n")[0] for ax in _visible(chosen)] == ["lstm.weight_hh_l0", "lstm.weight_hh_l1"]
+    with pytest.raises(ValueError, match="xlim='wide' is invalid"):
+        plot_gradient_histograms(h, xlim="wide")
+
+
+def test_norm_legend_sits_outside_the_axes(big_history):
+    from rnnflow.plotting.monitor import plot_gradient_norms, plot_mean_gradients
+    fig = plot_gradient_norms(big_history)
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    (ax,) = _visible(fig)
+    (legend,) = fig.legends
+    assert ax.get_legend() is None
+    r = canvas.get_renderer()
+    assert legend.get_window_extent(r).x0 >= ax.get_window_extent(r).x1
+    labels = [t.get_text() for t in legend.get_texts()]
+    assert len(labels) == 12 and labels[0] == "proj.weight" and labels[-1] == "head.bias"
+    assert "2 of 14 groups" in fig._supxlabel.get_text()
+    assert len(_visible(plot_mean_gradients(big_history))) == 12
+
+
+def test_lstm_jacobian_labels_say_which_state():
+    import rnnflow
+    from rnnflow.analysis import jacobians_over_time
+    from rnnflow.plotting import plot_decay_family, plot_jacobian_norms
+    xs = np.random.default_rng(0).standard_normal((6, 2, 2))
+    norms = {}
+    for cfg in (rnnflow.LSTMConfig(2, 3), rnnflow.RNNConfig(2, 3)):
+        model = rnnflow.build(cfg, rnnflow.init_params(cfg, 0, np.float64), backend="torch")
+        norms[cfg.cell] = jacobians_over_time(model, xs)
+    assert norms["lstm"].state_sizes == (3, 3)
+    joint = plot_jacobian_norms(norms["lstm"]).axes[0]
+    assert r"\partial (h,c)_T/\partial (h,c)_t" in joint.get_ylabel() and "joint" in joint.get_title()
+    block = plot_jacobian_norms(norms["lstm"], which="h").axes[0]
+    assert r"\partial h_T/\partial h_t" in block.get_ylabel() and r"h\ block" in block.get_ylabel()
+    plain = plot_jacobian_norms(norms["rnn"]).axes[0]
+    assert r"\partial h_T/\partial h_t" in plain.get_ylabel() and "block" not in plain.get_ylabel()
+    assert "(h, c)" not in plain.get_title()
+    fam = plot_decay_family(norms).axes[0]
+    assert "h block of tuple states" in fam.get_ylabel()
+    assert "(h,c)" in plot_decay_family({"lstm": norms["lstm"]}, which="log_spectral").axes[0].get_ylabel()
