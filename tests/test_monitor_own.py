@@ -151,6 +151,9 @@ def test_record_stats_refuses_what_it_cannot_record(rng):
         fixed.record_stats(jax_stats(grads, edges=np.linspace(-2, 2, 5)))
     with pytest.raises(TypeError, match="takes the GradientStats of gradient_stats"):
         fixed.record_stats(grads)
+    traced = r"record\(grads\) was called inside a traced \(jitted\) function; it records on the host"
+    with pytest.raises(TypeError, match=traced):
+        jax.jit(lambda g: JaxMonitor().record({"w": g}))(jnp.ones(3))
 
 
 # ---------------------------------------------------------------- torch

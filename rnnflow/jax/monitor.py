@@ -113,6 +113,10 @@ class GradientMonitor(GradientMonitorBase):
             raise TypeError("the JAX GradientMonitor.record needs grads, this iteration's gradient "
                             "pytree (JAX has no hooks to capture them)")
         keys, leaves = self._watched(grads)
+        if any(isinstance(g, jax.core.Tracer) for g in leaves):
+            raise TypeError("GradientMonitor.record(grads) was called inside a traced (jitted) function; it "
+                            "records on the host: return gradient_stats(grads, edges=monitor.edges) from the "
+                            "jitted step and call monitor.record_stats(stats, loss=loss) outside")
         sums, norms = jax.device_get(_grad_stats(leaves))
         self._add(sums, norms, leaves, loss)
         if self.recorder.wants_histogram():
