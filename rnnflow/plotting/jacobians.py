@@ -3,6 +3,10 @@
 :func:`plot_jacobian_norms` draws one :class:`~rnnflow.analysis.JacobianNorms` with its
 theory overlays (Pascanu's bound, the Lyapunov slope); :func:`plot_decay_family` several
 on one axes, each with its Pascanu bound.
+
+For a tuple state (an LSTM's ``(h, c)``) the labels say which Jacobian is drawn: the
+joint one, ``d(h,c)_T/d(h,c)_t`` (``log_spectral``, ``log_frobenius``), or its ``h``
+block, ``dh_T/dh_t`` with ``c_t`` held fixed (``log_spectral_h``, ``log_frobenius_h``).
 """
 from __future__ import annotations
 
@@ -11,8 +15,21 @@ import numpy as np
 from ._common import LOG10E, band, new_axes
 
 
+def jacobian_label(norms, field: str) -> str:
+    """The mathtext norm a :class:`~rnnflow.analysis.JacobianNorms` field holds: for an LSTM's
+    joint ``log_spectral`` the norm of ``d(h,c)_T/d(h,c)_t``, for ``log_spectral_h`` that of
+    ``dh_T/dh_t`` marked as the ``h`` block."""
+    joint = len(getattr(norms, "state_sizes", ()) or ()) > 1
+    block = field.endswith("_h")
+    x = r"(h,c)" if joint and not block else "h"
+    sub = "F" if "frobenius" in field else "2"
+    text = rf"\|\partial {x}_T/\partial {x}_t\|_{sub}"
+    return text + (r"\ \mathrm{(h\ block)}" if joint and block else "")
+
+
 def plot_jacobian_norms(norms, *, theory=None, lyapunov=None, which: str = "spectral", ax=None):
-    """Figure of ``log10 ||dh_T/dh_t||`` vs gap (batch mean, min-max band).
+    """Figure of ``log10 ||dh_T/dh_t||`` (a tuple state: ``d(h,c)_T/d(h,c)_t``, or with ``which="h"``
+    its h block) vs gap (batch mean, min-max band).
 
     Args:
       norms:    :class:`rnnflow.analysis.JacobianNorms`.
@@ -22,12 +39,11 @@ def plot_jacobian_norms(norms, *, theory=None, lyapunov=None, which: str = "spec
                 slope ``lambda_1`` through the measured curve's mean at the largest gap.
       which:    ``"spectral"``, ``"frobenius"`` or ``"h"`` (the ``h`` block of a tuple state).
     """
-    fields = {"spectral": ("log_spectral", r"\|\partial h_T/\partial h_t\|_2"),
-              "frobenius": ("log_frobenius", r"\|\partial h_T/\partial h_t\|_F"),
-              "h": ("log_spectral_h", r"\|\partial h_T/\partial h_t\|_2\ (h\ block)")}
+    fields = {"spectral": "log_spectral", "frobenius": "log_frobenius", "h": "log_spectral_h"}
     if which not in fields:
         raise ValueError(f"which={which!r} is invalid: expected one of {tuple(fields)}")
-    field, name = fields[which]
+    field = fields[which]
+    name = jacobian_label(norms, field)
     fig, ax = new_axes(ax)
     gap = norms.gap
     band(ax, gap, getattr(norms, field) * LOG10E, label=f"measured ({norms.cell}, B={norms.log_spectral.shape[0]})")
@@ -44,14 +60,16 @@ def plot_jacobian_norms(norms, *, theory=None, lyapunov=None, which: str = "spec
     ax.axhline(0.0, color="grey", linewidth=0.6)
     ax.set_xlabel(r"gap $T - t$ (steps)")
     ax.set_ylabel(rf"$\log_{{10}} {name}$ (dimensionless)")
-    ax.set_title("Jacobian of the last state w.r.t. earlier states")
+    part = "" if len(norms.state_sizes or ()) < 2 else \
+        "\n(h block of the (h, c) state)" if field.endswith("_h") else "\n(the joint (h, c) state)"
+    ax.set_title("Jacobian of the last state w.r.t. earlier states" + part)
     ax.legend(loc="best", fontsize="small")
     return fig
 
 
 def plot_decay_family(curves: dict, *, bounds: dict | None = None, which: str = "log_spectral_h",
                       title: str = "How far back does the gradient reach?", ax=None):
-    """Figure of ``log10 ||dh_T/dh_t||_2`` vs gap for ``{label: JacobianNorms}``.
+    """Figure of ``log10 ||dh_T/dh_t||_2`` (or the field ``which``) vs gap for ``{label: JacobianNorms}``.
 
     bounds: ``{label: PascanuBound}``; each draws ``(T-t) log10(gamma sigma_max)`` dashed in
     its curve's colour. The y-range follows the measured curves (bounds may leave it).
@@ -76,7 +94,9 @@ def plot_decay_family(curves: dict, *, bounds: dict | None = None, which: str = 
         ax.set_ylim(lo - pad, hi + pad)
     ax.axhline(0.0, color="grey", linewidth=0.6)
     ax.set_xlabel(r"gap $T - t$ (time steps)")
-    ax.set_ylabel(r"$\log_{10}\|\partial h_T/\partial h_t\|_2$")
+    labels = sorted({jacobian_label(n, which) for n in curves.values()}, key=len)
+    ax.set_ylabel(rf"$\log_{{10}} {labels[-1 if len(labels) == 1 else 0]}$"
+                  + ("" if len(labels) == 1 else "\n(h block of tuple states)"))
     ax.set_title(title)
     ax.legend(loc="best", fontsize="small")
     return fig

@@ -12,21 +12,29 @@ for the norms, a trainer's :class:`rnnflow.training.TrainResult` / ``Metrics``.
 :func:`plot_group_norm_comparison` is the transpose of :func:`plot_gradient_norms` (one
 panel per layer, one line per run), so a variant whose first-layer gradient vanished
 stands out; exactly-zero norms sit on a floor line a decade below the smallest non-zero one.
+
+A big model has many groups: the per-group figures show at most ``max_groups`` (default
+:data:`MAX_GROUPS`) of them, spread evenly from the first to the last (input and output
+kept), and say under the panels which were left out; pass ``groups=[...]`` to choose, or
+``max_groups=None`` for all (or group coarser: ``GradientMonitor(by="module")`` or ``by=2``).
 """
 from __future__ import annotations
 
 import math
+import textwrap
 
 import numpy as np
 from matplotlib import colormaps
 from matplotlib.cm import ScalarMappable
-from matplotlib.colors import Normalize
+from matplotlib.colors import BoundaryNorm, ListedColormap
 from matplotlib.figure import Figure
 
+from ..validation import check_int
 from ._common import as_items
 
 
 GRAD_LABEL = r"gradient entry $\partial L/\partial\theta$"
+MAX_GROUPS = 12   # groups one figure shows by default (more: max_groups=None, or choose groups=)
 
 
 def _grid(n: int, ncols: int | None, panel=(3.6, 2.8), **kw):
@@ -55,41 +63,79 @@ def _pick(groups, wanted):
     return list(wanted)
 
 
-def plot_gradient_histograms(history, *, groups=None, heights: str = "log", xlim="shared",
-                             overlap: float = 1.6, ncols: int | None = None, title: str | None = None) -> Figure:
+def _cap(names, max_groups):
+    """``(shown, left_out)``: at most ``max_groups`` of ``names``, evenly spread, the first
+    and the last kept (None: all)."""
+    if max_groups is None or len(names) <= max_groups:
+        return list(names), []
+    check_int("plot", "max_groups", max_groups)
+    idx = set(np.linspace(0, len(names) - 1, max_groups).round().astype(int).tolist())
+    return [n for i, n in enumerate(names) if i in idx], [n for i, n in enumerate(names) if i not in idx]
+
+
+def _note_left_out(fig, left, total: int) -> None:
+    """Say under the panels which groups a capped figure leaves out."""
+    if not left:
+        return
+    text = (f"{len(left)} of {total} groups not shown (max_groups; pass groups=[...] to choose): "
+            + ", ".join(left))
+    fig.supxlabel(textwrap.fill(text, width=int(fig.get_figwidth() * 13)), fontsize="small", color="dimgray")
+
+
+def _epoch_colours(epochs):
+    """One colour per histogram epoch, and a discrete colour bar's ``(norm, cmap, ticks)``."""
+    E = len(epochs)
+    colours = colormaps["viridis"](np.linspace(0.0, 1.0, E) if E > 1 else [0.5])
+    e = np.asarray(epochs, np.float64)
+    mid = (e[1:] + e[:-1]) / 2
+    half = (e[1] - e[0]) / 2 if E > 1 else 0.5
+    bounds = np.concatenate([[e[0] - half], mid, [e[-1] + (e[-1] - e[-2]) / 2 if E > 1 else e[0] + 0.5]])
+    ticks = e[:: max(1, math.ceil(E / 12))]
+    return colours, BoundaryNorm(bounds, E), ListedColormap(colours), ticks
+
+
+def plot_gradient_histograms(history, *, groups=None, heights: str = "log", xlim="panel",
+                             overlap: float = 1.6, ncols: int | None = None, title: str | None = None,
+                             max_groups: int | None = MAX_GROUPS) -> Figure:
     """Ridgeline of per-epoch gradient histograms, one panel per group.
 
     Each histogram is a filled curve over its bin centres, raised to its epoch (later
-    epochs in front), ``overlap`` epochs tall at its highest bin.
+    epochs in front), ``overlap`` epochs tall at its highest bin; the colour bar has one
+    colour per recorded epoch.
 
-    The panel title gives the last histogram's largest ``|g|``.
+    The panel title gives the last histogram's largest ``|g|``, so panels on their own x
+    ranges still compare.
 
     Args:
         heights: ``"log"`` (default): ``log(1 + count)``, so the tails stay visible next to
             a spike of exact zeros (dead ReLUs, always-zero input pixels); ``"linear"``:
             the counts. Either way each ridge is scaled to its own peak: read the width.
-        xlim: ``"shared"`` (default): one symmetric range for every panel, so a layer whose
-            gradients vanished shows as a needle, as in seed 004's fixed axes;
-            None: each panel its own range; or a pair ``(lo, hi)``.
+        xlim: ``"panel"`` (default): each panel symmetric about 0 over its own histograms,
+            so a group with small gradients is still readable next to one with large;
+            ``"shared"``: one symmetric range for every panel, so a layer whose gradients
+            vanished shows as a needle, as in seed 004's fixed axes; None: matplotlib's
+            limits; or a pair ``(lo, hi)``.
+        max_groups: at most this many panels (see the module docstring); None: all.
     """
     h = _history(history)
     if len(h.hist_epoch) == 0:
         raise ValueError("the history holds no histograms (hist_every=0, or no epoch_end() call)")
     if heights not in ("log", "linear"):
         raise ValueError(f"heights={heights!r} is invalid: expected 'log' or 'linear'")
-    names = _pick(h.groups, groups)
+    if isinstance(xlim, str) and xlim not in ("panel", "shared"):
+        raise ValueError(f"xlim={xlim!r} is invalid: expected 'panel', 'shared', None or (lo, hi)")
+    picked = _pick(h.groups, groups)
+    names, left = _cap(picked, max_groups)
     fig, axes = _grid(len(names), ncols)
     epochs = h.hist_epoch
-    norm = Normalize(vmin=float(epochs.min()), vmax=float(max(epochs.max(), epochs.min() + 1)))
-    cmap = colormaps["viridis"]
+    colours, norm, cmap, ticks = _epoch_colours(epochs)
     step = float(np.median(np.diff(epochs))) if len(epochs) > 1 else 1.0
     cols = [h.groups.index(g) for g in names]
-    if isinstance(xlim, str):
-        if xlim != "shared":
-            raise ValueError(f"xlim={xlim!r} is invalid: expected 'shared', None or (lo, hi)")
-        edges = h.hist_edges[:, cols]
+
+    def widest(edges):   # symmetric range over the finite edges given
         big = float(np.nanmax(np.abs(edges))) if np.isfinite(edges).any() else 1.0
-        xlim = (-big, big)
+        return (-big, big) if big > 0 else (-1.0, 1.0)
+    shared = widest(h.hist_edges[:, cols]) if xlim == "shared" else None
     for ax, j in zip(axes, cols):
         for e in reversed(range(len(epochs))):  # back to front: earliest epoch behind
             edges, counts = h.hist_edges[e, j], h.hist_counts[e, j].astype(np.float64)
@@ -101,33 +147,41 @@ def plot_gradient_histograms(history, *, groups=None, heights: str = "log", xlim
             x = np.concatenate([[edges[0]], centers, [edges[-1]]])
             y = np.concatenate([[0.0], hgt, [0.0]]) + epochs[e]
             z = len(epochs) - e
-            ax.fill_between(x, epochs[e], y, color=cmap(norm(epochs[e])), alpha=0.9, linewidth=0, zorder=z)
+            ax.fill_between(x, epochs[e], y, color=colours[e], alpha=0.9, linewidth=0, zorder=z)
             ax.plot(x, y, color="white", linewidth=0.5, zorder=z)
         last = h.hist_edges[-1, j]
         big = np.nanmax(np.abs(last)) if np.isfinite(last).any() else float("nan")
         ax.set_title(f"{h.groups[j]}\nmax |g| (last epoch) = {big:.2g}", fontsize="small")
         ax.set_xlabel(GRAD_LABEL)
         ax.set_ylabel("epoch")
-        if xlim is not None:
-            ax.set_xlim(*xlim)
+        lim = shared if xlim == "shared" else widest(h.hist_edges[:, j]) if xlim == "panel" else xlim
+        if lim is not None:
+            ax.set_xlim(*lim)
         ax.ticklabel_format(axis="x", style="sci", scilimits=(-2, 3))
-    fig.colorbar(ScalarMappable(norm, cmap), ax=list(axes), label="epoch", shrink=0.8)
+    fig.colorbar(ScalarMappable(norm, cmap), ax=list(axes), label="epoch", shrink=0.8, ticks=ticks,
+                 spacing="proportional")
+    _note_left_out(fig, left, len(picked))
     scale = "log(1 + count)" if heights == "log" else "count"
+    where = {"panel": ", x range per panel", "shared": ", one x range for all panels"}.get(xlim, "") \
+        if isinstance(xlim, str) else ""
     fig.suptitle((title or "Gradient distributions per layer and epoch") + f"\n(ridge height ∝ {scale}, "
-                 "each ridge scaled to its peak)", fontsize="medium")
+                 f"each ridge scaled to its peak{where})", fontsize="medium")
     return fig
 
 
 def plot_mean_gradients(histories, *, groups=None, ncols: int | None = None, yscale: str = "linear",
-                        title: str | None = None) -> Figure:
+                        title: str | None = None, max_groups: int | None = MAX_GROUPS) -> Figure:
     """Mean gradient entry per group against iteration, one panel per group, one line per run.
 
     ``histories``: a GradientHistory, a list, or ``{label: history}`` (e.g. ``{"ReLU": h1,
     "Sigmoid": h2}``, as in seed 004). ``yscale="symlog"`` spreads means that span decades.
+    ``max_groups``: at most this many panels (see the module docstring); None: all.
     """
     items = [(label, _history(r)) for label, r in as_items(histories, "run")]
-    names = _pick(items[0][1].groups, groups)
+    picked = _pick(items[0][1].groups, groups)
+    names, left = _cap(picked, max_groups)
     fig, axes = _grid(len(names), ncols)
+    _note_left_out(fig, left, len(picked))
     for ax, g in zip(axes, names):
         for label, h in items:
             if g in h.groups:
@@ -154,33 +208,48 @@ def _norm_series(run):
     return m.step, m.group_norm_matrix(), m.groups, "step (optimizer updates)", m.skipped
 
 
-def plot_gradient_norms(runs, *, groups=None, ncols: int | None = None, title: str | None = None) -> Figure:
+def plot_gradient_norms(runs, *, groups=None, ncols: int | None = None, title: str | None = None,
+                        max_groups: int | None = MAX_GROUPS) -> Figure:
     """Gradient L2 norm per group against iteration (log y), one panel per run, one line per
-    group (coloured from the first group to the last, i.e. input to output).
+    group (coloured from the first group to the last, i.e. input to output; line styles
+    cycle so neighbours differ), one legend for the figure, outside the axes.
 
     ``runs``: a GradientHistory / TrainResult / Metrics, a list, or ``{label: run}``.
     Steps a trainer skipped (non-finite loss or gradient) are left out and marked by
     faint red vertical lines, so one blow-up does not squash the axis.
+    ``max_groups``: at most this many lines per panel (see the module docstring); None: all.
     """
     items = as_items(runs, "run")
     fig, axes = _grid(len(items), ncols or min(len(items), 2), panel=(5.2, 3.6), sharey=True)
+    fig.set_figwidth(fig.get_figwidth() + 1.8)   # room for the legend outside the axes
     cmap = colormaps["plasma"]
+    legend: dict = {}
+    notes = set()
     for ax, (label, run) in zip(axes, items):
         x, norms, names_all, xlabel, skipped = _norm_series(run)
-        names = _pick(names_all, groups)
+        picked = _pick(names_all, groups)
+        names, left = _cap(picked, max_groups)
+        if left:
+            notes.add((tuple(left), len(picked)))
         keep = np.ones(len(x), bool) if skipped is None else ~skipped
         for i, g in enumerate(names):
             v = norms[:, list(names_all).index(g)]
             v = np.where(keep & np.isfinite(v) & (v > 0), v, np.nan)
-            ax.plot(x, v, color=cmap(0.85 * i / max(len(names) - 1, 1)), label=g, linewidth=1.0)
+            (line,) = ax.plot(x, v, color=cmap(0.85 * i / max(len(names) - 1, 1)), label=g, linewidth=1.0,
+                              linestyle=("-", "--", ":")[i % 3])
+            legend.setdefault(g, line)
         for k, s in enumerate(x[~keep]):
-            ax.axvline(s, color="tab:red", alpha=0.3, linewidth=1.0, label="skipped step" if k == 0 else None)
+            line = ax.axvline(s, color="tab:red", alpha=0.3, linewidth=1.0)
+            legend.setdefault("skipped step", line)
         ax.set_yscale("log")
         ax.set_xlabel(xlabel)
         ax.set_ylabel(r"$\|\partial L/\partial\theta_k\|_2$ per group")
         if len(items) > 1:
             ax.set_title(label, fontsize="small")
-        ax.legend(fontsize="x-small", ncols=2 if len(names) > 6 else 1)
+    fig.legend(list(legend.values()), list(legend), loc="outside right upper", fontsize="x-small",
+               ncols=2 if len(legend) > 16 else 1, title="group (input → output)", title_fontsize="x-small")
+    for left, total in sorted(notes):
+        _note_left_out(fig, list(left), total)
     fig.suptitle(title or "Gradient norm per layer")
     return fig
 

@@ -110,7 +110,7 @@ def run(ctx) -> dict:
                            f"{label}/hist_counts": h.hist_counts, f"{label}/hist_edges": h.hist_edges})
     where = f"MLP {side * side}-10-10-10-10, Adam lr {LR:g}, batch {BATCH} ({ctx.backend})"
     for label in SEED_PAIR:
-        fig = plot_gradient_histograms(runs[label].gradients, groups=list(WEIGHTS), ncols=2,
+        fig = plot_gradient_histograms(runs[label].gradients, groups=list(WEIGHTS), ncols=2, xlim="shared",
                                        title=f"Weight-gradient distributions with {label} layers, {where}")
         for ax, key in zip(fig.axes, WEIGHTS):
             ax.set_title(ax.get_title().replace(key, LAYER_NAMES[key]), fontsize="small")

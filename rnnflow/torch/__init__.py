@@ -11,7 +11,7 @@ except ImportError as _exc:  # pragma: no cover - exercised only without torch
 from . import adapters as adapters, arrays as arrays, jacobians as jacobians
 from .activations import get_activation as get_activation
 from .build import build as build, export_params as export_params, load_params as load_params, to_backend as to_backend
-from .monitor import GradientMonitor as GradientMonitor
+from .monitor import GradientMonitor as GradientMonitor, gradient_stats as gradient_stats
 from .trainer import Stepper as Stepper
 from .mlp import MLP as MLP
 from .rnn import (
@@ -20,6 +20,6 @@ from .rnn import (
 from .transformer import Transformer as Transformer, transformer_layer as transformer_layer
 
 __all__ = [
-    "Stepper", "GradientMonitor", "build", "export_params", "load_params", "to_backend", "get_activation",
+    "Stepper", "GradientMonitor", "gradient_stats", "build", "export_params", "load_params", "to_backend", "get_activation",
     "RecurrentNet", "rnn_step", "lstm_step", "gru_step", "Transformer", "transformer_layer", "MLP",
 ]

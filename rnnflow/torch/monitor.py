@@ -19,7 +19,14 @@ loop clips in place before :meth:`~GradientMonitor.record`. It reduces the gradi
 ``(sum, L2 norm)`` on its device; ``record`` moves those 2 numbers per parameter in one
 transfer. Only in an epoch that ends with a histogram does the hook also keep a
 copy of the gradient. Parameters with ``requires_grad=False`` (frozen) have no gradient
-and are not watched.
+and are not watched. Group names are ``named_parameters()`` names, in that order (the
+rnnflow models' are the schema keys).
+
+In a compiled step (or to batch the reductions yourself), :func:`gradient_stats` reduces a
+``{name: gradient}`` dict on the device and :meth:`~GradientMonitor.record_stats` records it::
+
+    stats = gradient_stats({k: p.grad for k, p in model.named_parameters()}, edges=monitor.edges)
+    monitor.record_stats(stats, loss=loss)     # with a fixed bin_range, histograms included
 """
 from __future__ import annotations
 
@@ -28,12 +35,42 @@ from functools import partial
 import numpy as np
 import torch
 
-from ..training.monitor import GradientMonitorBase
+from ..params import flatten
+from ..training.monitor import GradientMonitorBase, GradientStats, assemble_stats, named_gradients
 
 
 def _stats(g: torch.Tensor) -> torch.Tensor:
     """(2,) sum and L2 norm of a gradient, on its device."""
     return torch.stack([g.sum(), torch.linalg.vector_norm(g)])
+
+
+def named_leaves(grads) -> dict:
+    """``{name: tensor}`` of a dict (flat ``named_parameters()`` names or nested dicts /
+    lists) of gradients; ``None`` entries (frozen parameters) are dropped."""
+    return named_gradients(flatten(grads), grads)
+
+
+def _counts(g: torch.Tensor, edges: np.ndarray):
+    """Entries of ``g`` per bin of ``edges`` (K+1,) as ``np.histogram`` bins them (the last
+    bin closed), and the finite ones below / above, and the non-finite ones: (K,), 3 x ()."""
+    v = g.reshape(-1)
+    edges = torch.as_tensor(edges, dtype=g.dtype, device=g.device)
+    finite = torch.isfinite(v)
+    lo, hi = edges[0], edges[-1]
+    inside = finite & (v >= lo) & (v <= hi)
+    k = (torch.searchsorted(edges, v.contiguous(), right=True) - 1).clamp(0, len(edges) - 2)
+    hist = torch.bincount(torch.where(inside, k, len(edges) - 1), minlength=len(edges))[:-1]
+    return hist, (finite & (v < lo)).sum(), (finite & (v > hi)).sum(), (~finite).sum()
+
+
+def gradient_stats(grads, *, edges=None) -> GradientStats:
+    """Per parameter: sum, L2 norm and entry count of ``grads`` (a ``{name: gradient}`` dict,
+    flat or nested) as a :class:`~rnnflow.training.monitor.GradientStats` of tensors on their
+    device (no host sync); with ``edges`` (K+1,) (``monitor.edges``) also histogram counts.
+    For :meth:`GradientMonitor.record_stats`."""
+    named = {k: g.detach() for k, g in named_leaves(grads).items()}
+    s = torch.stack([_stats(g) for g in named.values()])                          # (P, 2)
+    return assemble_stats(named, s[:, 0], s[:, 1], edges, _counts, torch.stack)
 
 
 class GradientMonitor(GradientMonitorBase):
@@ -123,3 +160,9 @@ class GradientMonitor(GradientMonitorBase):
         if len(grads) < len(self.recorder.keys):
             grads = {k: grads.get(k, np.zeros(p.numel())) for k, p in zip(self.recorder.keys, self._hooked)}
         return grads
+
+    def _named(self, grads) -> dict:
+        return named_leaves(grads)
+
+    def _host(self, arrays: list) -> list:
+        return [a.detach().cpu().numpy() if torch.is_tensor(a) else a for a in arrays]

@@ -14,7 +14,9 @@ from .config import (
 )
 from .data import adding_data as adding_data, copy_data as copy_data, digits_data as digits_data
 from .loop import check_batch as check_batch, data_rng as data_rng, train as train, trainable_keys as trainable_keys
-from .monitor import GradientHistory as GradientHistory, GradientRecorder as GradientRecorder
+from .monitor import (
+    GradientHistory as GradientHistory, GradientRecorder as GradientRecorder, GradientStats as GradientStats,
+)
 from .records import Metrics as Metrics, NonFiniteEvent as NonFiniteEvent, TrainResult as TrainResult
 from .results import (
     CheckpointError as CheckpointError, ForeignCheckpointError as ForeignCheckpointError,
@@ -24,7 +26,7 @@ from .results import (
 
 __all__ = [
     "TrainConfig", "OPTIMIZERS", "CLIP_MODES", "LOSSES", "NONFINITE_POLICIES",
-    "Metrics", "NonFiniteEvent", "TrainResult", "GradientHistory", "GradientRecorder",
+    "Metrics", "NonFiniteEvent", "TrainResult", "GradientHistory", "GradientRecorder", "GradientStats",
     "ResultsDir", "load_result", "config_to_dict", "config_from_dict", "CheckpointError", "ForeignCheckpointError",
     "train", "check_batch", "data_rng", "trainable_keys", "adding_data", "copy_data", "digits_data",
 ]

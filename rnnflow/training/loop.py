@@ -27,7 +27,7 @@ from .._backend import load
 from ..params import check_params, flatten, init_params, is_buffer, map_with_path, param_shapes, unflatten
 from ..validation import check_folder
 from .config import TrainConfig, check_loss_for_model, output_size
-from .records import MetricsLog, NonFiniteEvent, TrainResult
+from .records import MetricsLog, NonFiniteEvent, TrainResult, run_status
 from .resume import open_run
 from .results import Checkpoint, ResultsDir, run_meta
 
@@ -137,7 +137,10 @@ def train(model_config, params, data_fn, train_config: TrainConfig, *, backend: 
         Default: a ``GradientMonitor()`` when ``hist_every > 0``, else none.
 
     Returns:
-      :class:`~rnnflow.training.TrainResult` (status "finished" or "stopped").
+      :class:`~rnnflow.training.TrainResult`: status "finished", "stopped" (policy "stop"),
+      or, when every step ran but some loss or gradient was NaN/Inf (and skipped),
+      "non-finite", or when the loss grew over 1e6 x its first value, "diverged"
+      (``result.describe()`` names the first step).
 
     Raises:
       FloatingPointError: a non-finite loss, gradient or update with ``nonfinite="raise"``.
@@ -269,14 +272,16 @@ def _run(backend: str, make_stepper: Callable, model_config, params, data_fn, tr
 
     metrics = log.freeze()
     result = TrainResult(
-        status=status, steps_done=len(metrics), metrics=metrics,
+        status=run_status(status, metrics, events), steps_done=len(metrics), metrics=metrics,
         params=unflatten(stepper.params(), model_config), events=tuple(events),
         train_config=cfg, model_config=model_config, backend=backend,
         gradients=None if recorder is None else recorder.history(),
         out_dir=None if folder is None else folder.path, resumed_from=start)
+    if progress and result.status != status:
+        tqdm.write(f"rnnflow.train: status {result.describe()}")
     if folder is not None:
         folder.save_checkpoint(checkpoint(len(metrics), status), cfg.keep_checkpoints)
-        folder.write_results(result)
+        folder.write_results(result)   # summary.json: lifecycle "status" + honest "outcome"
     return result
 
 

@@ -8,12 +8,23 @@ gradient distributions", seed 004):
 * at the end of every ``hist_every``-th epoch, per group: a histogram of the
   gradient entries of the epoch's last iteration.
 
-A group is a parameter (``by="parameter"``: its flat schema key,
-``"layers.0.weight_hh"``) or the module owning it (``by="module"``: the key
-without its last part, ``"layers.0"``). The backends reduce each parameter's
-gradient to ``(sum, L2 norm, count)`` on the device and hand over only those
-numbers each iteration, so leaving a monitor on costs one small transfer per
-step; full gradients travel only for histograms.
+A parameter's name is its path in the gradient pytree, parts joined with ``"."``
+(dict keys, attribute names, sequence indices: ``"layers.0.weight_hh"``, torch's
+``named_parameters()`` names, a flax NNX ``State``'s paths ``"blocks.0.attn.kernel"``).
+A group is a parameter (``by="parameter"``), the module owning it (``by="module"``:
+the name without its last part, ``"layers.0"``), or, for big models, the first ``d``
+parts of the name (``by=d``, e.g. ``by=2`` puts everything under ``"blocks.3"`` in one
+group). Names in the rnnflow schema are listed in schema order (input to output);
+others in the order the gradients come (torch: the dict's order, i.e. ``named_parameters()``;
+JAX: its pytree order, dict keys sorted, numbers numerically).
+
+The backends reduce each parameter's gradient to ``(sum, L2 norm, count)`` on the
+device and hand over only those numbers each iteration, so leaving a monitor on costs
+one small transfer per step; full gradients travel only for histograms. Inside a
+compiled train step, ``gradient_stats(grads, edges=monitor.edges)`` (both backends)
+computes those numbers, and with a fixed ``bin_range`` the histogram counts too, as a
+:class:`GradientStats` of arrays, which ``monitor.record_stats(stats, loss=loss)`` records
+with no per-parameter host sync.
 
 Histogram bins: ``bin_range=None`` is adaptive, ``bins`` equal bins over
 ``[min, max]`` of that histogram's finite entries (as MATLAB's ``histcounts(v, 30)``);
@@ -32,8 +43,8 @@ from typing import Sequence
 import numpy as np
 
 from ..io import atomic_write_text, load_npz, save_npz
-from ..params import flatten, is_buffer
-from ..validation import check_choice, check_int, fail
+from ..params import is_buffer
+from ..validation import check_int, fail
 
 GROUP_BY = ("parameter", "module")
 
@@ -46,6 +57,11 @@ _SCHEMA_RANK = {name: i for i, name in enumerate((
     "weight", "bias"))}
 
 
+def is_schema_key(key: str) -> bool:
+    """Whether every part of ``key`` is a layer index or an rnnflow schema name."""
+    return all(p.isdigit() or p in _SCHEMA_RANK for p in key.split("."))
+
+
 def schema_order(keys) -> list[str]:
     """``keys`` sorted as the rnnflow schema lists them (layer indices numerically; unknown
     names after known ones, alphabetically)."""
@@ -55,9 +71,62 @@ def schema_order(keys) -> list[str]:
     return sorted(keys, key=rank)
 
 
-def group_of(key: str, by: str) -> str:
-    """The group a parameter key belongs to (``by="module"`` drops the last part)."""
-    return key if by == "parameter" or "." not in key else key.rsplit(".", 1)[0]
+def monitor_order(keys, *, natural: bool = False) -> list[str]:
+    """The order a monitor lists parameter names in: schema order when every name is an
+    rnnflow schema key; otherwise as given, or (``natural``, for JAX pytrees whose dict
+    keys come sorted) part by part with numbers compared numerically."""
+    keys = list(keys)
+    if all(is_schema_key(k) for k in keys):
+        return schema_order(keys)
+    if natural:
+        return sorted(keys, key=lambda k: [(0, int(p), "") if p.isdigit() else (1, 0, p) for p in k.split(".")])
+    return keys
+
+
+def path_name(parts) -> str:
+    """A parameter name from its pytree path: the parts (dict keys, attribute names,
+    sequence indices) joined with ``"."``."""
+    return ".".join(str(p) for p in parts)
+
+
+def group_of(key: str, by) -> str:
+    """The group a parameter key belongs to: itself (``"parameter"``), its owning module
+    (``"module"``: the last part dropped) or its first ``by`` parts (an int)."""
+    if by == "parameter" or "." not in key:
+        return key
+    if by == "module":
+        return key.rsplit(".", 1)[0]
+    return ".".join(key.split(".")[:by])
+
+
+@dataclass(frozen=True)
+class GradientStats:
+    """What ``gradient_stats(grads)`` returns (P parameters, K bins): arrays of the
+    backend's kind, so a compiled train step can return it (a JAX pytree, ``names``,
+    ``counts`` and ``edges`` static).
+
+    names:     (P,) parameter names (pytree paths), in the gradients' order
+    counts:    (P,) entries per parameter (ints)
+    sum:       (P,) sum of each gradient's entries
+    norm:      (P,) L2 norm of each gradient
+    edges:     None, or the (K+1,) fixed bin edges the histograms use (floats)
+    hist:      None, or (P, K) entries per bin (a bin ``[e_k, e_k+1)``, the last one closed)
+    below / above / nonfinite: None, or (P,) finite entries under ``edges[0]`` / over
+               ``edges[-1]``, and NaN/Inf entries
+    """
+
+    names: tuple[str, ...]
+    counts: tuple[int, ...]
+    sum: object
+    norm: object
+    edges: tuple[float, ...] | None = None
+    hist: object = None
+    below: object = None
+    above: object = None
+    nonfinite: object = None
+
+    DATA = ("sum", "norm", "hist", "below", "above", "nonfinite")   # the array fields
+    META = ("names", "counts", "edges")                              # the static ones
 
 
 @dataclass(frozen=True)
@@ -147,6 +216,13 @@ class GradientHistory:
         atomic_write_text(paths["histograms"], self.histograms_csv())
         return paths
 
+    def to_tensorboard(self, logdir, *, run: str | None = None) -> str:
+        """Write TensorBoard event files under ``logdir`` (or ``logdir/run``): per-group norm and
+        mean scalars, the loss, the histograms (:mod:`rnnflow.training.tensorboard`; needs
+        ``pip install "rnnflow[tensorboard]"``); returns the file's path."""
+        from .tensorboard import write_history
+        return write_history(self, logdir, run=run)
+
     @classmethod
     def load(cls, path) -> "GradientHistory":
         """Read ``gradients.npz`` (a file, or the directory holding it)."""
@@ -225,7 +301,9 @@ class GradientRecorder:
                 fail(c, "bin_range", bin_range, "None (adaptive) or a pair (lo, hi) of finite numbers, lo < hi")
             bin_range = (float(bin_range[0]), float(bin_range[1]))
         check_int(c, "hist_every", hist_every, lo=0)
-        check_choice(c, "by", by, GROUP_BY)
+        if by not in GROUP_BY and not (isinstance(by, int) and not isinstance(by, bool) and by >= 1):
+            fail(c, "by", by, f"one of {', '.join(map(repr, GROUP_BY))}, or an int d >= 1 (a group per "
+                 "first d parts of the name)")
         if params is not None:
             if isinstance(params, str) or not all(isinstance(p, str) for p in params):
                 fail(c, "params", params, "None (all parameters) or a list of flat parameter keys")
@@ -301,6 +379,19 @@ class GradientRecorder:
             self._hists.append((self.epoch, edges, counts, extra))
         self.epoch += 1
 
+    def end_epoch_counts(self, edges, hist, extra) -> None:
+        """Close the epoch with histograms counted on the device: per monitored key (in
+        :attr:`keys` order) ``hist`` (P, K) counts over the fixed ``edges`` (K+1,) and
+        ``extra`` (P, 3) below / above / nonfinite, summed here per group."""
+        if self.wants_histogram() and self.keys is not None:
+            G = len(self.groups)
+            hist, extra = np.asarray(hist, np.int64), np.asarray(extra, np.int64)
+            counts, out = np.zeros((G, self.bins), np.int64), np.zeros((G, 3), np.int64)
+            np.add.at(counts, self._group_index, hist)
+            np.add.at(out, self._group_index, extra)
+            self._hists.append((self.epoch, np.tile(np.asarray(edges, np.float64), (G, 1)), counts, out))
+        self.epoch += 1
+
     # ------------------------------------------------------------ results
     def history(self) -> GradientHistory:
         N, G, K = len(self._iter), len(self.groups), self.bins
@@ -338,7 +429,7 @@ class GradientRecorder:
         h = GradientHistory.from_arrays(state)
         theirs = {"bins": h.bins, "bin_range": h.bin_range, "hist_every": int(state["hist_every"]),
                   "by": str(state["by"])}
-        mine = {k: v for k, v in self.settings().items() if k in theirs}
+        mine = {k: str(v) if k == "by" else v for k, v in self.settings().items() if k in theirs}
         if theirs != mine:
             raise ValueError(f"saved gradient monitor settings {theirs} differ from this monitor's {mine}")
         keys = tuple(str(k) for k in np.asarray(state["keys"]))
@@ -353,6 +444,34 @@ class GradientRecorder:
                        for e in range(len(h.hist_epoch))]
 
 
+def assemble_stats(named: dict, sums, norms, edges, counter, stack) -> GradientStats:
+    """A backend's :class:`GradientStats`: ``named`` ``{name: gradient}``, its (P,) ``sums``
+    and ``norms``; with ``edges`` also ``counter(gradient, edges (K+1,) float64) -> (hist (K,),
+    below, above, nonfinite)`` per parameter, stacked with the backend's ``stack``."""
+    counts = tuple(int(math.prod(g.shape)) for g in named.values())
+    if edges is None:
+        return GradientStats(tuple(named), counts, sums, norms)
+    e = np.asarray(edges, np.float64)
+    if e.ndim != 1 or len(e) < 2 or not np.all(np.diff(e) > 0):
+        raise ValueError(f"gradient_stats(edges=...) got shape {e.shape} {e[:3]}...: expected increasing "
+                         "(K+1,) bin edges, e.g. monitor.edges")
+    hist, below, above, nonfinite = (stack(list(c)) for c in zip(*[counter(g, e) for g in named.values()]))
+    return GradientStats(tuple(named), counts, sums, norms, edges=tuple(e.tolist()), hist=hist,
+                         below=below, above=above, nonfinite=nonfinite)
+
+
+def named_gradients(named: dict, grads) -> dict:
+    """Check a backend's ``{name: gradient}`` of ``grads``: a bare array (no names) or an
+    empty tree is refused, naming what was passed. ``None`` entries (a frozen torch
+    parameter's ``.grad``) are dropped."""
+    named = {k: v for k, v in named.items() if v is not None}
+    if "" in named or not named:
+        raise TypeError(f"grads must be a pytree of gradient arrays with names (a dict, nested dicts "
+                        f"or lists, a flax nnx.State, ...), got {type(grads).__module__}.{type(grads).__name__}"
+                        + ("" if named else " holding no arrays"))
+    return named
+
+
 # ---------------------------------------------------------------- the monitors' one contract
 class GradientMonitorBase(abc.ABC):
     """Per-group gradient statistics: per iteration the mean entry and L2 norm of each
@@ -361,47 +480,108 @@ class GradientMonitorBase(abc.ABC):
     Args (keyword-only, the same in both backends):
       bins: histogram bins.
       bin_range: None (adaptive: each histogram spans its own min..max) or a fixed
-        ``(lo, hi)``; entries outside are counted as below/above.
+        ``(lo, hi)``; entries outside are counted as below/above. A fixed range lets a
+        compiled step count the histograms itself (``gradient_stats(grads, edges=monitor.edges)``).
       hist_every: a histogram at the end of every ``hist_every``-th epoch (0: never).
-      by: ``"parameter"`` (a group per parameter, ``"layers.0.weight_hh"``) or
-        ``"module"`` (per owning module, ``"layers.0"``).
-      params: None (every parameter) or the flat keys to watch (e.g. weights only).
+      by: ``"parameter"`` (a group per parameter, ``"layers.0.weight_hh"``), ``"module"``
+        (per owning module, ``"layers.0"``) or an int ``d`` (per first ``d`` parts of the
+        name: ``by=2`` makes ``"blocks.3"`` one group of a big model).
+      params: None (every parameter) or the names to watch (e.g. weights only).
     """
+
+    natural_order = False   # list non-schema names as given (torch) or naturally sorted (JAX)
 
     def __init__(self, *, bins: int = 30, bin_range=None, hist_every: int = 1,
                  by: str = "parameter", params=None):
         self.recorder = GradientRecorder(bins=bins, bin_range=bin_range, hist_every=hist_every,
                                          by=by, params=params)
         self._last: dict | None = None  # {key: gradient} of the last iteration, for a histogram
+        self._last_stats = None         # (GradientStats, key indices) of the last record_stats
+
+    @property
+    def edges(self) -> np.ndarray | None:
+        """The ``(bins + 1,)`` histogram edges of a fixed ``bin_range`` (None: adaptive), to
+        pass to ``gradient_stats(grads, edges=monitor.edges)``."""
+        r = self.recorder.bin_range
+        return None if r is None else bin_edges(r[0], r[1], self.recorder.bins)
 
     @abc.abstractmethod
     def record(self, grads=None, *, loss=None) -> None:
-        """Record one iteration: ``grads`` (a schema dict, nested or flat, of gradient
-        arrays; BatchNorm running-stat entries are ignored) and the scalar ``loss``."""
+        """Record one iteration: ``grads`` (any pytree of gradient arrays: a schema dict,
+        nested or flat, a dict of ``named_parameters()`` names, a flax ``nnx.State``;
+        BatchNorm running-stat entries are ignored) and the scalar ``loss``."""
 
     @abc.abstractmethod
     def _histogram_gradients(self) -> dict | None:
         """``{key: np.ndarray}`` of the last recorded gradients, or None."""
 
-    def _watched(self, grads) -> tuple[tuple[str, ...], list]:
-        """The monitored keys (bound on the first call, in schema order) and their gradients."""
-        flat = flatten(grads)
+    @abc.abstractmethod
+    def _named(self, grads) -> dict:
+        """``{name: gradient array}`` of a gradient pytree (names: :func:`path_name`)."""
+
+    @abc.abstractmethod
+    def _host(self, arrays: list) -> list:
+        """The backend's arrays (or plain numbers) as NumPy / Python values, in one transfer."""
+
+    def _bind(self, names) -> tuple[str, ...]:
+        """The monitored keys (bound on the first call) after checking ``names`` holds them."""
         if self.recorder.keys is None:
-            self.recorder.bind(self.recorder.select(schema_order(flat)))
+            self.recorder.bind(self.recorder.select(monitor_order(names, natural=self.natural_order)))
         keys = self.recorder.keys
-        missing = [k for k in keys if k not in flat]
+        have = set(names)
+        missing = [k for k in keys if k not in have]
         if missing:
             raise ValueError(f"grads lack {missing[0]!r}, which this monitor records")
-        return keys, [flat[k] for k in keys]
+        return keys
+
+    def _watched(self, grads) -> tuple[tuple[str, ...], list]:
+        """The monitored keys (bound on the first call) and their gradients."""
+        named = self._named(grads)
+        keys = self._bind(named)
+        return keys, [named[k] for k in keys]
 
     def _add(self, sums, norms, leaves, loss) -> None:
         counts = np.array([math.prod(g.shape) for g in leaves], np.float64)
         self.recorder.add_iteration(sums, norms, counts, None if loss is None else float(loss))
+        self._last_stats = None
+
+    def record_stats(self, stats: GradientStats, *, loss=None) -> None:
+        """Record one iteration from ``gradient_stats(grads, edges=...)`` (computed anywhere,
+        e.g. returned by a jitted / compiled train step): one transfer of (P,) sums and
+        norms, and in an epoch that ends with a histogram its counts (then ``stats`` must
+        have been counted over :attr:`edges`, i.e. with a fixed ``bin_range``)."""
+        if not isinstance(stats, GradientStats):
+            raise TypeError(f"record_stats(stats=...) takes the GradientStats of gradient_stats(grads), "
+                            f"got {type(stats).__name__}")
+        keys = self._bind(stats.names)
+        pos = {n: i for i, n in enumerate(stats.names)}
+        idx = np.array([pos[k] for k in keys], np.int64)
+        wants = self.recorder.wants_histogram()
+        if wants:
+            mine = self.edges
+            if stats.hist is None or mine is None or not np.array_equal(np.asarray(stats.edges), mine):
+                raise ValueError(
+                    "record_stats: this epoch ends with a histogram, so stats needs histogram counts over "
+                    "monitor.edges: pass gradient_stats(grads, edges=monitor.edges) (a fixed bin_range=(lo, hi); "
+                    f"this monitor's is {self.recorder.bin_range}), or use hist_every=0"
+                    + ("" if stats.edges is None else f"; got edges {stats.edges[0]:.3g}..{stats.edges[-1]:.3g} "
+                       f"({len(stats.edges) - 1} bins)"))
+        sums, norms, loss = self._host([stats.sum, stats.norm, loss])
+        counts = np.asarray(stats.counts, np.float64)[idx]
+        self.recorder.add_iteration(np.asarray(sums)[idx], np.asarray(norms)[idx], counts,
+                                    None if loss is None else float(loss))
+        self._last, self._last_stats = None, ((stats, idx) if wants else None)
 
     def epoch_end(self) -> None:
         """Close the epoch: histograms of the last recorded gradients, if scheduled."""
-        self.recorder.end_epoch(self._histogram_gradients())
-        self._last = None
+        if self._last_stats is not None:
+            stats, idx = self._last_stats
+            hist, *extra = self._host([stats.hist, stats.below, stats.above, stats.nonfinite])
+            extra = np.stack([np.asarray(e) for e in extra], axis=1)[idx]
+            self.recorder.end_epoch_counts(stats.edges, np.asarray(hist)[idx], extra)
+        else:
+            self.recorder.end_epoch(self._histogram_gradients())
+        self._last = self._last_stats = None
 
     def history(self) -> GradientHistory:
         return self.recorder.history()
@@ -409,3 +589,8 @@ class GradientMonitorBase(abc.ABC):
     def save(self, directory) -> dict[str, str]:
         """Write ``gradients.npz`` and the tidy CSVs into ``directory``."""
         return self.history().save(directory)
+
+    def to_tensorboard(self, logdir, *, run: str | None = None) -> str:
+        """Write the history as TensorBoard event files (:meth:`GradientHistory.to_tensorboard`);
+        returns the file's path."""
+        return self.history().to_tensorboard(logdir, run=run)

@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 
 GROUP_PREFIX = "group_norm:"   # key prefix of per-group norms in flat array dicts / CSV columns
+DIVERGED_FACTOR = 1e6          # a loss above this many times the first finite loss: "diverged"
+STATUSES = ("finished", "stopped", "non-finite", "diverged")
 
 
 @dataclass(frozen=True)
@@ -155,12 +157,46 @@ class NonFiniteEvent:
         return f"non-finite {what} at step {self.step}{where}"
 
 
+def first_nonfinite_step(metrics: Metrics, events=()) -> int | None:
+    """The first step whose loss, gradient norm or update was NaN/Inf (None: none was)."""
+    bad = ~(np.isfinite(metrics.loss) & np.isfinite(metrics.grad_norm))
+    steps = [int(s) for s in metrics.step[bad]] + [int(e.step) for e in events]
+    return min(steps) if steps else None
+
+
+def first_diverged_step(metrics: Metrics, factor: float = DIVERGED_FACTOR) -> int | None:
+    """The first step whose finite loss exceeded ``factor`` times the first finite, positive
+    loss (None: never, or no such first loss)."""
+    loss = metrics.loss
+    finite = np.isfinite(loss)
+    if not finite.any() or not loss[finite][0] > 0:
+        return None
+    grew = finite & (loss > factor * loss[finite][0])
+    return int(metrics.step[np.argmax(grew)]) if grew.any() else None
+
+
+def run_status(ended: str, metrics: Metrics, events=()) -> str:
+    """The honest status of a run that ``ended`` ``"finished"`` (every step done) or
+    ``"stopped"`` (policy ``nonfinite="stop"``): a finished run whose loss or gradient
+    became non-finite anywhere is ``"non-finite"`` (even though those steps were skipped),
+    else one whose loss grew past ``DIVERGED_FACTOR`` times its first value ``"diverged"``."""
+    if ended != "finished":
+        return ended
+    if first_nonfinite_step(metrics, events) is not None:
+        return "non-finite"
+    return "diverged" if first_diverged_step(metrics) is not None else "finished"
+
+
 @dataclass(frozen=True)
 class TrainResult:
     """What :func:`rnnflow.train` returns (in either backend).
 
     Attributes:
-      status: "finished" (all steps) or "stopped" (non-finite, policy "stop").
+      status: "finished" (all steps, loss and gradients stayed finite and the loss did not
+        grow past ``DIVERGED_FACTOR`` x its first value), "non-finite" (all steps, but some
+        loss, gradient or update was NaN/Inf: those steps were skipped, see ``events``),
+        "diverged" (all steps, finite, but the loss grew past that factor) or "stopped"
+        (non-finite, policy "stop"); :meth:`describe` says where.
       steps_done: steps recorded (= len(metrics)).
       metrics: :class:`Metrics`.
       params: final parameters as the NumPy schema dict (never non-finite).
@@ -187,3 +223,36 @@ class TrainResult:
         """The last finite recorded loss (NaN if none)."""
         finite = self.metrics.loss[np.isfinite(self.metrics.loss)]
         return float(finite[-1]) if len(finite) else float("nan")
+
+    @property
+    def first_nonfinite_step(self) -> int | None:
+        """The first step with a NaN/Inf loss, gradient or update (None: none)."""
+        return first_nonfinite_step(self.metrics, self.events)
+
+    @property
+    def first_diverged_step(self) -> int | None:
+        """The first step whose loss exceeded ``DIVERGED_FACTOR`` x the first finite loss."""
+        return first_diverged_step(self.metrics)
+
+    def describe(self) -> str:
+        """One line: the status, and where a run went wrong, e.g. ``"non-finite: non-finite
+        loss at step 1; 39 of 40 steps skipped"``."""
+        parts = []
+        if self.events:
+            skipped = int(self.metrics.skipped.sum())
+            parts.append(f"{self.events[0].describe()}; {skipped} of {self.steps_done} steps skipped")
+        elif self.first_nonfinite_step is not None:
+            parts.append(f"non-finite loss or gradient norm first at step {self.first_nonfinite_step}")
+        step = self.first_diverged_step
+        if step is not None:
+            m = self.metrics
+            first = m.loss[np.isfinite(m.loss)][0]
+            top = np.nanmax(np.where(np.isfinite(m.loss), m.loss, np.nan))
+            parts.append(f"loss grew past {DIVERGED_FACTOR:.0e} x its first value {first:.3g} at step {step} "
+                         f"(largest finite loss {top:.3g})")
+        return self.status + (": " + "; ".join(parts) if parts else "")
+
+    def status_summary(self) -> dict:
+        """The status fields ``summary.json`` keeps next to the run's lifecycle status."""
+        return {"outcome": self.status, "first_nonfinite_step": self.first_nonfinite_step,
+                "first_diverged_step": self.first_diverged_step, "outcome_detail": self.describe()}

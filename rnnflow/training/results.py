@@ -54,7 +54,7 @@ from ..lock import FolderLock
 from ..params import flatten, unflatten
 from .config import RESUMABLE_CHANGES, TrainConfig
 from .monitor import GradientHistory
-from .records import Metrics, NonFiniteEvent, TrainResult
+from .records import Metrics, NonFiniteEvent, TrainResult, run_status
 
 OPTIMIZER_SLOTS = {"sgd": (), "momentum": ("trace",), "adam": ("mu", "nu"), "rmsprop": ("nu",)}
 TERMINAL = ("finished", "stopped")
@@ -263,8 +263,11 @@ class ResultsDir:
         save_npz(self.file("params_final.npz"), flatten(result.params))
         if result.gradients is not None:
             result.gradients.save(self.path)
-        self.write_summary(result.status, result.train_config.steps, m, result.events,
-                           backend=result.backend)
+        # "status" is the lifecycle word resume reads ("finished" / "stopped"); the honest
+        # one ("non-finite", "diverged") is "outcome", next to the first bad steps
+        lifecycle = "stopped" if result.status == "stopped" else "finished"
+        self.write_summary(lifecycle, result.train_config.steps, m, result.events,
+                           backend=result.backend, **result.status_summary())
         names = [n for n in RESULT_FILES if os.path.exists(self.file(n))]
         write_manifest(self.path, names + (list(GRADIENT_FILES) if result.gradients is not None else []))
 
@@ -286,11 +289,13 @@ def load_result(out_dir) -> TrainResult:
         raise FileNotFoundError(f"{folder.path} holds no finished run (status {status!r})")
     model_config = config_from_dict(meta["model"])
     grads = folder.file("gradients.npz")
-    return TrainResult(
-        status=summary["status"], steps_done=int(summary["steps_done"]),
-        metrics=Metrics.from_arrays(load_npz(folder.file("metrics.npz"))),
+    metrics = Metrics.from_arrays(load_npz(folder.file("metrics.npz")))
+    events = tuple(NonFiniteEvent.from_dict(e) for e in summary["events"])
+    return TrainResult(   # the honest status ("non-finite", "diverged"), from the records themselves
+        status=run_status(summary["status"], metrics, events), steps_done=int(summary["steps_done"]),
+        metrics=metrics,
         params=unflatten(load_npz(folder.file("params_final.npz")), model_config),
-        events=tuple(NonFiniteEvent.from_dict(e) for e in summary["events"]),
+        events=events,
         train_config=TrainConfig.from_dict(meta["train"]), model_config=model_config,
         backend=meta["backend"],
         gradients=GradientHistory.load(grads) if os.path.exists(grads) else None,

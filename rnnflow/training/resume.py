@@ -19,7 +19,7 @@ from ..integrity import check_manifest, notice, remove_manifest
 from ..io import read_json, write_json
 from ..params import unflatten
 from ..provenance import provenance
-from .records import TrainResult
+from .records import TrainResult, run_status
 from .results import CheckpointError, ForeignCheckpointError, ResultsDir, config_digest, load_result, meta_differences
 
 
@@ -114,7 +114,7 @@ def _rebuild(folder: ResultsDir, meta: dict, ckpt, cfg, model_config, recorder, 
     if recorder is not None and ckpt.monitor is not None:
         recorder.load_state_dict(ckpt.monitor)
     result = TrainResult(
-        status=ckpt.status, steps_done=len(ckpt.metrics), metrics=ckpt.metrics,
+        status=run_status(ckpt.status, ckpt.metrics, ckpt.events), steps_done=len(ckpt.metrics), metrics=ckpt.metrics,
         params=unflatten(ckpt.params, model_config), events=tuple(ckpt.events), train_config=cfg,
         model_config=model_config, backend=backend,
         gradients=None if recorder is None else recorder.history(), out_dir=folder.path,
