@@ -321,3 +321,21 @@ def test_lstm_jacobian_labels_say_which_state():
     fam = plot_decay_family(norms).axes[0]
     assert "h block of tuple states" in fam.get_ylabel()
     assert "(h,c)" in plot_decay_family({"lstm": norms["lstm"]}, which="log_spectral").axes[0].get_ylabel()
+
+
+def test_histogram_titles_count_entries_outside_fixed_bins():
+    """With a fixed bin_range the panel title must not report the bin edge as max |g|: it
+    counts the entries outside the bins, and a panel with none inside says so."""
+    import jax.numpy as jnp
+    from rnnflow.jax import GradientMonitor
+    from rnnflow.plotting import plot_gradient_histograms
+    mon = GradientMonitor(bin_range=(-0.5, 0.5), bins=10)
+    grads = {"a": jnp.array([0.1, -0.2, 0.3, 0.9]), "b": jnp.array([2.0])}
+    mon.record(grads, loss=1.0)
+    mon.epoch_end()
+    fig = plot_gradient_histograms(mon.history())
+    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    assert any(t.startswith("a\n") and "1 of 4 entries outside ±0.5" in t for t in titles), titles
+    assert any(t.startswith("b\n") and "1 of 1 entries outside ±0.5" in t for t in titles), titles
+    texts = [t.get_text() for ax in fig.axes for t in ax.texts]
+    assert "no entry inside the bins" in texts

@@ -94,6 +94,26 @@ def _epoch_colours(epochs):
     return colours, BoundaryNorm(bounds, E), ListedColormap(colours), ticks
 
 
+def _fixed_bins(h) -> bool:
+    """True when every histogram has the same edges (a monitor with a fixed ``bin_range``)."""
+    e = h.hist_edges
+    return bool(np.isfinite(e).all() and np.all(e == e[:1, :1]))
+
+
+def _last_extent(h, j: int, fixed: bool) -> str:
+    """What the last histogram of group ``j`` says about ``|g|``: adaptive bins span the
+    entries (``max |g| = ...``); fixed bins bound them, and entries outside are counted."""
+    edges = h.hist_edges[-1, j]
+    if not np.isfinite(edges).any():
+        return "no histogram"
+    big = float(np.nanmax(np.abs(edges)))
+    if not fixed:
+        return f"max |g| (last epoch) = {big:.2g}"
+    out = int(h.hist_below[-1, j] + h.hist_above[-1, j] + h.hist_nonfinite[-1, j])
+    n = out + int(h.hist_counts[-1, j].sum())
+    return f"last epoch: {out} of {n} entries outside ±{big:.2g}" if out else f"last epoch: all |g| ≤ {big:.2g}"
+
+
 def plot_gradient_histograms(history, *, groups=None, heights: str = "log", xlim="panel",
                              overlap: float = 1.6, ncols: int | None = None, title: str | None = None,
                              max_groups: int | None = MAX_GROUPS) -> Figure:
@@ -103,7 +123,8 @@ def plot_gradient_histograms(history, *, groups=None, heights: str = "log", xlim
     epochs in front), ``overlap`` epochs tall at its highest bin; the colour bar has one
     colour per recorded epoch.
 
-    The panel title gives the last histogram's largest ``|g|``, so panels on their own x
+    The panel title gives the last histogram's largest ``|g|`` (adaptive bins), or, with a
+    fixed ``bin_range``, how many entries fell outside the bins, so panels on their own x
     ranges still compare.
 
     Args:
@@ -136,6 +157,7 @@ def plot_gradient_histograms(history, *, groups=None, heights: str = "log", xlim
         big = float(np.nanmax(np.abs(edges))) if np.isfinite(edges).any() else 1.0
         return (-big, big) if big > 0 else (-1.0, 1.0)
     shared = widest(h.hist_edges[:, cols]) if xlim == "shared" else None
+    fixed = _fixed_bins(h)
     for ax, j in zip(axes, cols):
         for e in reversed(range(len(epochs))):  # back to front: earliest epoch behind
             edges, counts = h.hist_edges[e, j], h.hist_counts[e, j].astype(np.float64)
@@ -149,9 +171,10 @@ def plot_gradient_histograms(history, *, groups=None, heights: str = "log", xlim
             z = len(epochs) - e
             ax.fill_between(x, epochs[e], y, color=colours[e], alpha=0.9, linewidth=0, zorder=z)
             ax.plot(x, y, color="white", linewidth=0.5, zorder=z)
-        last = h.hist_edges[-1, j]
-        big = np.nanmax(np.abs(last)) if np.isfinite(last).any() else float("nan")
-        ax.set_title(f"{h.groups[j]}\nmax |g| (last epoch) = {big:.2g}", fontsize="small")
+        ax.set_title(f"{h.groups[j]}\n{_last_extent(h, j, fixed)}", fontsize="small")
+        if h.hist_counts[:, j].sum() == 0:
+            ax.text(0.5, 0.5, "no entry inside the bins", transform=ax.transAxes, ha="center",
+                    va="center", color="0.4", fontsize="small")
         ax.set_xlabel(GRAD_LABEL)
         ax.set_ylabel("epoch")
         lim = shared if xlim == "shared" else widest(h.hist_edges[:, j]) if xlim == "panel" else xlim
