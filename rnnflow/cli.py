@@ -166,6 +166,7 @@ def _add_diagnose(sub) -> None:
 
 
 # ---------------------------------------------------------------- errors and argument checks
+from .validation import count_arg  # noqa: E402
 from .lock import FolderLockedError  # noqa: E402 (a core leaf module: no framework import)
 
 USER_ERRORS = (ValueError, TypeError, OSError, FolderLockedError)  # what rnnflow raises for bad input or a busy folder
@@ -178,17 +179,7 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"rnnflow: error: {message} (see {self.prog} --help)\n")
 
 
-def _count(lo: int):
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is invalid: expected an integer >= {lo}") from None
-        if value < lo:
-            raise argparse.ArgumentTypeError(f"{value} is invalid: expected an integer >= {lo}")
-        return value
-    parse.__name__ = f"integer >= {lo}"
-    return parse
+_count = count_arg   # argparse type: an integer flag >= lo
 
 
 def _folder(text: str) -> str:

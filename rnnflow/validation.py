@@ -224,3 +224,20 @@ def check_folder(name: str, path) -> str:
         raise PermissionError(f"{name}={p!r} is not writable: {here!r} does not let this user write in it; "
                               "pass a folder you can write to")
     return p
+
+
+def count_arg(lo: int):
+    """An ``argparse`` ``type=`` for an integer flag ``>= lo``: a bad value is argparse's own
+    one-line error saying what is accepted."""
+    import argparse
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is invalid: expected an integer >= {lo}") from None
+        if value < lo:
+            raise argparse.ArgumentTypeError(f"{value} is invalid: expected an integer >= {lo}")
+        return value
+    parse.__name__ = f"integer >= {lo}"
+    return parse

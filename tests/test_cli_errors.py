@@ -121,3 +121,20 @@ def test_analyzers_take_nested_lists(backend):
     np.testing.assert_array_equal(a.log_frobenius, b.log_frobenius)
     np.testing.assert_array_equal(rnnflow.analysis.gradient_reach(model, xs.tolist()).log_norm,
                                   rnnflow.analysis.gradient_reach(model, xs).log_norm)
+
+
+def test_experiment_scripts_refuse_a_negative_seed(capsys):
+    from rnnflow import studies
+    with pytest.raises(SystemExit) as e:
+        studies.argument_parser("x").parse_args(["--seed", "-1"])
+    assert e.value.code == 2
+    assert "--seed: -1 is invalid: expected an integer >= 0" in capsys.readouterr().err
+
+
+def test_train_config_takes_numpy_numbers():
+    import numpy as np
+    from rnnflow import TrainConfig
+    cfg = TrainConfig(steps=np.int64(5), batch_size=np.int32(4), lr=np.float32(0.5))
+    assert (cfg.steps, cfg.batch_size) == (5, 4) and type(cfg.steps) is int and type(cfg.lr) is float
+    with pytest.raises(ValueError, match="steps"):
+        TrainConfig(steps=np.int64(0))

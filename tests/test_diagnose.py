@@ -296,7 +296,8 @@ def test_transformer_without_layernorm_explodes_over_depth(backend, rng):
 def test_nonfinite_forward_names_the_first_layer(backend, rng):
     cfg = MLPConfig(4, 1, width=8, depth=6, activation="relu", init_weight=Init("he_normal", gain=3.0))
     params = init_params(cfg, seed=0, dtype=np.float64)
-    params["layers"][3]["linear"]["bias"][0] = np.inf
+    params["layers"][3]["linear"]["weight"][:] = 1e308   # finite weights (build refuses Inf) whose
+                                                         # product overflows in layer 3's forward pass
     d = rnnflow.diagnose(cfg, rng.standard_normal((4, 4)), params=params, backend=backend)
     assert d.verdict == "non-finite" and d.factor == "non-finite values"
     assert "layer 3" in d.nonfinite

@@ -36,7 +36,7 @@ from ..integrity import check_manifest, manifest_files, notice, remove_manifest,
 from ..io import atomic_write_bytes, json_safe, read_json, save_npz, write_json
 from ..lock import LOCK, FolderLock
 from ..provenance import provenance
-from ..validation import check_folder, fail
+from ..validation import check_folder, count_arg, fail
 
 SCALES = ("smoke", "docs", "full")
 BACKENDS = ("torch", "jax")
@@ -235,7 +235,7 @@ def argument_parser(description: str) -> argparse.ArgumentParser:
     ``--backend``, ``--seed``, ``--scale``, ``--out``, ``--force``; a script adds its own."""
     parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--backend", choices=BACKENDS, default="torch")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=count_arg(0), default=0)
     parser.add_argument("--scale", choices=SCALES, default="smoke",
                         help="smoke: seconds; docs: what the docs show; full: the real thing")
     parser.add_argument("--out", default=DEFAULT_OUT, help="results root folder (default: ./results)")

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..config import MLPConfig
-from ..validation import check_bool, check_choice, check_int, check_real, fail
+from ..validation import check_bool, check_choice, check_int, check_real, fail, python_numbers
 
 OPTIMIZERS = ("sgd", "momentum", "adam", "rmsprop")
 CLIP_MODES = ("none", "norm", "value")
@@ -82,6 +82,7 @@ class TrainConfig:
 
     def __post_init__(self):
         c = "TrainConfig"
+        python_numbers(self)   # np.int64(8) steps / np.float32 lr: stored as Python numbers
         check_choice(c, "optimizer", self.optimizer, OPTIMIZERS)
         check_real(c, "lr", self.lr, lo=0.0, lo_open=True)
         check_real(c, "momentum", self.momentum, lo=0.0, hi=1.0, hi_open=True)
