@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .spectral import SMALL, PowerTracker, exact_top_singular
+from .spectral import SMALL, TopSingular, exact_top_singular
 from .step_jacobians import StepJacobians, check_finite_steps, chunk_size
 
 SPECTRAL = ("exact", "svd", "power", "none")
@@ -67,8 +67,7 @@ def product_norms(steps: StepJacobians, *, topk: int = 0, spectral: str = "exact
     kk = max(topk, 1)
     # per block ("full", "h"): (size, k, tracker or None for chunked exact values)
     blocks = {"full": (N, kk), **({"h": (h_size, 1)} if h_size is not None else {})}
-    trackers = {name: PowerTracker(k, m, B, power_iters) if spectral == "power" and m > SMALL else None
-                for name, (m, k) in blocks.items()}
+    trackers = {name: _estimator(spectral, k, m, B, power_iters) for name, (m, k) in blocks.items()}
     out = {"log_frobenius": np.empty((B, T)), "log_spectral": np.full((B, T), np.nan),
            "log_singular": np.empty((B, T, topk)) if topk else None}
     if h_size is not None:
@@ -93,10 +92,6 @@ def product_norms(steps: StepJacobians, *, topk: int = 0, spectral: str = "exact
                     s = frob[j].copy()
                 scale[j] = s                                        # J(t) = exp(s) M_t
                 m = prod
-                if trackers["full"] is not None:
-                    sig["full"][j] = trackers["full"](prod)
-                if trackers.get("h") is not None:
-                    sig["h"][j] = trackers["h"](prod[:, :h_size, :h_size])
             m = m.copy()                                            # buf is reused by the next chunk
             sc = scale[:n].T                                        # (B, n)
             out["log_frobenius"][:, lo:hi] = frob[:n].T
@@ -108,8 +103,9 @@ def product_norms(steps: StepJacobians, *, topk: int = 0, spectral: str = "exact
             for name, (size, k) in blocks.items():
                 if trackers[name] is None:
                     mats = np.ascontiguousarray(buf[:n, :, :size, :size]).reshape(n * B, size, size)
-                    sig[name][:n] = exact_top_singular(mats, k, "svd" if spectral == "power" else spectral
-                                                       ).reshape(n, B, k)
+                    sig[name][:n] = exact_top_singular(mats, k, "svd").reshape(n, B, k)
+                else:                                   # batched over the chunk, warm-started
+                    sig[name][:n] = trackers[name](buf[:n, :, :size, :size])
                 logs = np.log(sig[name][:n]).transpose(1, 0, 2) + sc[:, :, None]   # (B, n, k)
                 if name == "h":
                     out["log_spectral_h"][:, lo:hi] = logs[:, :, 0]
@@ -120,6 +116,13 @@ def product_norms(steps: StepJacobians, *, topk: int = 0, spectral: str = "exact
     if h_size is None:
         out["log_frobenius_h"], out["log_spectral_h"] = out["log_frobenius"], out["log_spectral"]
     return out
+
+
+def _estimator(spectral: str, k: int, m: int, B: int, power_iters: int) -> TopSingular | None:
+    """The chunk estimator of one block's top-k values, or None for a full SVD per chunk."""
+    if m <= SMALL or spectral in ("svd", "none") or (spectral == "exact" and k > 1):
+        return None
+    return TopSingular(k, m, B, power_iters, certify=spectral == "exact")
 
 
 def _load(steps: StepJacobians, lo: int, hi: int):
