@@ -76,11 +76,16 @@ def jacobians_over_time(model, xs, h0=None, *, params=None, layer: int = 0, back
       layer:    which layer of a stacked model (``nn.LSTM(num_layers=3)``: 0, 1 or 2).
       topk:     also return the ``topk`` largest ``log sigma_i(dh_T/dh_t)``.
       spectral: how ``log ||J(t)||_2`` and the top-k are computed: ``"exact"`` (LAPACK on
-                ``M M^T``, ~4-5x the cost of the product itself), ``"svd"`` (full SVD,
-                slowest), ``"power"`` (``power_iters`` warm-started subspace iterations per
-                step, ~2.4x: lower bounds, exact once the top direction separates, up to
-                ~1e-3 low in log where the top singular values cluster, mostly at small
-                gaps) or ``"none"`` (Frobenius only, ~1.3x).
+                ``M M^T``, ~5-6x the FLOP bound of the product at N=128), ``"svd"`` (full SVD,
+                slowest), ``"power"`` (``power_iters`` subspace iterations, batched over 8 steps
+                at a time, ~2.5-3x) or ``"none"`` (Frobenius only, ~1.5x). ``"power"`` gives
+                lower bounds, exact once the top singular value separates, and LOW where the
+                top values cluster, i.e. at small gaps ``T - t``. Measured against
+                ``"exact"`` (tanh RNN, H=128, ``power_iters=2``, 10 seeds; see
+                ``tests/test_power_accuracy.py``), ``log sigma_1`` is low by at most:
+                orthogonal ``W_hh``: 0.15 at gaps < 16, 0.06 at 16-31, 7e-3 at 32-63, 5e-4
+                past 64; Gaussian ``W_hh``: 0.1 at gaps < 8, 0.03 at 8-15, 1e-4 past 16. Use
+                ``"exact"`` where short gaps matter.
       analytic: use the closed-form Elman/LSTM/GRU step Jacobians (``False``: autodiff, for checks).
 
     Raises ``ValueError`` naming the first step ``t`` where the hidden state is NaN/Inf.

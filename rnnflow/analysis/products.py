@@ -13,12 +13,13 @@ example). The running product is kept as ``J(t) = exp(s_t) M_t`` with a float64 
   spectral    how                                                    time / FLOP bound
                                                                      (N=128, measured)
   ==========  =====================================================  ===================
-  "exact"     ``M M^T`` + LAPACK top eigenvalue, chunk at a time      ~4-5x
+  "exact"     ``M M^T`` + LAPACK top eigenvalue, per matrix           ~5-6x
               (with top-k: full SVD, as "svd")                       (top-8: ~8-9x)
   "svd"       full SVD, chunk at a time                              ~6-8x
-  "power"     subspace iteration tracked across t (lower bounds,     ~2.4x (top-8: ~3x)
-              ~1e-3 low where the top singular values cluster)
-  "none"      Frobenius only (``log_spectral`` is nan)               ~1.3x
+  "power"     subspace iteration, batched over 8 steps, warm-        ~2.5-3x
+              started (lower bounds, up to ~0.1 low in log at
+              small gaps: see ``jacobians_over_time``)
+  "none"      Frobenius only (``log_spectral`` is nan)               ~1.5x
   ==========  =====================================================  ===================
 
   The FLOP bound is ``T * 2 N^3`` at the machine's ``N x N`` matmul rate
@@ -103,8 +104,9 @@ def product_norms(steps: StepJacobians, *, topk: int = 0, spectral: str = "exact
             for name, (size, k) in blocks.items():
                 if trackers[name] is None:
                     mats = np.ascontiguousarray(buf[:n, :, :size, :size]).reshape(n * B, size, size)
-                    sig[name][:n] = exact_top_singular(mats, k, "svd").reshape(n, B, k)
-                else:                                   # batched over the chunk, warm-started
+                    sig[name][:n] = exact_top_singular(mats, k, "svd" if spectral == "power" else spectral
+                                                       ).reshape(n, B, k)
+                else:                                   # "power": batched over the chunk, warm-started
                     sig[name][:n] = trackers[name](buf[:n, :, :size, :size])
                 logs = np.log(sig[name][:n]).transpose(1, 0, 2) + sc[:, :, None]   # (B, n, k)
                 if name == "h":
@@ -120,9 +122,7 @@ def product_norms(steps: StepJacobians, *, topk: int = 0, spectral: str = "exact
 
 def _estimator(spectral: str, k: int, m: int, B: int, power_iters: int) -> TopSingular | None:
     """The chunk estimator of one block's top-k values, or None for a full SVD per chunk."""
-    if m <= SMALL or spectral in ("svd", "none") or (spectral == "exact" and k > 1):
-        return None
-    return TopSingular(k, m, B, power_iters, certify=spectral == "exact")
+    return TopSingular(k, m, B, power_iters) if spectral == "power" and m > SMALL else None
 
 
 def _load(steps: StepJacobians, lo: int, hi: int):
