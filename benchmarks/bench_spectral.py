@@ -64,13 +64,15 @@ def main(argv=None):
     args = ap.parse_args(argv)
     import torch
     torch.set_num_threads(1)
-    from threadpoolctl import threadpool_limits
-    threadpool_limits(1)
     import rnnflow
     from rnnflow.analysis.backends import backend_modules
     from rnnflow.analysis.jacobians import run_trace, trace_step_jacobians
     from rnnflow.analysis.products import product_norms
     old_norms = load_old(args.rev)
+    from threadpoolctl import threadpool_info, threadpool_limits
+    threadpool_limits(1)          # after every import: NumPy's and SciPy's OpenBLAS pools
+    pools = ", ".join(sorted(f"{i['filepath'].rsplit('/', 1)[-1].split('-')[0]}={i['num_threads']}"
+                             for i in threadpool_info()))
     bk = backend_modules("torch")
     H, T, I = args.H, args.T, 8
     xs = np.random.default_rng(0).standard_normal((T, 1, I))
@@ -93,7 +95,7 @@ def main(argv=None):
     rows += [("rnn (default init)", gauss, H, s) for s in ("exact", "power")]
     rows += [(name, m, n, s) for name, m, n in (("lstm", lstm, 2 * H), ("gru", gru, H)) for s in ("none", "exact")]
     print(f"# {os.cpu_count()} CPUs, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}; "
-          f"torch threads {torch.get_num_threads()}, BLAS 1; T={T}, H={H}, batch 1, float64; "
+          f"torch threads {torch.get_num_threads()}, pools {pools}; T={T}, H={H}, batch 1, float64; "
           f"{args.rounds} rounds interleaved (bound, after, before)")
     print(f"{'model':22} {'mode':6} {'N':>4} {'bound ms':>9} {'after ms min/med':>17} {'before ms min/med':>18} "
           f"{'after/bound':>11} {'before/bound':>12} {'speed-up':>8}")

@@ -104,3 +104,24 @@ def test_users_torch_module_gets_the_closed_form(kind):
     jac = torch.autograd.functional.jacobian(tail, z0).numpy()
     np.testing.assert_allclose(res.log_spectral[0, t], np.log(np.linalg.norm(jac, 2)), rtol=0, atol=1e-10)
     np.testing.assert_allclose(res.log_frobenius[0, t], np.log(np.linalg.norm(jac)), rtol=0, atol=1e-10)
+
+
+def test_split_form_product_equals_dense_and_names_a_bad_step():
+    """The LSTM split form ([L | diagonals]) gives the dense form's norms; NaN names its step."""
+    from rnnflow.analysis import StepJacobians, product_norms
+    from rnnflow.analysis.step_jacobians import dense_from_split
+    rng = np.random.default_rng(6)
+    T, B, H = 30, 2, 8
+    left = rng.standard_normal((T, B, 2 * H, H)) / 3
+    dh, dc = rng.uniform(-1, 1, (T, B, H)), rng.uniform(0, 1, (T, B, H))
+    dense = dense_from_split(left, dh, dc)
+    assert np.array_equal(dense[..., :H], left) and np.array_equal(dense[3, 1, 2, H + 2], dh[3, 1, 2])
+    assert not dense[..., :H, H:][..., ~np.eye(H, dtype=bool)].any()
+    split = StepJacobians.split(lambda lo, hi: (left[lo:hi], dh[lo:hi], dc[lo:hi]), T, B, 2 * H)
+    a = product_norms(split, topk=3, h_size=H)
+    b = product_norms(StepJacobians.dense(dense), topk=3, h_size=H)
+    for k in a:
+        np.testing.assert_allclose(a[k], b[k], rtol=0, atol=1e-12, err_msg=k)
+    dc[11, 1, 4] = np.nan
+    with pytest.raises(ValueError, match=r"step t=12 \(input xs\[11\]\)"):
+        product_norms(split)

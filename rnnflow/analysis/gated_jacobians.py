@@ -18,14 +18,16 @@ GRU (gates ``r, z, n``; torch convention ``n = tanh(xw_n + r hw_n)``, ``h' = (1 
     A_t = diag(z) + diag((h - n) sigma'(a_z)) W_z
         + diag((1 - z)(1 - n^2) r) W_n + diag((1 - z)(1 - n^2) hw_n sigma'(a_r)) W_r
 
-Built with broadcasting over a chunk ``(n, B)`` of steps, no loop over examples.
+Built with broadcasting over a chunk ``(n, B)`` of steps, no loop over examples. The LSTM's
+``c``-columns are diagonal, so it is kept in split form (:meth:`StepJacobians.split`): the
+product ``M A_t`` then costs ``8 H^3`` flops instead of a dense ``16 H^3``.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from ..types import Trace
-from .step_jacobians import StepJacobians
+from .step_jacobians import StepJacobians, dense_from_split
 
 GATED = ("lstm", "gru")
 
@@ -34,9 +36,10 @@ def _sigmoid(a: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(0.5 * a))   # no overflow warning for large |a|
 
 
-def lstm_step_jacobians(preact: np.ndarray, c_prev: np.ndarray, weight_hh: np.ndarray) -> np.ndarray:
-    """``(n, B, 2H, 2H)`` step Jacobians of the state ``(h, c)``; preact ``(n, B, 8H)``,
-    c_prev ``(n, B, H)`` (``c_{t-1}``), weight_hh ``(4H, H)``."""
+def lstm_step_parts(preact: np.ndarray, c_prev: np.ndarray, weight_hh: np.ndarray) -> tuple:
+    """The LSTM step Jacobians in split form (:class:`StepJacobians.split`): the ``h``-columns
+    ``[dh'/dh; dc'/dc_h]`` ``(n, B, 2H, H)`` and the diagonals of ``dh'/dc`` and ``dc'/dc``
+    ``(n, B, H)``; preact ``(n, B, 8H)``, c_prev ``(n, B, H)`` (``c_{t-1}``), weight_hh ``(4H, H)``."""
     G = preact.shape[-1] // 2
     H = G // 4
     ai, af, ag, ao = np.split(preact[..., :G] + preact[..., G:], 4, axis=-1)     # (n, B, H) each
@@ -44,18 +47,20 @@ def lstm_step_jacobians(preact: np.ndarray, c_prev: np.ndarray, weight_hh: np.nd
     tc = np.tanh(f * c_prev + i * g)                                              # tanh(c')
     k = o * (1.0 - tc * tc)
     w = weight_hh.reshape(4, H, H)
-    out = np.zeros(preact.shape[:-1] + (2 * H, 2 * H))
-    dcdh = out[..., H:, :H]
+    left = np.empty(preact.shape[:-1] + (2 * H, H))
+    dcdh = left[..., H:, :]
     np.multiply((g * i * (1.0 - i))[..., None], w[0], out=dcdh)
     dcdh += (c_prev * f * (1.0 - f))[..., None] * w[1]
     dcdh += (i * (1.0 - g * g))[..., None] * w[2]
-    dhdh = out[..., :H, :H]
+    dhdh = left[..., :H, :]
     np.multiply(k[..., None], dcdh, out=dhdh)
     dhdh += (tc * o * (1.0 - o))[..., None] * w[3]
-    idx = np.arange(H)
-    out[..., idx, H + idx] = k * f                                                # dh'/dc
-    out[..., H + idx, H + idx] = f                                                # dc'/dc
-    return out
+    return left, k * f, f                                                         # dh'/dc, dc'/dc diagonals
+
+
+def lstm_step_jacobians(preact: np.ndarray, c_prev: np.ndarray, weight_hh: np.ndarray) -> np.ndarray:
+    """``(n, B, 2H, 2H)`` step Jacobians of the state ``(h, c)`` (dense form of :func:`lstm_step_parts`)."""
+    return dense_from_split(*lstm_step_parts(preact, c_prev, weight_hh))
 
 
 def gru_step_jacobians(preact: np.ndarray, h_prev: np.ndarray, weight_hh: np.ndarray) -> np.ndarray:
@@ -85,9 +90,9 @@ def gated_step_jacobians(tr: Trace) -> StepJacobians:
     w = np.asarray(tr.weight_hh, dtype=np.float64)
     pre = tr.preact
     carry = tr.states[1] if tr.cell == "lstm" else tr.states[0]    # c_{t-1} (LSTM) or h_{t-1} (GRU)
-    build = lstm_step_jacobians if tr.cell == "lstm" else gru_step_jacobians
     N = sum(tr.sizes)
-
-    def block(lo, hi):
-        return build(pre[lo:hi].astype(np.float64), carry[lo:hi].astype(np.float64), w)
-    return StepJacobians.lazy(block, tr.T, tr.B, N)
+    if tr.cell == "lstm":
+        return StepJacobians.split(lambda lo, hi: lstm_step_parts(
+            pre[lo:hi].astype(np.float64), carry[lo:hi].astype(np.float64), w), tr.T, tr.B, N)
+    return StepJacobians.lazy(lambda lo, hi: gru_step_jacobians(
+        pre[lo:hi].astype(np.float64), carry[lo:hi].astype(np.float64), w), tr.T, tr.B, N)

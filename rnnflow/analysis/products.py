@@ -130,6 +130,8 @@ def _load(steps: StepJacobians, lo: int, hi: int):
         d = steps.dphi[lo:hi]
         check_finite_steps(d, lo)
         return d
+    if steps.is_split:
+        return steps.split_block(lo, hi)
     return steps.block(lo, hi)
 
 
@@ -138,5 +140,11 @@ def _right_multiply(steps: StepJacobians, blk, j: int, m: np.ndarray, out: np.nd
     if steps.is_elman:  # m diag(d) W as one (B*N, N) x (N, N) GEMM
         B, N = steps.B, steps.N
         np.matmul((m * blk[j][:, None, :]).reshape(B * N, N), steps.weight, out=out.reshape(B * N, N))
+    elif steps.is_split:  # [M L | M_h diag(d_h) + M_c diag(d_c)]: half a dense step's flops
+        left, dh, dc = blk
+        H = dh.shape[-1]
+        np.matmul(m, left[j], out=out[..., :H])
+        np.multiply(m[..., :H], dh[j][:, None, :], out=out[..., H:])
+        out[..., H:] += m[..., H:] * dc[j][:, None, :]
     else:
         np.matmul(m, blk[j], out=out)
