@@ -1,8 +1,8 @@
 """The Jacobian over time: ``log ||dh_T/dh_t||`` for every ``t``, from one backward sweep.
 
 ``J(T) = I``, ``J(t-1) = J(t) A_t`` with step Jacobians ``A_t = dh_t/dh_{t-1}``: analytic
-``diag(phi'(a_t)) W_hh`` for an Elman cell, closed forms for rnnflow LSTM/GRU layers,
-autodiff of one step otherwise. The log-space
+``diag(phi'(a_t)) W_hh`` for an Elman cell, closed forms for rnnflow LSTM/GRU layers
+(:mod:`rnnflow.analysis.gated_jacobians`), autodiff of one step otherwise. The log-space
 product is :func:`rnnflow.analysis.products.product_norms`; the result type is
 :class:`rnnflow.analysis.results.JacobianNorms`; plots are in :mod:`rnnflow.plotting.jacobians`.
 """
