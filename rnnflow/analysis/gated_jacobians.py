@@ -1,11 +1,11 @@
 """Closed-form step Jacobians ``A_t = dz_t/dz_{t-1}`` of LSTM and GRU layers, in NumPy.
 
-From the trace's gate pre-activations ``preact`` ``(T, B, 2G)`` = ``[x_t W_ih^T + b_ih,
-h_{t-1} W_hh^T + b_hh]`` (``G = 4H`` LSTM, ``3H`` GRU), its states and ``W_hh`` ``(G, H)``;
-``sigma'(a) = sigma (1 - sigma)``, ``W_k`` is gate ``k``'s ``(H, H)`` block of ``W_hh``,
-``diag(v) W`` scales the rows of ``W``.
+From the trace's gate pre-activations ``preact`` ``(T, B, 4H)`` (LSTM: ``a = xw + hw``,
+GRU: ``[a_r, a_z, xw_n, hw_n]``, with ``xw = x_t W_ih^T + b_ih``, ``hw = h_{t-1} W_hh^T + b_hh``),
+its states and ``W_hh`` ``(G, H)`` (``G = 4H`` LSTM, ``3H`` GRU); ``sigma'(a) = sigma (1 - sigma)``,
+``W_k`` is gate ``k``'s ``(H, H)`` block of ``W_hh``, ``diag(v) W`` scales the rows of ``W``.
 
-LSTM (gates ``i, f, g, o``; ``a = xw + hw``; state ``z = (h, c)``, ``A_t`` is ``2H x 2H``)::
+LSTM (gates ``i, f, g, o``; state ``z = (h, c)``, ``A_t`` is ``2H x 2H``)::
 
     c' = f c + i g,  h' = o tanh(c'),  k = o (1 - tanh^2 c')
     dc'/dh = diag(g sigma'(a_i)) W_i + diag(c sigma'(a_f)) W_f + diag(i (1 - g^2)) W_g
@@ -39,10 +39,9 @@ def _sigmoid(a: np.ndarray) -> np.ndarray:
 def lstm_step_parts(preact: np.ndarray, c_prev: np.ndarray, weight_hh: np.ndarray) -> tuple:
     """The LSTM step Jacobians in split form (:class:`StepJacobians.split`): the ``h``-columns
     ``[dh'/dh; dc'/dc_h]`` ``(n, B, 2H, H)`` and the diagonals of ``dh'/dc`` and ``dc'/dc``
-    ``(n, B, H)``; preact ``(n, B, 8H)``, c_prev ``(n, B, H)`` (``c_{t-1}``), weight_hh ``(4H, H)``."""
-    G = preact.shape[-1] // 2
-    H = G // 4
-    ai, af, ag, ao = np.split(preact[..., :G] + preact[..., G:], 4, axis=-1)     # (n, B, H) each
+    ``(n, B, H)``; preact ``(n, B, 4H)``, c_prev ``(n, B, H)`` (``c_{t-1}``), weight_hh ``(4H, H)``."""
+    H = preact.shape[-1] // 4
+    ai, af, ag, ao = np.split(preact, 4, axis=-1)                                # (n, B, H) each
     i, f, o, g = _sigmoid(ai), _sigmoid(af), _sigmoid(ao), np.tanh(ag)
     tc = np.tanh(f * c_prev + i * g)                                              # tanh(c')
     k = o * (1.0 - tc * tc)
@@ -64,13 +63,11 @@ def lstm_step_jacobians(preact: np.ndarray, c_prev: np.ndarray, weight_hh: np.nd
 
 
 def gru_step_jacobians(preact: np.ndarray, h_prev: np.ndarray, weight_hh: np.ndarray) -> np.ndarray:
-    """``(n, B, H, H)`` step Jacobians; preact ``(n, B, 6H)``, h_prev ``(n, B, H)``,
-    weight_hh ``(3H, H)``."""
-    G = preact.shape[-1] // 2
-    H = G // 3
-    xr, xz, xn = np.split(preact[..., :G], 3, axis=-1)
-    hr, hz, hn = np.split(preact[..., G:], 3, axis=-1)
-    r, z = _sigmoid(xr + hr), _sigmoid(xz + hz)
+    """``(n, B, H, H)`` step Jacobians; preact ``(n, B, 4H)`` ``[a_r, a_z, xw_n, hw_n]``,
+    h_prev ``(n, B, H)``, weight_hh ``(3H, H)``."""
+    H = preact.shape[-1] // 4
+    ar, az, xn, hn = np.split(preact, 4, axis=-1)
+    r, z = _sigmoid(ar), _sigmoid(az)
     n = np.tanh(xn + r * hn)
     w = weight_hh.reshape(3, H, H)
     dn = (1.0 - z) * (1.0 - n * n)                                                # dh'/d(n preact)

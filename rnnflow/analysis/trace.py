@@ -81,7 +81,11 @@ def _trace_model(ops, model, xs, h0, layer: int) -> Trace:
         w_hh = ops.numpy(p["weight_hh"])
         if isinstance(cfg, RNNConfig):                                # a_t = xw + hw, h_t = phi(a_t)
             return Trace(states, ops.numpy(inputs), "rnn", cfg.activation, w_hh, xw + hw)
-        return Trace(states, ops.numpy(inputs), cfg.cell, None, w_hh, np.concatenate([xw, hw], axis=-1))
+        if isinstance(cfg, LSTMConfig):                               # gates i, f, g, o
+            return Trace(states, ops.numpy(inputs), "lstm", None, w_hh, xw + hw)
+        H = cfg.hidden_size                                           # GRU: r, z summed; n's two parts
+        pre = np.concatenate([xw[..., :2 * H] + hw[..., :2 * H], xw[..., 2 * H:], hw[..., 2 * H:]], axis=-1)
+        return Trace(states, ops.numpy(inputs), "gru", None, w_hh, pre)
 
 
 class UserStep:
