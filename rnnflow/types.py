@@ -46,8 +46,12 @@ class Trace(NamedTuple):
     inputs:     ``(T, B, I)`` the inputs ``x_1..x_T`` of this layer.
     cell:       ``"rnn" | "lstm" | "gru" | "step"`` (a user step function).
     activation: Elman activation name, else ``None``.
-    weight_hh:  ``(H, H)`` Elman recurrent matrix, else ``None``.
-    preact:     ``(T, B, H)`` Elman pre-activations ``a_t`` (``h_t = phi(a_t)``), else ``None``.
+    weight_hh:  rnnflow model: layer's ``W_hh`` ``(G, H)`` (``G = H`` Elman, ``4H`` LSTM,
+                ``3H`` GRU), else ``None``.
+    preact:     rnnflow model: Elman ``(T, B, H)`` pre-activations ``a_t`` (``h_t = phi(a_t)``);
+                LSTM ``(T, B, 4H)`` gate pre-activations ``x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh``
+                (``i, f, g, o``); GRU ``(T, B, 4H)`` ``[a_r, a_z, x_t W_in^T + b_in,
+                h_{t-1} W_hn^T + b_hn]``; else ``None``.
     """
 
     states: tuple

@@ -1,7 +1,8 @@
 """The Jacobian over time: ``log ||dh_T/dh_t||`` for every ``t``, from one backward sweep.
 
 ``J(T) = I``, ``J(t-1) = J(t) A_t`` with step Jacobians ``A_t = dh_t/dh_{t-1}``: analytic
-``diag(phi'(a_t)) W_hh`` for an Elman cell, autodiff of one step otherwise. The log-space
+``diag(phi'(a_t)) W_hh`` for an Elman cell, closed forms for rnnflow LSTM/GRU layers
+(:mod:`rnnflow.analysis.gated_jacobians`), autodiff of one step otherwise. The log-space
 product is :func:`rnnflow.analysis.products.product_norms`; the result type is
 :class:`rnnflow.analysis.results.JacobianNorms`; plots are in :mod:`rnnflow.plotting.jacobians`.
 """
@@ -12,6 +13,7 @@ import numpy as np
 from ..activations import dphi as _dphi
 from ..types import Trace
 from .backends import Backend, prepare
+from .gated_jacobians import GATED, gated_step_jacobians
 from .products import product_norms
 from .results import JacobianNorms
 from .step_jacobians import StepJacobians
@@ -26,10 +28,13 @@ def run_trace(bk: Backend, model, xs, h0=None, layer: int = 0) -> Trace:
 
 
 def trace_step_jacobians(bk: Backend, model, tr: Trace, layer: int = 0, analytic: bool = True) -> StepJacobians:
-    """The step Jacobians along a trace: closed form for an Elman cell (``analytic``), else
-    computed chunk by chunk by the backend's autodiff of one step."""
+    """The step Jacobians along a trace: closed forms for rnnflow Elman, LSTM and GRU layers
+    (``analytic``; :mod:`rnnflow.analysis.gated_jacobians`), else computed chunk by chunk by
+    the backend's autodiff of one step."""
     if tr.cell == "rnn" and analytic:
         return StepJacobians.elman(_dphi(tr.activation, tr.preact.astype(np.float64)), tr.weight_hh)
+    if tr.cell in GATED and analytic:
+        return gated_step_jacobians(tr)
     step, params = step_function(model, layer)
     N = sum(tr.sizes)
 
@@ -45,7 +50,8 @@ def jacobians_over_time(model, xs, h0=None, *, params=None, layer: int = 0, back
     """``log ||dh_T/dh_t||`` for every ``t`` and example, from one backward sweep.
 
     ``J(T) = I``, ``J(t-1) = J(t) A_t`` with step Jacobians ``A_t = dh_t/dh_{t-1}``:
-    analytic ``diag(phi'(a_t)) W_hh`` for an Elman cell, autodiff of one step otherwise
+    analytic ``diag(phi'(a_t)) W_hh`` for an Elman cell, closed forms from the gates for an
+    rnnflow (or adapted torch/flax) LSTM or GRU layer, autodiff of one step otherwise
     (LSTM: the state ``(h, c)`` is concatenated, ``A_t`` is ``2H x 2H``). The product is
     accumulated in float64 log space, so norms of ``1e-300`` or ``1e+300`` are exact.
 
@@ -70,12 +76,17 @@ def jacobians_over_time(model, xs, h0=None, *, params=None, layer: int = 0, back
       layer:    which layer of a stacked model (``nn.LSTM(num_layers=3)``: 0, 1 or 2).
       topk:     also return the ``topk`` largest ``log sigma_i(dh_T/dh_t)``.
       spectral: how ``log ||J(t)||_2`` and the top-k are computed: ``"exact"`` (LAPACK on
-                ``M M^T``, ~4-5x the cost of the product itself), ``"svd"`` (full SVD,
-                slowest), ``"power"`` (``power_iters`` warm-started subspace iterations per
-                step, ~2.4x: lower bounds, exact once the top direction separates, up to
-                ~1e-3 low in log where the top singular values cluster, mostly at small
-                gaps) or ``"none"`` (Frobenius only, ~1.3x).
-      analytic: use the closed-form Elman step Jacobian (``False``: autodiff, for checks).
+                ``M M^T``, ~5-6x the FLOP bound of the product at N=128), ``"svd"`` (full SVD,
+                slowest), ``"power"`` (``power_iters`` subspace iterations, batched over 8 steps
+                at a time, ~2.5-3x) or ``"none"`` (Frobenius only, ~1.5x). ``"power"`` gives
+                lower bounds, exact once the top singular value separates, and LOW where the
+                top values cluster, i.e. at small gaps ``T - t``. Measured against
+                ``"exact"`` (tanh RNN, H=128, ``power_iters=2``, 10 seeds; see
+                ``tests/test_power_accuracy.py``), ``log sigma_1`` is low by at most:
+                orthogonal ``W_hh``: 0.15 at gaps < 16, 0.06 at 16-31, 7e-3 at 32-63, 5e-4
+                past 64; Gaussian ``W_hh``: 0.1 at gaps < 8, 0.03 at 8-15, 1e-4 past 16. Use
+                ``"exact"`` where short gaps matter.
+      analytic: use the closed-form Elman/LSTM/GRU step Jacobians (``False``: autodiff, for checks).
 
     Raises ``ValueError`` naming the first step ``t`` where the hidden state is NaN/Inf.
     """

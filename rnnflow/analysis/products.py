@@ -13,12 +13,13 @@ example). The running product is kept as ``J(t) = exp(s_t) M_t`` with a float64 
   spectral    how                                                    time / FLOP bound
                                                                      (N=128, measured)
   ==========  =====================================================  ===================
-  "exact"     ``M M^T`` + LAPACK top eigenvalue, chunk at a time      ~4-5x
+  "exact"     ``M M^T`` + LAPACK top eigenvalue, per matrix           ~5-6x
               (with top-k: full SVD, as "svd")                       (top-8: ~8-9x)
   "svd"       full SVD, chunk at a time                              ~6-8x
-  "power"     subspace iteration tracked across t (lower bounds,     ~2.4x (top-8: ~3x)
-              ~1e-3 low where the top singular values cluster)
-  "none"      Frobenius only (``log_spectral`` is nan)               ~1.3x
+  "power"     subspace iteration, batched over 8 steps, warm-        ~2.5-3x
+              started (lower bounds, up to ~0.1 low in log at
+              small gaps: see ``jacobians_over_time``)
+  "none"      Frobenius only (``log_spectral`` is nan)               ~1.5x
   ==========  =====================================================  ===================
 
   The FLOP bound is ``T * 2 N^3`` at the machine's ``N x N`` matmul rate
@@ -31,7 +32,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .spectral import SMALL, PowerTracker, exact_top_singular
+from .spectral import SMALL, TopSingular, exact_top_singular
 from .step_jacobians import StepJacobians, check_finite_steps, chunk_size
 
 SPECTRAL = ("exact", "svd", "power", "none")
@@ -67,8 +68,7 @@ def product_norms(steps: StepJacobians, *, topk: int = 0, spectral: str = "exact
     kk = max(topk, 1)
     # per block ("full", "h"): (size, k, tracker or None for chunked exact values)
     blocks = {"full": (N, kk), **({"h": (h_size, 1)} if h_size is not None else {})}
-    trackers = {name: PowerTracker(k, m, B, power_iters) if spectral == "power" and m > SMALL else None
-                for name, (m, k) in blocks.items()}
+    trackers = {name: _estimator(spectral, k, m, B, power_iters) for name, (m, k) in blocks.items()}
     out = {"log_frobenius": np.empty((B, T)), "log_spectral": np.full((B, T), np.nan),
            "log_singular": np.empty((B, T, topk)) if topk else None}
     if h_size is not None:
@@ -93,10 +93,6 @@ def product_norms(steps: StepJacobians, *, topk: int = 0, spectral: str = "exact
                     s = frob[j].copy()
                 scale[j] = s                                        # J(t) = exp(s) M_t
                 m = prod
-                if trackers["full"] is not None:
-                    sig["full"][j] = trackers["full"](prod)
-                if trackers.get("h") is not None:
-                    sig["h"][j] = trackers["h"](prod[:, :h_size, :h_size])
             m = m.copy()                                            # buf is reused by the next chunk
             sc = scale[:n].T                                        # (B, n)
             out["log_frobenius"][:, lo:hi] = frob[:n].T
@@ -110,6 +106,8 @@ def product_norms(steps: StepJacobians, *, topk: int = 0, spectral: str = "exact
                     mats = np.ascontiguousarray(buf[:n, :, :size, :size]).reshape(n * B, size, size)
                     sig[name][:n] = exact_top_singular(mats, k, "svd" if spectral == "power" else spectral
                                                        ).reshape(n, B, k)
+                else:                                   # "power": batched over the chunk, warm-started
+                    sig[name][:n] = trackers[name](buf[:n, :, :size, :size])
                 logs = np.log(sig[name][:n]).transpose(1, 0, 2) + sc[:, :, None]   # (B, n, k)
                 if name == "h":
                     out["log_spectral_h"][:, lo:hi] = logs[:, :, 0]
@@ -122,11 +120,18 @@ def product_norms(steps: StepJacobians, *, topk: int = 0, spectral: str = "exact
     return out
 
 
+def _estimator(spectral: str, k: int, m: int, B: int, power_iters: int) -> TopSingular | None:
+    """The chunk estimator of one block's top-k values, or None for a full SVD per chunk."""
+    return TopSingular(k, m, B, power_iters) if spectral == "power" and m > SMALL else None
+
+
 def _load(steps: StepJacobians, lo: int, hi: int):
     if steps.is_elman:
         d = steps.dphi[lo:hi]
         check_finite_steps(d, lo)
         return d
+    if steps.is_split:
+        return steps.split_block(lo, hi)
     return steps.block(lo, hi)
 
 
@@ -135,5 +140,11 @@ def _right_multiply(steps: StepJacobians, blk, j: int, m: np.ndarray, out: np.nd
     if steps.is_elman:  # m diag(d) W as one (B*N, N) x (N, N) GEMM
         B, N = steps.B, steps.N
         np.matmul((m * blk[j][:, None, :]).reshape(B * N, N), steps.weight, out=out.reshape(B * N, N))
+    elif steps.is_split:  # [M L | M_h diag(d_h) + M_c diag(d_c)]: half a dense step's flops
+        left, dh, dc = blk
+        H = dh.shape[-1]
+        np.matmul(m, left[j], out=out[..., :H])
+        np.multiply(m[..., :H], dh[j][:, None, :], out=out[..., H:])
+        out[..., H:] += m[..., H:] * dc[j][:, None, :]
     else:
         np.matmul(m, blk[j], out=out)

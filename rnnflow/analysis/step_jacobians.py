@@ -7,6 +7,10 @@ Three forms, one container (index ``i`` holds ``A_{i+1}``, i.e. the step fed by 
           long LSTM run never holds all ``T * B * N^2`` numbers at once;
 * elman:  ``A_t = diag(phi'(a_t)) W_hh`` from ``dphi`` ``(T, B, H)`` and ``W_hh`` ``(H, H)``,
           never materialised: ``M A_t = (M * phi'(a_t)) @ W_hh`` is one GEMM over the batch.
+* split:  ``A_t = [L_t | diag-blocks]`` for a state ``(h, c)`` whose ``c``-columns are
+          diagonal (LSTM): a function ``(lo, hi) -> (L, d_h, d_c)`` with ``L`` ``(n, B, N, H)``
+          the ``h``-columns and ``d_h, d_c`` ``(n, B, H)`` the diagonals of ``dh'/dc`` and
+          ``dc'/dc``; ``M A_t = [M L_t | M_h d_h + M_c d_c]`` is half the flops of a dense step.
 """
 from __future__ import annotations
 
@@ -26,6 +30,7 @@ class StepJacobians:
     dense_fn: Callable[[int, int], np.ndarray] | None = None
     dphi: np.ndarray | None = None      # (T, B, N), elman form
     weight: np.ndarray | None = None    # (N, N), elman form
+    split_fn: Callable[[int, int], tuple] | None = None   # split form: (lo, hi) -> (L, d_h, d_c)
 
     @classmethod
     def dense(cls, a) -> StepJacobians:
@@ -52,14 +57,34 @@ class StepJacobians:
                              f"{(dphi.shape[2], dphi.shape[2])} to match dphi {dphi.shape}")
         return cls(dphi.shape[0], dphi.shape[1], dphi.shape[2], dphi=dphi, weight=weight)
 
+    @classmethod
+    def split(cls, fn: Callable[[int, int], tuple], T: int, B: int, N: int) -> StepJacobians:
+        """From ``fn(lo, hi) -> (L (n, B, N, H), d_h (n, B, H), d_c (n, B, H))``, ``N = 2H``."""
+        if N % 2:
+            raise ValueError(f"a split-form step Jacobian needs N = 2H, got N={N}")
+        return cls(int(T), int(B), int(N), split_fn=fn)
+
     @property
     def is_elman(self) -> bool:
         return self.weight is not None
+
+    @property
+    def is_split(self) -> bool:
+        return self.split_fn is not None
+
+    def split_block(self, lo: int, hi: int) -> tuple:
+        """The split form's ``(L, d_h, d_c)`` for steps ``lo..hi-1``, checked finite."""
+        left, dh, dc = self.split_fn(lo, hi)
+        for a in (left, dh, dc):
+            check_finite_steps(a, lo)
+        return left, dh, dc
 
     def block(self, lo: int, hi: int) -> np.ndarray:
         """Steps ``lo..hi-1`` as a dense float64 array ``(hi-lo, B, N, N)``, checked finite."""
         if self.is_elman:
             a = self.dphi[lo:hi, :, :, None] * self.weight
+        elif self.is_split:
+            a = dense_from_split(*self.split_fn(lo, hi))
         else:
             a = np.asarray(self.dense_fn(lo, hi), dtype=np.float64)
             want = (hi - lo, self.B, self.N, self.N)
@@ -68,6 +93,17 @@ class StepJacobians:
                                  f"expected {want}")
         check_finite_steps(a, lo)
         return a
+
+
+def dense_from_split(left: np.ndarray, dh: np.ndarray, dc: np.ndarray) -> np.ndarray:
+    """``A = [left | [diag(dh); diag(dc)]]`` ``(n, B, 2H, 2H)`` from the split form."""
+    H = dh.shape[-1]
+    out = np.zeros(left.shape[:-1] + (2 * H,))
+    out[..., :H] = left
+    idx = np.arange(H)
+    out[..., idx, H + idx] = dh
+    out[..., H + idx, H + idx] = dc
+    return out
 
 
 def check_finite_steps(a: np.ndarray, lo: int) -> None:

@@ -74,12 +74,18 @@ def _trace_model(ops, model, xs, h0, layer: int) -> Trace:
         first = (s0[0][layer], s0[1][layer]) if lstm else (s0[layer],)
         seqs = (out.hidden[layer], out.cell[layer]) if lstm else (out.hidden[layer],)
         states = tuple(np.concatenate([ops.numpy(f)[None], ops.numpy(s)]) for f, s in zip(first, seqs))
-        if not isinstance(cfg, RNNConfig):
-            return Trace(states, ops.numpy(inputs), cfg.cell)
-        p = model.layer_params(layer)                # a_t = x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh
+        p = model.layer_params(layer)
         h_prev = ops.asarray(states[0][:-1])
-        pre = inputs @ p["weight_ih"].T + p["bias_ih"] + h_prev @ p["weight_hh"].T + p["bias_hh"]
-        return Trace(states, ops.numpy(inputs), "rnn", cfg.activation, ops.numpy(p["weight_hh"]), ops.numpy(pre))
+        xw = ops.numpy(inputs @ p["weight_ih"].T + p["bias_ih"])      # (T, B, G): x_t W_ih^T + b_ih
+        hw = ops.numpy(h_prev @ p["weight_hh"].T + p["bias_hh"])      # (T, B, G): h_{t-1} W_hh^T + b_hh
+        w_hh = ops.numpy(p["weight_hh"])
+        if isinstance(cfg, RNNConfig):                                # a_t = xw + hw, h_t = phi(a_t)
+            return Trace(states, ops.numpy(inputs), "rnn", cfg.activation, w_hh, xw + hw)
+        if isinstance(cfg, LSTMConfig):                               # gates i, f, g, o
+            return Trace(states, ops.numpy(inputs), "lstm", None, w_hh, xw + hw)
+        H = cfg.hidden_size                                           # GRU: r, z summed; n's two parts
+        pre = np.concatenate([xw[..., :2 * H] + hw[..., :2 * H], xw[..., 2 * H:], hw[..., 2 * H:]], axis=-1)
+        return Trace(states, ops.numpy(inputs), "gru", None, w_hh, pre)
 
 
 class UserStep:
