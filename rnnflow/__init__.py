@@ -23,5 +23,5 @@ from .types import (
     StackModel as StackModel,
 )
 
-__version__ = "0.1.0"
+from ._version import __version__ as __version__
 

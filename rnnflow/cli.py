@@ -1,59 +1,102 @@
-"""Command-line entry point: ``rnnflow <command>`` (also ``python -m rnnflow``)."""
+"""Command-line entry point: ``rnnflow <command>`` (also ``python -m rnnflow``); the help text is
+plain (:data:`DESCRIPTION`, :data:`EXAMPLES`), the demo lives in :mod:`rnnflow.demo`."""
 from __future__ import annotations
 
 import argparse
+import inspect
 import os
 import sys
 
 
-FLAGSHIP = ("jacobian_decay", "clipping")
+DESCRIPTION = """rnnflow measures vanishing and exploding gradients in RNNs, LSTMs, GRUs,
+transformers and MLPs, with the same numbers in torch and JAX."""
+
+EXAMPLES = """examples:
+  rnnflow demo                         the two flagship answers in numbers, both backends (< 1 min)
+  rnnflow list                         the studies and what each shows
+  rnnflow run clipping --backend both  one study in torch and jax, side by side
+  rnnflow run all --scale docs         every study at the size the docs show
+  rnnflow diagnose --model rnn --input-size 4 --spectral-radius 1.5
+  rnnflow diagnose runs/my_run         why a saved training run does not train
+
+docs: make docs, then open docs/_build/html/index.html"""
 
 
 def _demo(args) -> int:
-    """The main job: check that both backends agree on one seeded parameter set, then run
-    the flagship studies at a small scale and print where their figures went."""
-    from . import studies
-    from .config import LSTMConfig, RNNConfig
-    from .parity import compare_backends
+    """Answer the flagship questions in both backends: how fast gradients vanish in a tanh RNN
+    vs an LSTM, and what norm clipping does to an exploding RNN. Prints numbers from the run."""
+    import time
 
-    reports = [compare_backends(cfg, seed=args.seed, batch=args.batch, steps=args.steps)
-               for cfg in (RNNConfig(8, args.hidden, activation="tanh", output_size=4),
-                           LSTMConfig(8, args.hidden, output_size=4))]
-    for r in reports:
-        print(r.line())
-    ok = all(r.ok(1e-4) for r in reports)
-    print(f"torch and jax {'agree' if ok else 'DISAGREE'} (float32, B={args.batch}, T={args.steps}, "
-          f"H={args.hidden}, seed={args.seed}): outputs, all hidden states and parameter gradients")
-    if not ok:
-        return 1
-    for name in (n for n in FLAGSHIP if n in studies.STUDIES):
-        r = studies.run(name, backend=args.backend, seed=args.seed, scale=args.scale, out=args.out,
-                        progress=not args.no_progress)
-        print(f"== {name} [{args.backend}, {args.scale}]: "
-              + ("loaded (already complete)" if r.reused else f"ran in {r.seconds:.1f} s"))
-        for path in r.figures:
-            print(f"   figure: {os.path.abspath(path)}")
+    from .demo import run_demo
+    t0 = time.perf_counter()
+    run_demo(seed=args.seed, parity_sizes=dict(batch=args.batch, steps=args.steps, hidden=args.hidden))
+    print("")
+    print("Figures: rnnflow run jacobian_decay / rnnflow run clipping (add --backend both) write PNGs under "
+          f"{os.path.abspath(args.out)}/; rnnflow list shows every study.")
+    print("Docs: make docs, then open docs/_build/html/index.html")
+    print(f"demo took {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
+def _study_line(name: str) -> str:
+    """A study's name and the first line of its module docstring (after ``name:``)."""
+    from . import studies
+    doc = (studies.get(name).__doc__ or "").strip().splitlines()
+    first = doc[0] if doc else ""
+    if first.startswith(name) and ":" in first:
+        first = first.split(":", 1)[1].strip()
+    return _plain(first)
+
+
+def _plain(text: str) -> str:
+    """RST inline markup removed: ``x`` -> x, :func:`y` -> y."""
+    import re
+    text = re.sub(r":[a-z]+:`~?([^`]+)`", r"\1", text)
+    return text.replace("``", "")
+
+
+def _list(args) -> int:
+    """Print one line per study: its name and what it shows."""
+    from .studies import STUDIES
+    width = max(len(n) for n in STUDIES)
+    for name in STUDIES:
+        print(f"{name:<{width}}  {_study_line(name)}")
     return 0
 
 
 def _run(args) -> int:
-    """Run one study (or all) in the chosen backend(s); print headline numbers and file paths."""
+    """Run one study (or all) in the chosen backend(s); print the headline numbers as a table
+    (--json: as JSON), the figure paths and the results folder."""
     import json
+    import time
 
     from . import studies
     names = studies.STUDIES if args.name == "all" else (args.name,)
     backends = ("torch", "jax") if args.backend == "both" else (args.backend,)
     for name in names:
+        results = []
         for backend in backends:
+            if not args.json:
+                print(f"running {name} [{backend}, seed {args.seed}, {args.scale}] (computing and drawing figures)...",
+                      flush=True)
+            t0 = time.perf_counter()
             r = studies.run(name, backend=backend, seed=args.seed, scale=args.scale, out=args.out,
                             progress=not args.no_progress, force=args.force)
-            state = "loaded (already complete)" if r.reused else f"ran in {r.seconds:.1f} s"
+            results.append(r)
+            if args.json:
+                print(json.dumps({"study": name, "backend": backend, "seed": r.seed, "scale": r.scale,
+                                  "summary": r.summary, "figures": list(r.figures),
+                                  "folder": str(r.folder)}, indent=2, default=str))
+                continue
+            state = ("loaded (already complete)" if r.reused
+                     else f"ran in {r.seconds:.1f} s, {time.perf_counter() - t0:.1f} s with figures")
             print(f"== {name} [{backend}, seed {r.seed}, {r.scale}] {state}")
-            if args.verbose:
-                print(json.dumps(r.summary, indent=2, default=str))
+            print(studies.format_summary(r))
             for path in r.figures:
                 print(f"   figure: {path}")
             print(f"   results: {r.folder}/summary.json")
+        if len(results) == 2 and not args.json:
+            print(studies.compare_summaries(*results))
     return 0
 
 
@@ -137,16 +180,16 @@ def _add_diagnose(sub) -> None:
     p.add_argument("--input-size", type=_count(1), default=None, help="I, input features")
     p.add_argument("--hidden", type=_count(1), default=32, help="H (recurrent), d_model (transformer), width (mlp)")
     p.add_argument("--layers", type=_count(1), default=1, help="layers (mlp: hidden layers)")
-    p.add_argument("--output-size", type=int, default=None)
+    p.add_argument("--output-size", type=int, default=None, help="O, readout size (default: the config's)")
     p.add_argument("--activation", default=None, help="rnn, transformer or mlp non-linearity (default: the config's)")
     p.add_argument("--forget-bias", type=float, default=0.0, help="lstm")
     p.add_argument("--heads", type=int, default=2, help="transformer")
     p.add_argument("--norm", choices=("post", "pre", "none"), default="pre", help="transformer LayerNorm placement")
     p.add_argument("--no-residual", action="store_true", help="transformer without skips")
     p.add_argument("--init", default=None, help="Init kind of W_hh (recurrent) / every weight (stack)")
-    p.add_argument("--gain", type=float, default=1.0)
-    p.add_argument("--mean", type=float, default=0.0)
-    p.add_argument("--std", type=float, default=1.0)
+    p.add_argument("--gain", type=float, default=1.0, help="--init gain (default: 1)")
+    p.add_argument("--mean", type=float, default=0.0, help="--init normal: mean (default: 0)")
+    p.add_argument("--std", type=float, default=1.0, help="--init normal: standard deviation (default: 1)")
     p.add_argument("--spectral-radius", type=float, default=None, help="rescale W_hh (recurrent models) to this radius")
     p.add_argument("--inputs", default=None, help="a .npy batch (T, B, I) or (B, I) (default: N(0, scale^2) noise)")
     p.add_argument("--steps", type=_count(1), default=32, help="T of the random batch")
@@ -161,7 +204,7 @@ def _add_diagnose(sub) -> None:
     p.add_argument("--explode", type=float, default=1e6, help="exploded above this ratio")
     p.add_argument("--dphi", type=float, default=0.01, help="a unit with phi' below this is saturated")
     p.add_argument("--out", default=None, help="folder for diagnosis.json/.png (default: RUN_DIR/diagnosis or ./diagnosis)")
-    p.add_argument("--no-figure", action="store_true")
+    p.add_argument("--no-figure", action="store_true", help="write diagnosis.json only, no diagnosis.png")
     p.set_defaults(func=_diagnose)
 
 
@@ -199,30 +242,43 @@ def _one_line(e: BaseException) -> str:
 def main(argv=None) -> int:
     """``rnnflow <command> ...``: 0 on success; a user error is one line on stderr and exit
     code 2 (``--debug`` shows its traceback instead)."""
-    parser = _Parser(prog="rnnflow", description=__doc__)
-    parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
-    sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="the main job: backend parity check, then the flagship studies")
-    demo.add_argument("--seed", type=_count(0), default=0)
-    demo.add_argument("--batch", type=_count(1), default=16)
-    demo.add_argument("--steps", type=_count(1), default=64)
-    demo.add_argument("--hidden", type=_count(1), default=32)
+    from ._version import __version__
     from .studies import SCALES, STUDIES
-    demo.add_argument("--backend", choices=("torch", "jax"), default="torch")
-    demo.add_argument("--scale", choices=SCALES, default="smoke")
-    demo.add_argument("--out", type=_folder, default="results")
-    demo.add_argument("--no-progress", action="store_true")
+    parser = _Parser(prog="rnnflow", description=DESCRIPTION, epilog=EXAMPLES,
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"rnnflow {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    demo = sub.add_parser("demo", help="the flagship answers in numbers, torch and jax (under a minute)",
+                          description=inspect.cleandoc(_demo.__doc__), formatter_class=argparse.RawDescriptionHelpFormatter)
+    demo.add_argument("--seed", type=_count(0), default=0, help="seed of every init and batch (default: 0)")
+    demo.add_argument("--batch", type=_count(1), default=8, help="B of the parity check's batch (default: 8)")
+    demo.add_argument("--steps", type=_count(1), default=32, help="T of the parity check's batch (default: 32)")
+    demo.add_argument("--hidden", type=_count(1), default=32, help="H of the parity check's models (default: 32)")
+    demo.add_argument("--out", type=_folder, default="results",
+                      help="results root the printed 'rnnflow run' hints refer to (default: ./results)")
     demo.set_defaults(func=_demo)
-    run = sub.add_parser("run", help="run a study and write its results folder and figures")
-    run.add_argument("name", choices=STUDIES + ("all",))
-    run.add_argument("--backend", choices=("torch", "jax", "both"), default="torch")
-    run.add_argument("--seed", type=_count(0), default=0)
+    lst = sub.add_parser("list", help="the studies, one line each: name and what it shows",
+                         description=_list.__doc__)
+    lst.set_defaults(func=_list)
+    study_lines = "\n".join(f"  {n:<18} {_study_line(n)}" for n in STUDIES)
+    run = sub.add_parser("run", help="run a study: headline numbers, results folder and figures",
+                         description=inspect.cleandoc(_run.__doc__) + "\n\nstudies:\n" + study_lines
+                         + "\n  all                every study in turn",
+                         epilog="example: rnnflow run clipping --backend both --scale docs",
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
+    run.add_argument("name", choices=STUDIES + ("all",), metavar="STUDY",
+                     help="one of the studies listed above, or all")
+    run.add_argument("--backend", choices=("torch", "jax", "both"), default="torch",
+                     help="torch, jax, or both (then also a side-by-side comparison) (default: torch)")
+    run.add_argument("--seed", type=_count(0), default=0, help="first seed of the study's runs (default: 0)")
     run.add_argument("--scale", choices=SCALES, default="smoke",
-                     help="smoke: seconds (tests); docs: what the docs show; full: the real thing")
+                     help="smoke: seconds (tests); docs: what the docs show; full: the real thing (default: smoke)")
     run.add_argument("--out", type=_folder, default="results", help="results root folder (default: ./results)")
     run.add_argument("--force", action="store_true", help="recompute even if a complete folder exists")
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
-    run.add_argument("-v", "--verbose", action="store_true", help="print the headline numbers as JSON")
+    run.add_argument("--json", "-v", "--verbose", dest="json", action="store_true",
+                     help="print the headline numbers as JSON instead of a table (-v/--verbose: the same)")
     run.set_defaults(func=_run)
     _add_diagnose(sub)
     args = parser.parse_args(argv)
