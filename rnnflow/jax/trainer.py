@@ -105,10 +105,15 @@ def clip_by_global_norm(max_norm: float) -> optax.GradientTransformation:
     return optax.GradientTransformation(optax.init_empty_state, update_fn)
 
 
-def clip_gradients(grads, train_config: TrainConfig):
-    """Clipped ``grads`` (:func:`clip_by_global_norm` / ``optax.clip``); a new pytree."""
+def clip_gradients(grads, train_config: TrainConfig, total_norm=None):
+    """Clipped ``grads`` (:func:`clip_by_global_norm` / ``optax.clip``); a new pytree.
+    ``total_norm``: the global gradient norm when already computed (the norm of
+    :func:`group_norms`), so norm clipping does not compute it again (the same formula)."""
     if train_config.clip == "none":
         return grads
+    if train_config.clip == "norm" and total_norm is not None:
+        coef = jnp.minimum(train_config.clip_value / (total_norm + CLIP_NORM_EPS), 1.0)
+        return jax.tree_util.tree_map(lambda u: u * coef.astype(u.dtype), grads)
     tx = (clip_by_global_norm(train_config.clip_value) if train_config.clip == "norm"
           else optax.clip(train_config.clip_value))
     return tx.update(grads, tx.init(grads))[0]
