@@ -105,10 +105,15 @@ def clip_by_global_norm(max_norm: float) -> optax.GradientTransformation:
     return optax.GradientTransformation(optax.init_empty_state, update_fn)
 
 
-def clip_gradients(grads, train_config: TrainConfig):
-    """Clipped ``grads`` (:func:`clip_by_global_norm` / ``optax.clip``); a new pytree."""
+def clip_gradients(grads, train_config: TrainConfig, total_norm=None):
+    """Clipped ``grads`` (:func:`clip_by_global_norm` / ``optax.clip``); a new pytree.
+    ``total_norm``: the global gradient norm when already computed (the norm of
+    :func:`group_norms`), so norm clipping does not compute it again (the same formula)."""
     if train_config.clip == "none":
         return grads
+    if train_config.clip == "norm" and total_norm is not None:
+        coef = jnp.minimum(train_config.clip_value / (total_norm + CLIP_NORM_EPS), 1.0)
+        return jax.tree_util.tree_map(lambda u: u * coef.astype(u.dtype), grads)
     tx = (clip_by_global_norm(train_config.clip_value) if train_config.clip == "norm"
           else optax.clip(train_config.clip_value))
     return tx.update(grads, tx.init(grads))[0]
@@ -166,8 +171,9 @@ def forward(params, x, config, *, key=None):
 
 @functools.lru_cache(maxsize=32)
 def _grad_fn(model_config, loss: str):
-    """jit(trainable, buffers, x, y, key) -> (loss, grads, new buffers, group norms, global norm);
-    ``trainable`` and ``grads`` packed (:mod:`rnnflow.training.packing`), norms per flat group."""
+    """jit(trainable, buffers, x, y, key, step) -> (loss, grads, new buffers, group norms, global norm);
+    ``trainable`` and ``grads`` packed (:mod:`rnnflow.training.packing`), norms per flat group;
+    the dropout key ``fold_in(key, step)`` is folded inside the program."""
     packing = make_packing(model_config, trainable_keys(model_config))
 
     def loss_fn(trainable, buffers, x, y, key):
@@ -176,7 +182,8 @@ def _grad_fn(model_config, loss: str):
         new_buffers = {f"layers.{l}.bn.{name}": v for l, s in enumerate(stats or []) for name, v in s.items()}
         return compute_loss(loss, y_pred, y), new_buffers
 
-    def step(trainable, buffers, x, y, key):
+    def step(trainable, buffers, x, y, key, step):
+        key = jax.random.fold_in(key, step)
         (value, new_buffers), grads = jax.value_and_grad(loss_fn, has_aux=True)(trainable, buffers, x, y, key)
         norms = packed_group_norms(grads, packing)
         return value, grads, {**buffers, **new_buffers}, norms, jnp.linalg.norm(norms)
@@ -232,25 +239,28 @@ class Stepper:
         if y.dtype == np.int64:
             y = y.astype(np.int32)  # labels: int32 works with or without 64-bit mode
         value, grads, buffers, norms, norm = self._grad(
-            self.trainable, self.buffers, x, y, jax.random.fold_in(self._key, step))
-        value, norms, norm = jax.device_get((value, norms, norm))
+            self.trainable, self.buffers, x, y, self._key, np.uint32(step))
+        # the update is dispatched at once (JAX runs asynchronously) and committed by apply
+        # only when the loop asks for it; the step's statistics come back in one transfer.
+        # Two programs, not one: fusing them changes XLA's float rounding (the records would
+        # no longer be the earlier releases' bit for bit).
+        new, opt_state, clipped, finite = self._update(self.trainable, self.opt_state, grads)
+        value, norms, norm, clipped, finite = jax.device_get((value, norms, norm, clipped, finite))
         if self.monitor is not None:  # in flat names (packed arrays: NumPy views of their layers)
             flat = self.packing.unpack(jax.device_get(grads)) if self.packing.layers else grads
             self.monitor.record(flat, loss=float(value))
-        self._pending = (grads, buffers, float(norm))
+        self._pending = (new, opt_state, buffers, float(norm), float(clipped), finite)
         return float(value), float(norm), np.asarray(norms, np.float64)
 
     def apply(self):
-        grads, buffers, norm = self._pending
-        new, opt_state, clipped, finite = self._update(self.trainable, self.opt_state, grads)
-        clipped, finite = jax.device_get((clipped, finite))
+        new, opt_state, buffers, norm, clipped, finite = self._pending
         self._pending = None
         bad = tuple(k for k, ok in zip(self.keys, finite) if not ok)
         if bad:  # nothing committed: parameters, state and running stats stay as they were
             return float("nan"), bad
         self.trainable, self.opt_state, self.buffers = new, opt_state, buffers
         self.count += 1
-        return (float(clipped) if self.cfg.clip != "none" else norm), ()
+        return (clipped if self.cfg.clip != "none" else norm), ()
 
     def discard(self):
         self._pending = None
