@@ -30,9 +30,14 @@ def _demo(args) -> int:
     from .demo import run_demo
     t0 = time.perf_counter()
     run_demo(seed=args.seed, parity_sizes=dict(batch=args.batch, steps=args.steps, hidden=args.hidden))
+    from . import studies
     print("")
-    print("Figures: rnnflow run jacobian_decay / rnnflow run clipping (add --backend both) write PNGs under "
-          f"{os.path.abspath(args.out)}/; rnnflow list shows every study.")
+    r = studies.run("jacobian_decay", backend="torch", seed=args.seed, scale="smoke", out=args.out, progress=False)
+    print("Figures of the vanishing answer (jacobian_decay study, torch, smoke scale"
+          + (", reused" if r.reused else f", {r.seconds:.1f} s") + "):")
+    for path in r.figures:
+        print(f"   {os.path.abspath(path)}")
+    print("More: rnnflow run clipping --backend both (the clipping figures), rnnflow list (every study).")
     print("Docs: make docs, then open docs/_build/html/index.html")
     print(f"demo took {time.perf_counter() - t0:.1f} s")
     return 0
