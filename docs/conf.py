@@ -69,6 +69,8 @@ def _copy_mathjax(app, exception):
         dest = os.path.join(app.outdir, "_static", "mathjax")
         os.makedirs(dest, exist_ok=True)
         shutil.copyfile(_mathjax_file(), os.path.join(dest, "tex-svg.js"))
+        # GitHub Pages serves the folder as it is (no Jekyll, which would drop _static/ and _images/)
+        open(os.path.join(app.outdir, ".nojekyll"), "w").close()
 
 
 def setup(app):

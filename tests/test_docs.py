@@ -98,6 +98,7 @@ def test_site_builds_with_warnings_as_errors(tmp_path):
     assert len(gallery) >= len(studies.STUDIES)
     # math renders offline: MathJax is served from the site itself, and no page loads a remote script
     assert (tmp_path / "html" / "_static" / "mathjax" / "tex-svg.js").stat().st_size > 1_000_000
+    assert (tmp_path / "html" / ".nojekyll").exists()   # publishable on GitHub Pages as built
     for page in (tmp_path / "html").rglob("*.html"):
         remote = re.findall(r'<script[^>]+src="(?:https?:)?//[^"]*"', page.read_text())
         assert not remote, f"{page.name} loads a remote script: {remote}"
