@@ -1,5 +1,7 @@
-"""Shared test helpers: run one parameter set through both backends and compare."""
+"""Shared test helpers: compare backends; damage files the way the fault tests do."""
 from __future__ import annotations
+
+import pathlib
 
 import numpy as np
 
@@ -15,3 +17,17 @@ def assert_trees_close(a: dict, b: dict, dtype, what=""):
     assert set(a) == set(b), f"{what}: keys differ: {sorted(set(a) ^ set(b))}"
     for k in a:
         assert_close(a[k], b[k], dtype, f"{what}[{k}]")
+
+
+def truncate(path) -> None:
+    """Keep the first half of a file (a write cut short)."""
+    data = pathlib.Path(path).read_bytes()
+    pathlib.Path(path).write_bytes(data[:len(data) // 2])
+
+
+def garble(path, n: int = 32) -> None:
+    """Invert ``n`` bytes in the middle of a file (the size stays the same)."""
+    data = bytearray(pathlib.Path(path).read_bytes())
+    mid = len(data) // 2
+    data[mid:mid + n] = bytes(255 - b for b in data[mid:mid + n])
+    pathlib.Path(path).write_bytes(bytes(data))

@@ -32,6 +32,7 @@ from rnnflow.provenance import git_commit, provenance
 from rnnflow.studies._common import run_study
 
 from . import _fault_child as child
+from ._helpers import garble, truncate
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 FOLDER = "fake/torch-seed0-smoke"
@@ -68,16 +69,6 @@ def _run(out, calls, seed=0, **kw):
                      scale="smoke", out=str(out), progress=False, **kw)
 
 
-def _truncate(path):
-    data = pathlib.Path(path).read_bytes()
-    pathlib.Path(path).write_bytes(data[:len(data) // 2])
-
-
-def _garble(path):
-    data = bytearray(pathlib.Path(path).read_bytes())
-    mid = len(data) // 2
-    data[mid:mid + 16] = bytes(255 - b for b in data[mid:mid + 16])
-    pathlib.Path(path).write_bytes(bytes(data))
 
 
 def _summary_lists(d, path):
@@ -95,16 +86,16 @@ def _copy_other_run(d, other):
 
 # name: (damage(folder, other run's folder), notice regex)
 STUDY_DAMAGE = {
-    "summary-truncated": (lambda d, o: _truncate(d / "summary.json"),
+    "summary-truncated": (lambda d, o: truncate(d / "summary.json"),
                           r"summary\.json changed since it was written \(size \d+ bytes, \d+ when written\)"),
-    "data-garbled": (lambda d, o: _garble(d / "data.npz"), r"data\.npz changed since it was written \(digest mismatch\)"),
+    "data-garbled": (lambda d, o: garble(d / "data.npz"), r"data\.npz changed since it was written \(digest mismatch\)"),
     "data-deleted": (lambda d, o: os.remove(d / "data.npz"), r"data\.npz missing"),
     "data-tampered": (lambda d, o: save_npz(d / "data.npz", {"x": load_npz(d / "data.npz")["x"] + 1}),
                       r"data\.npz changed since it was written"),
     "data-from-another-run": (lambda d, o: shutil.copyfile(o / "data.npz", d / "data.npz"), r"data\.npz changed"),
     "figure-deleted": (lambda d, o: os.remove(d / "line.png"), r"line\.png missing"),
     "svg-deleted": (lambda d, o: os.remove(d / "line.svg"), r"line\.svg missing"),
-    "manifest-truncated": (lambda d, o: _truncate(d / "manifest.json"), r"manifest\.json unreadable"),
+    "manifest-truncated": (lambda d, o: truncate(d / "manifest.json"), r"manifest\.json unreadable"),
     "manifest-deleted": (lambda d, o: os.remove(d / "manifest.json"), r"manifest\.json missing"),
     "folder-from-another-run": (_copy_other_run, r"summary\.json is of another run \(seed 1, this run's 0\)"),
     "summary-lists-a-file-outside": (lambda d, o: _summary_lists(d, "/etc/hostname"),

@@ -31,6 +31,7 @@ from rnnflow.training import load_result
 from rnnflow.training.results import ForeignCheckpointError
 
 from . import _fault_child as child
+from ._helpers import garble, truncate
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 CKPT = "checkpoints/step_{:08d}.npz"
@@ -102,16 +103,6 @@ def test_sigkill_mid_run_then_resume_matches_an_uninterrupted_run(backend, optim
 
 
 # ---------------------------------------------------------------- damaged folders
-def _truncate(path):
-    data = pathlib.Path(path).read_bytes()
-    pathlib.Path(path).write_bytes(data[:len(data) // 2])
-
-
-def _garble(path):
-    data = bytearray(pathlib.Path(path).read_bytes())
-    mid = len(data) // 2
-    data[mid:mid + 32] = bytes(255 - b for b in data[mid:mid + 32])
-    pathlib.Path(path).write_bytes(bytes(data))
 
 
 def _tamper_npz(path, key):
@@ -139,9 +130,9 @@ def _stale_temps(d):
 # scenario: (base folder, damage(folder, other_run_folder), outcome, notice regex or None)
 #   outcome ("resumed", first step computed) or ("refused", exception, message regex)
 UNFINISHED = {
-    "checkpoint-truncated": (lambda d, o: _truncate(d / CKPT.format(8)), ("resumed", 4),
+    "checkpoint-truncated": (lambda d, o: truncate(d / CKPT.format(8)), ("resumed", 4),
                              r"step_00000008\.npz is unreadable \(.*\): resuming from step_00000004\.npz instead"),
-    "checkpoint-garbled": (lambda d, o: _garble(d / CKPT.format(8)), ("resumed", 4),
+    "checkpoint-garbled": (lambda d, o: garble(d / CKPT.format(8)), ("resumed", 4),
                            r"step_00000008\.npz (is unreadable|changed since it was written).*: resuming from "
                            r"step_00000004\.npz"),
     "checkpoint-deleted": (lambda d, o: os.remove(d / CKPT.format(8)), ("resumed", 4), None),
@@ -149,14 +140,14 @@ UNFINISHED = {
                             r"step_00000008\.npz changed since it was written \(its arrays do not match"),
     "checkpoint-renamed": (lambda d, o: shutil.copyfile(d / CKPT.format(4), d / CKPT.format(8)), ("resumed", 4),
                            r"step_00000008\.npz holds the state after 4 steps, not 8"),
-    "every-checkpoint-truncated": (lambda d, o: [_truncate(d / CKPT.format(s)) for s in (4, 8)], ("resumed", 0),
+    "every-checkpoint-truncated": (lambda d, o: [truncate(d / CKPT.format(s)) for s in (4, 8)], ("resumed", 0),
                                    r"step_00000004\.npz is unreadable .*: no checkpoint left: starting over"),
     "checkpoint-from-another-run": (lambda d, o: shutil.copyfile(o / CKPT.format(8), d / CKPT.format(8)),
                                     ("refused", ForeignCheckpointError,
                                      r"step_00000008\.npz is a checkpoint of another run \(config digest"), None),
-    "summary-truncated": (lambda d, o: _truncate(d / "summary.json"), ("resumed", 8),
+    "summary-truncated": (lambda d, o: truncate(d / "summary.json"), ("resumed", 8),
                           r"summary\.json is unreadable \(JSONDecodeError.*\): rebuilding from its checkpoints"),
-    "config-truncated": (lambda d, o: _truncate(d / "config.json"), ("resumed", 8),
+    "config-truncated": (lambda d, o: truncate(d / "config.json"), ("resumed", 8),
                          r"config\.json is unreadable .*: rebuilding from its checkpoints"),
     "config-deleted": (lambda d, o: os.remove(d / "config.json"), ("resumed", 8), r"config\.json missing"),
     "config-from-another-run": (lambda d, o: shutil.copyfile(o / "config.json", d / "config.json"),
@@ -171,15 +162,15 @@ FINISHED = {
                              r"params_final\.npz missing"),
     "params-final-from-another-run": (lambda d, o: shutil.copyfile(o / "params_final.npz", d / "params_final.npz"),
                                       ("resumed", 12), r"params_final\.npz changed since it was written"),
-    "summary-truncated": (lambda d, o: _truncate(d / "summary.json"), ("resumed", 12),
+    "summary-truncated": (lambda d, o: truncate(d / "summary.json"), ("resumed", 12),
                           r"summary\.json is unreadable"),
-    "metrics-garbled": (lambda d, o: _garble(d / "metrics.npz"), ("resumed", 12), r"metrics\.npz changed"),
+    "metrics-garbled": (lambda d, o: garble(d / "metrics.npz"), ("resumed", 12), r"metrics\.npz changed"),
     "gradients-deleted": (lambda d, o: os.remove(d / "gradients.npz"), ("resumed", 12), r"gradients\.npz missing"),
     "manifest-deleted": (lambda d, o: os.remove(d / "manifest.json"), ("resumed", 12), r"manifest\.json missing"),
-    "manifest-truncated": (lambda d, o: _truncate(d / "manifest.json"), ("resumed", 12),
+    "manifest-truncated": (lambda d, o: truncate(d / "manifest.json"), ("resumed", 12),
                            r"manifest\.json unreadable"),
     "final-checkpoint-truncated-and-params-deleted": (
-        lambda d, o: (_truncate(d / CKPT.format(12)), os.remove(d / "params_final.npz")), ("resumed", 8),
+        lambda d, o: (truncate(d / CKPT.format(12)), os.remove(d / "params_final.npz")), ("resumed", 8),
         r"step_00000012\.npz is unreadable .*: resuming from step_00000008\.npz instead"),
     "folder-from-another-run": (lambda d, o: (shutil.rmtree(d), shutil.copytree(o, d)),
                                 ("refused", ValueError, r"holds a different run \(train\.lr"), None),
@@ -254,7 +245,7 @@ def test_a_stopped_run_with_a_damaged_summary_is_rebuilt_not_continued(backend, 
     cfg = child.config("adam", nonfinite="stop")
     first = _train(backend, cfg, poisoned, out_dir=tmp_path)
     assert first.status == "stopped" and first.steps_done == 6
-    _truncate(tmp_path / "summary.json")
+    truncate(tmp_path / "summary.json")
     calls = []
     caplog.set_level(logging.WARNING, logger="rnnflow")
     again = _train(backend, cfg, lambda s, g: calls.append(s), out_dir=tmp_path)
