@@ -14,8 +14,9 @@ from ..activations import dphi as _dphi
 from ..types import Trace
 from .backends import Backend, prepare
 from .gated_jacobians import GATED, gated_step_jacobians
-from .products import product_norms
+from .products import SPECTRAL, product_norms
 from .results import JacobianNorms
+from .topk import topk_norms
 from .step_jacobians import StepJacobians
 from .trace import check_trace, step_function, step_inputs, trace
 
@@ -42,6 +43,18 @@ def trace_step_jacobians(bk: Backend, model, tr: Trace, layer: int = 0, analytic
         z, x = step_inputs(tr, lo, hi)
         return bk.autodiff.step_jacobians(step, params, z, x, tr.sizes).reshape(hi - lo, tr.B, N, N)
     return StepJacobians.lazy(block, tr.T, tr.B, N)
+
+
+def topk_route(steps: StepJacobians, topk: int, sizes: tuple) -> dict:
+    """``spectral="topk"``: :func:`rnnflow.analysis.topk.topk_norms` in ``product_norms``'s dict."""
+    if isinstance(topk, bool) or not isinstance(topk, (int, np.integer)) or not 0 <= topk <= steps.N:
+        raise ValueError(f"topk={topk!r} is invalid: expected an integer in [0, N={steps.N}]")
+    res = topk_norms(steps, max(int(topk), 1))
+    nan = np.full(res["log_spectral"].shape, np.nan)
+    single = len(sizes) == 1
+    return {"log_spectral": res["log_spectral"], "log_frobenius": nan,
+            "log_spectral_h": res["log_spectral"] if single else nan, "log_frobenius_h": nan,
+            "log_singular": res["log_singular"] if topk else None}
 
 
 def jacobians_over_time(model, xs, h0=None, *, params=None, layer: int = 0, backend: str | None = None,
@@ -86,16 +99,29 @@ def jacobians_over_time(model, xs, h0=None, *, params=None, layer: int = 0, back
                 orthogonal ``W_hh``: 0.15 at gaps < 16, 0.06 at 16-31, 7e-3 at 32-63, 5e-4
                 past 64; Gaussian ``W_hh``: 0.1 at gaps < 8, 0.03 at 8-15, 1e-4 past 16. Use
                 ``"exact"`` where short gaps matter.
+                ``"topk"``: for large ``N``, the ``max(topk, 1)`` largest values without ever
+                forming ``J(t)`` (:mod:`rnnflow.analysis.topk`, ``O(T N^2 (k + 8))``; H=2048,
+                T=1024, k=8 in seconds, see docs/benchmarks.md); ``log_frobenius`` (and for a
+                tuple state the ``*_h`` fields) are nan. Lower bounds; measured against
+                ``"exact"`` (tanh RNN, H=256, k=8; ``tests/test_topk.py``): within 1e-3 in
+                ``log sigma_i`` wherever ``log sigma_i - log sigma_{k+9} >= 5`` (the top
+                directions have separated); before that LOW by up to ~0.4 (gaps < 32 on a
+                Gaussian ``W_hh``, < 128 on an orthogonal one, whose spectrum stays clustered).
       analytic: use the closed-form Elman/LSTM/GRU step Jacobians (``False``: autodiff, for checks).
 
     Raises ``ValueError`` naming the first step ``t`` where the hidden state is NaN/Inf.
     """
+    if spectral not in SPECTRAL + ("topk",):
+        raise ValueError(f"spectral={spectral!r} is invalid: expected one of {SPECTRAL + ('topk',)}")
     model, bk, xs, h0 = prepare(model, xs, h0, params=params, backend=backend)
     tr = run_trace(bk, model, xs, h0, layer)
     steps = trace_step_jacobians(bk, model, tr, layer, analytic)
     sizes = tr.sizes
-    res = product_norms(steps, topk=topk, spectral=spectral, power_iters=power_iters,
-                        h_size=sizes[0] if len(sizes) > 1 else None)
+    if spectral == "topk":
+        res = topk_route(steps, topk, sizes)
+    else:
+        res = product_norms(steps, topk=topk, spectral=spectral, power_iters=power_iters,
+                            h_size=sizes[0] if len(sizes) > 1 else None)
     t = np.arange(tr.T)
     return JacobianNorms(
         t=t, gap=tr.T - t, log_spectral=res["log_spectral"], log_frobenius=res["log_frobenius"],
