@@ -136,3 +136,14 @@ def test_topk_errors_name_the_argument():
         jacobians_over_time(model, xs, spectral="topk", topk=9)
     with pytest.raises(ValueError, match=r"spectral='top'.*'topk'"):
         jacobians_over_time(model, xs, spectral="top")
+
+
+def test_float32_sweep_stays_close_to_float64():
+    rng = np.random.default_rng(6)
+    T, B, H = 200, 2, 64
+    d, w = rng.uniform(0.3, 1.0, (T, B, H)), 1.2 * rng.standard_normal((H, H)) / np.sqrt(H)
+    steps = StepJacobians.elman(d, w)
+    a, b = topk_norms(steps, 4)["log_singular"], topk_norms(steps, 4, dtype="float32")["log_singular"]
+    np.testing.assert_allclose(b, a, rtol=0, atol=1e-4)
+    with pytest.raises(ValueError, match="dtype='float16'"):
+        topk_norms(steps, 1, dtype="float16")

@@ -59,7 +59,7 @@ def anchor_gaps(T: int, warmup: int = WARMUP) -> list[tuple[int, int, int]]:
 
 
 def topk_norms(steps: StepJacobians, k: int = 1, *, oversample: int = OVERSAMPLE,
-               warmup: int = WARMUP, power_iters: int = 0, seed: int = 0,
+               warmup: int = WARMUP, power_iters: int = 0, seed: int = 0, dtype: str = "float64",
                chunk: int | None = None) -> dict:
     """``log sigma_i(J(t))`` for ``i = 1..k`` and ``t = 0..T-1``, ``J(t) = A_T ... A_{t+1}``.
 
@@ -67,7 +67,14 @@ def topk_norms(steps: StepJacobians, k: int = 1, *, oversample: int = OVERSAMPLE
     k:          how many of the largest singular values.
     oversample: extra vectors tracked (``p = min(N, k + oversample)``).
     warmup:     gaps up to which dyadic anchors are used (see the module docstring).
+    power_iters: extra subspace iterations of each anchor's range finder (each costs two
+                sweeps over the anchor's gap; they help short gaps and clustered spectra).
     seed:       seed of the random start vectors ``R``.
+    dtype:      of the backward sweep's ``p x N`` products: ``"float64"`` (default) or
+                ``"float32"`` (about half the time at large N, where the GEMM is memory-bound;
+                adds ~1e-6 relative rounding per step to ``log sigma_i``). The range finder
+                always runs in float32: only its subspace is used, re-orthonormalised in
+                float64, so the values stay exact lower bounds for it.
 
     Returns ``{"log_singular": (B, T, k), "log_spectral": (B, T)}`` (``log_spectral`` is the
     first column), natural logs, descending in ``i``; lower bounds of the exact values.
@@ -78,6 +85,8 @@ def topk_norms(steps: StepJacobians, k: int = 1, *, oversample: int = OVERSAMPLE
     for name, v, lo in (("oversample", oversample, 0), ("warmup", warmup, 1)):
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
             raise ValueError(f"topk_norms({name}={v!r}) is invalid: expected an integer >= {lo}")
+    if dtype not in ("float64", "float32"):
+        raise ValueError(f"topk_norms(dtype={dtype!r}) is invalid: expected 'float64' or 'float32'")
     if steps.is_elman and not np.isfinite(steps.weight).all():
         raise ValueError("weight_hh contains NaN or Inf")
     p = min(N, int(k) + int(oversample))
@@ -85,26 +94,26 @@ def topk_norms(steps: StepJacobians, k: int = 1, *, oversample: int = OVERSAMPLE
     bands = anchor_gaps(T, warmup)
     qs = _range_finder(steps, [g for g, _, _ in bands], p, seed, C, power_iters)   # (B, S, p, N), rows = Q_j^T
     out = np.full((B, T, k), np.nan)
-    _backward(steps, qs, bands, k, C, out)
+    _backward(steps, qs, bands, k, C, out, np.dtype(dtype))
     return {"log_singular": out, "log_spectral": out[:, :, 0].copy()}
 
 
 # ------------------------------------------------------------------ products with A_t
-def _load(steps: StepJacobians, lo: int, hi: int):
+def _load(steps: StepJacobians, lo: int, hi: int, dtype):
     if steps.is_elman:
         d = steps.dphi[lo:hi]
         check_finite_steps(d, lo)
-        return d
+        return d.astype(dtype, copy=False)
     if steps.is_split:
-        return steps.split_block(lo, hi)
-    return steps.block(lo, hi)
+        return tuple(a.astype(dtype, copy=False) for a in steps.split_block(lo, hi))
+    return steps.block(lo, hi).astype(dtype, copy=False)
 
 
-def _rows_times_a(steps: StepJacobians, blk, j: int, x: np.ndarray) -> np.ndarray:
-    """``X A`` for step ``j`` of a loaded block; x ``(B, r, N)``."""
+def _rows_times_a(steps: StepJacobians, w, blk, j: int, x: np.ndarray) -> np.ndarray:
+    """``X A`` for step ``j`` of a loaded block; x ``(B, r, N)``, w: ``W_hh`` (Elman) in x's dtype."""
     B, r, N = x.shape
     if steps.is_elman:                                     # (X * phi') W: one (B r, N) x (N, N) GEMM
-        return ((x * blk[j][:, None, :]).reshape(B * r, N) @ steps.weight).reshape(B, r, N)
+        return ((x * blk[j][:, None, :]).reshape(B * r, N) @ w).reshape(B, r, N)
     if steps.is_split:                                     # A = [L | [diag(d_h); diag(d_c)]]
         left, dh, dc = blk
         H = dh.shape[-1]
@@ -113,11 +122,11 @@ def _rows_times_a(steps: StepJacobians, blk, j: int, x: np.ndarray) -> np.ndarra
     return np.matmul(x, blk[j])
 
 
-def _rows_times_at(steps: StepJacobians, blk, j: int, z: np.ndarray) -> np.ndarray:
+def _rows_times_at(steps: StepJacobians, w, blk, j: int, z: np.ndarray) -> np.ndarray:
     """``Z A^T`` (the rows of ``A Z^T``) for step ``j`` of a loaded block; z ``(B, r, N)``."""
     B, r, N = z.shape
     if steps.is_elman:                                     # (W Z^T)^T * phi'
-        return (z.reshape(B * r, N) @ steps.weight.T).reshape(B, r, N) * blk[j][:, None, :]
+        return (z.reshape(B * r, N) @ w.T).reshape(B, r, N) * blk[j][:, None, :]
     if steps.is_split:
         left, dh, dc = blk
         H = dh.shape[-1]
@@ -140,69 +149,77 @@ def _range_finder(steps: StepJacobians, anchors: list[int], p: int, seed: int, C
     (descending): one forward sweep, then ``q = power_iters`` backward + forward sweeps."""
     T, B, N = steps.T, steps.B, steps.N
     rng = np.random.default_rng(seed)
-    starts = [_orth_rows(rng.standard_normal((B, 1, p, N)))[1] for _ in anchors]
-    z = _forward(steps, anchors, starts, C)
+    w = _weight(steps, np.float32)
+    starts = [_orth_rows(rng.standard_normal((B, 1, p, N)).astype(np.float32))[1] for _ in anchors]
+    z = _forward(steps, w, anchors, starts, C)
     for _ in range(power_iters):
-        z = _forward(steps, anchors, _back_basis(steps, anchors, z, C), C)
-    return z
+        z = _forward(steps, w, anchors, _back_basis(steps, w, anchors, z, C), C)
+    return _orth_rows(z.astype(np.float64))[1]     # exactly orthonormal in float64: exact lower bounds
 
 
-def _back_basis(steps: StepJacobians, anchors: list[int], q: np.ndarray, C: int) -> list:
+def _weight(steps: StepJacobians, dtype):
+    return steps.weight.astype(dtype) if steps.is_elman else None
+
+
+def _back_basis(steps: StepJacobians, w, anchors: list[int], q: np.ndarray, C: int) -> list:
     """Orthonormal rows of ``Q_j^T J(T - g_j)`` per anchor (a list of ``(B, 1, p, N)``)."""
     T, B, N = steps.T, steps.B, steps.N
     p = q.shape[2]
     y, got = q, [None] * len(anchors)
     for hi in range(T, T - anchors[0], -C):
         lo = max(T - anchors[0], hi - C)
-        blk = _load(steps, lo, hi)
+        blk = _load(steps, lo, hi, y.dtype)
         for j in range(hi - lo - 1, -1, -1):
             t = lo + j
             S = y.shape[1]
-            y = _orth_rows(_rows_times_a(steps, blk, j, y.reshape(B, S * p, N)).reshape(B, S, p, N))[1]
+            y = _orth_rows(_rows_times_a(steps, w, blk, j, y.reshape(B, S * p, N)).reshape(B, S, p, N))[1]
             while y.shape[1] and T - anchors[y.shape[1] - 1] == t:
                 got[y.shape[1] - 1] = y[:, -1:]
                 y = y[:, :-1]
     return got
 
 
-def _forward(steps: StepJacobians, anchors: list[int], starts: list, C: int) -> np.ndarray:
+def _forward(steps: StepJacobians, w, anchors: list[int], starts: list, C: int) -> np.ndarray:
     """``orth(J(T - g_j) Z_j)^T`` from start rows ``starts[j]`` ``(B, 1, p, N)``, one forward sweep."""
     T, B, N = steps.T, steps.B, steps.N
     p = starts[0].shape[2]
-    z = np.empty((B, 0, p, N))
+    z = np.empty((B, 0, p, N), dtype=starts[0].dtype)
     joined = 0
     for lo in range(T - anchors[0], T, C):
         hi = min(T, lo + C)
-        blk = _load(steps, lo, hi)
+        blk = _load(steps, lo, hi, z.dtype)
         for j in range(hi - lo):
             t = lo + j                                     # applying A_{t+1} = steps[t]: J(t) R -> ...
             while joined < len(anchors) and T - anchors[joined] == t:
                 z = np.concatenate([z, starts[joined]], axis=1)
                 joined += 1
             S = z.shape[1]
-            z = _rows_times_at(steps, blk, j, z.reshape(B, S * p, N)).reshape(B, S, p, N)
+            z = _rows_times_at(steps, w, blk, j, z.reshape(B, S * p, N)).reshape(B, S, p, N)
             z = _orth_rows(z)[1]
     return z
 
 
-def _backward(steps: StepJacobians, qs: np.ndarray, bands, k: int, C: int, out: np.ndarray) -> None:
+def _backward(steps: StepJacobians, qs: np.ndarray, bands, k: int, C: int, out: np.ndarray,
+              dtype=np.float64) -> None:
     """``X <- X A_t`` from ``X_T = Q_j^T`` per band, writing ``log sigma_i`` into ``out`` ``(B, T, k)``."""
     T, B, N = steps.T, steps.B, steps.N
     S, p = qs.shape[1], qs.shape[2]
-    y = qs                                                  # (B, S, p, N) orthonormal rows
+    y = qs.astype(dtype)                                    # (B, S, p, N) orthonormal rows
+    w = _weight(steps, dtype)
     kmat = np.broadcast_to(np.eye(p), (B, S, p, p)).copy()   # L = K diag(exp(c)), K unit columns
     c = np.zeros((B, S, p))
     tri = np.tril(np.ones((p, p), dtype=bool))
     for hi in range(T, 0, -C):
         lo = max(0, hi - C)
-        blk = _load(steps, lo, hi)
+        blk = _load(steps, lo, hi, dtype)
         for j in range(hi - lo - 1, -1, -1):
             t = lo + j                                      # J(t) = J(t+1) A_{t+1}, A_{t+1} = steps[t]
             gap = T - t
             act = sum(1 for g in bands if g[2] >= gap)      # bands sorted by largest gap, descending
             y, kmat, c = y[:, :act], kmat[:, :act], c[:, :act]
-            z = _rows_times_a(steps, blk, j, y.reshape(B, act * p, N)).reshape(B, act, p, N)
+            z = _rows_times_a(steps, w, blk, j, y.reshape(B, act * p, N)).reshape(B, act, p, N)
             r, y = _orth_rows(z)                            # X A = K e^c R Y'
+            r = r.astype(np.float64, copy=False)            # K, c and the values: float64 always
             diff = np.minimum(c[..., :, None] - c[..., None, :], _EXP_CAP)   # c_i - c_j
             m = np.where(tri, r * np.exp(np.where(tri, diff, 0.0)), 0.0)   # e^{c_i - c_j} R_ij (lower)
             km = np.matmul(kmat, m)
