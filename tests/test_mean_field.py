@@ -152,3 +152,53 @@ def test_bad_input_names_the_field(kwargs, field):
         mean_field(**args)
     with pytest.raises(ValueError, match=r"correlation_map\.c="):
         correlation_map("tanh", 1.5, 1.0, 1.0, 0.0)
+
+
+# (activation, sigma_w^2, sigma_b^2): ordered, critical and chaotic tanh; ReLU across its critical
+# point (2, 0), where chaotic ReLU has no q* and chi_1 = sigma_w^2 / 2 needs none
+SLOPE_POINTS = [("tanh", 0.5, 0.0), ("tanh", 0.8, 0.05), ("tanh", 1.0, 0.0), ("tanh", 1.3, 0.0),
+                ("tanh", 1.5, 0.05), ("tanh", 2.0, 0.1), ("tanh", 2.5, 0.3), ("tanh", 3.0, 0.01),
+                ("tanh", 4.0, 0.2), ("tanh", 1.2, 0.5), ("relu", 1.6, 0.0), ("relu", 1.8, 0.05),
+                ("relu", 2.0, 0.0), ("relu", 2.2, 0.0), ("relu", 2.5, 0.1)]
+
+
+def _close(r):
+    return abs(r.measured - r.predicted) <= max(0.01, 0.05 * abs(r.predicted))
+
+
+@pytest.mark.parametrize("backend", ["torch", "jax"])
+def test_measured_gradient_slope_is_half_log_chi_1(backend):
+    from rnnflow.analysis.mean_field import measure_slope
+    rs = [measure_slope(a, math.sqrt(w2), math.sqrt(b2), width=512, depth=24, batch=8, nets=3,
+                        backend=backend)
+          for a, w2, b2 in SLOPE_POINTS]
+    bad = [(a, w2, b2, round(r.measured, 4), round(r.predicted, 4))
+           for (a, w2, b2), r in zip(SLOPE_POINTS, rs) if not _close(r)]
+    assert not bad, bad
+    # the closed forms behind the predictions, so the check is not circular
+    assert rs[0].predicted == pytest.approx(0.5 * math.log(0.5), rel=1e-12)      # tanh, q* = 0: chi_1 = sigma_w^2
+    for r, (_, w2, _b) in zip(rs[10:], SLOPE_POINTS[10:]):
+        assert r.predicted == pytest.approx(0.5 * math.log(w2 / 2), abs=1e-12)   # relu: chi_1 = sigma_w^2 / 2
+    phases = {np.sign(round(r.predicted, 3)) for r in rs}
+    assert phases == {-1.0, 0.0, 1.0}                                             # both phases and the line
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["torch", "jax"])
+def test_measured_gradient_slope_wide_and_deep(backend):
+    from rnnflow.analysis.mean_field import measure_slope
+    for a, w2, b2 in SLOPE_POINTS + [("tanh", 1.76, 0.05), ("relu", 1.9, 0.3)]:
+        r = measure_slope(a, math.sqrt(w2), math.sqrt(b2), width=1024, depth=48, batch=16, nets=2,
+                          input_size=64, backend=backend, seed=3)
+        assert abs(r.measured - r.predicted) <= 0.005, (a, w2, b2, r.measured, r.predicted)
+        assert abs(r.measured - r.predicted) <= 4 * r.measured_se + 1e-3, (a, w2, b2, r.measured_se)
+
+
+def test_random_mlp_first_layer_fan_in():
+    from rnnflow.analysis.mean_field import random_mlp
+    cfg, p = random_mlp("tanh", 1.5, 0.3, width=256, depth=3, input_size=16, seed=0)
+    w0, w1 = p["layers"][0]["linear"]["weight"], p["layers"][1]["linear"]["weight"]
+    assert w0.shape == (256, 16) and cfg.input_size == 16
+    assert w0.std() * math.sqrt(16) == pytest.approx(1.5, rel=0.03)
+    assert w1.std() * math.sqrt(256) == pytest.approx(1.5, rel=0.01)
+    assert p["layers"][1]["linear"]["bias"].std() == pytest.approx(0.3, rel=0.15)
