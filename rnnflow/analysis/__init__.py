@@ -20,6 +20,7 @@ from .clipping import CliffPath as CliffPath, cliff_loss_and_grad as cliff_loss_
 from .decomposition import decompose_elman as decompose_elman, elman_decomposition as elman_decomposition
 from .depth import gradient_through_depth as gradient_through_depth
 from .jacobians import jacobians_over_time as jacobians_over_time
+from .mean_field import MeanField as MeanField, mean_field as mean_field
 from .lyapunov import lyapunov_exponents as lyapunov_exponents, lyapunov_spectrum as lyapunov_spectrum
 from .products import product_norms as product_norms
 from .results import (
@@ -40,4 +41,5 @@ __all__ = [
     "product_norms", "exact_top_singular", "StepJacobians", "Trace", "JacobianNorms",
     "ElmanDecomposition", "ReachProfile", "DepthProfile", "LyapunovSpectrum", "LOG10E",
     "CliffPath", "cliff_loss_and_grad", "descend", "PascanuBound", "pascanu_bound", "gamma", "log_bound_curve", "sigmoid_chain_log_bound",
+    "mean_field", "MeanField",
 ]
