@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 import rnnflow as rf
 from rnnflow.jax import ssm as jssm
+from rnnflow.plotting import plot_decay_heatmap
 from rnnflow.torch import ssm as tssm
 
 from ._helpers import assert_close, assert_trees_close
@@ -391,3 +392,63 @@ def test_bad_inputs(backend):
         P = rf.init_params(cfg, 0)
         P["layers"][0]["A_log"] = P["layers"][0]["A_log"][:, :2]
         rf.build(cfg, P, backend=backend)
+
+
+# ---------------------------------------------------------------- the heat map
+def _text_input(text):
+    vocab = sorted(set(text))
+    x = np.zeros((len(text), 1, len(vocab)))
+    x[np.arange(len(text)), 0, [vocab.index(c) for c in text]] = 1.0
+    return x, len(vocab)
+
+
+def test_decay_rates_average_over_n_is_delta_times_mean_abs_a():
+    """Averaging Delta_t A_en over n gives Delta_t mean_n |A_en|: at init A = -(1..N), so the
+    channel's rate is Delta_t (N + 1) / 2 with Delta_t from the model's own dt projection."""
+    from rnnflow.plotting.ssm import decay_rates
+    text = "selective state spaces"
+    x, vocab = _text_input(text)
+    cfg = rf.SelectiveSSMConfig(vocab, 8, 4)
+    m = rf.build(cfg, rf.init_params(cfg, 0, np.float64), backend="torch")
+    xt = torch.tensor(x)
+    rates = decay_rates(m.log_decay(xt, 0).detach().numpy(), state_size=4)       # (T, E)
+    p = m.layer_params(0)
+    u = m.layer_inputs(xt, 0).detach()                                             # (T, 1, E)
+    dbc = u @ p["x_proj"]["weight"].T.detach()
+    delta = np.log1p(np.exp((dbc[..., :cfg.delta_rank] @ p["dt_proj"]["weight"].T + p["dt_proj"]["bias"])
+                            .detach().numpy()))[:, 0]
+    np.testing.assert_allclose(rates, delta * 2.5, rtol=1e-12)
+    assert decay_rates(np.zeros((3, 2, 6)) - 1.0).shape == (3, 6)
+
+
+def test_decay_heatmap_plot(tmp_path):
+    from matplotlib.figure import Figure
+    text = "the quick brown fox jumps over the lazy dog"
+    x, vocab = _text_input(text)
+    cfg = rf.SelectiveSSMConfig(vocab, 8, 4, num_layers=2)
+    m = rf.build(cfg, rf.init_params(cfg, 0, np.float64), backend="jax")
+    ld = np.asarray(m.log_decay(jnp.asarray(x), 1))
+    fig = plot_decay_heatmap(ld, list(text), state_size=cfg.state_size)
+    assert isinstance(fig, Figure)
+    ax = fig.axes[0]
+    assert ax.get_xlabel() and "channel" in ax.get_ylabel() and ax.get_title()
+    assert "nats per token" in fig.axes[1].get_ylabel()                       # the colour bar
+    assert [t.get_text() for t in ax.get_xticklabels()] == list(text)
+    assert ax.images[0].get_array().shape == (cfg.inner_size, len(text))
+    fig.savefig(tmp_path / "heat.png")
+    assert (tmp_path / "heat.png").stat().st_size > 1000
+    fig = plot_decay_heatmap(ld, channels=[0, 5, 9], sort=False)
+    assert ax is not fig.axes[0] and fig.axes[0].images[0].get_array().shape == (3, len(text))
+
+
+@pytest.mark.parametrize("kw,match", [
+    (dict(state_size=5), "state_size=5 is invalid"), (dict(channels=[99]), "channels=.99. is invalid"),
+    (dict(tokens=["a"]), "tokens has 1 labels"), (dict(batch=3), "batch=3 is invalid"),
+])
+def test_decay_heatmap_bad_input(kw, match):
+    ld = -np.ones((4, 2, 8))
+    tokens = kw.pop("tokens", None)
+    with pytest.raises(ValueError, match=match):
+        plot_decay_heatmap(ld, tokens, **kw)
+    with pytest.raises(ValueError, match="finite and <= 0"):
+        plot_decay_heatmap(-ld)
