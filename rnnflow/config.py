@@ -288,3 +288,87 @@ class MLPConfig:
 
 
 RECURRENT_CONFIGS = (RNNConfig, LSTMConfig, GRUConfig)
+
+
+DIAGONAL_NORMS = ("layernorm", "rmsnorm", "none")
+
+
+@dataclass(frozen=True)
+class SelectiveSSMConfig:
+    """Selective state space model in Mamba's form (Gu & Dao 2023), stacked with pre-norm
+    residual blocks. Per layer, on the normed input ``u_t`` (D), with ``E = expand * D``::
+
+        x_t, z_t = split(W_in u_t)                         # (E), (E); no z when gate=False
+        x_t = SiLU(conv(x)_t)                              # causal depthwise, d_conv taps (conv=True)
+        Delta_t = softplus(W_dt (W_x x_t)[:R] + b_dt)      # (E), R = dt_rank
+        B_t, C_t = (W_x x_t)[R:R+N], (W_x x_t)[R+N:]       # (N) each
+        A = -exp(A_log)                                    # (E, N), S4D-real init A = -(1..N)
+        h_t = exp(Delta_t A) * h_{t-1} + Delta_t B_t x_t   # (E, N): ZOH for A, Euler for B
+        y_t = C_t . h_t + D_skip * x_t                     # (E)
+        o_t = W_out (y_t * SiLU(z_t))                      # (D); no SiLU(z) when gate=False
+
+    ``Delta_t B_t x_t`` is Mamba's simplification of the exact ZOH input matrix
+    ``(Delta A)^-1 (exp(Delta A) - 1) Delta B`` (an Euler step for B; exact for A). The real
+    state per layer is ``S = E * N``, flattened row-major (index ``e * N + n``).
+    """
+
+    input_size: int                # I, features per time step
+    d_model: int                   # D, residual-stream width
+    state_size: int                # N, state per channel (the layer's state is E * N)
+    num_layers: int = 1            # residual blocks
+    output_size: int | None = None  # linear head on the final normed stream (None: y = stream)
+    norm: str = "layernorm"        # pre-norm per block and before the head: layernorm | rmsnorm | none
+    residual: bool = True          # x^{l+1} = x^l + o^l (False: x^{l+1} = o^l)
+    expand: int = 2                # E = expand * D channels inside a block
+    dt_rank: int | None = None     # R, rank of Delta's projection (None: ceil(D / 16), Mamba's "auto")
+    conv: bool = True              # short causal depthwise conv on the x-branch
+    d_conv: int = 4                # its taps (the current input and d_conv - 1 before it)
+    gate: bool = True              # multiply y_t by SiLU(z_t)
+    dt_min: float = 1e-3           # Delta at init: log-uniform in [dt_min, dt_max] (Mamba's)
+    dt_max: float = 1e-1
+
+    norm_eps = 1e-5                # LayerNorm / RMSNorm epsilon (not a field)
+    cell = "ssm"
+
+    def __post_init__(self):
+        c = "SelectiveSSMConfig"
+        python_numbers(self)
+        check_int(c, "input_size", self.input_size)
+        check_int(c, "d_model", self.d_model)
+        check_int(c, "state_size", self.state_size)
+        check_int(c, "num_layers", self.num_layers)
+        if self.output_size is not None:
+            check_int(c, "output_size", self.output_size)
+        check_choice(c, "norm", self.norm, DIAGONAL_NORMS)
+        for name in ("residual", "conv", "gate"):
+            check_bool(c, name, getattr(self, name))
+        check_int(c, "expand", self.expand)
+        if self.dt_rank is not None:
+            check_int(c, "dt_rank", self.dt_rank)
+        check_int(c, "d_conv", self.d_conv)
+        check_real(c, "dt_min", self.dt_min, lo=0.0, lo_open=True)
+        check_real(c, "dt_max", self.dt_max, lo=0.0, lo_open=True)
+        if self.dt_max < self.dt_min:
+            fail(c, "dt_max", self.dt_max, f"a number >= dt_min={self.dt_min!r}")
+
+    @property
+    def inner_size(self) -> int:
+        """E = expand * d_model, the channels of the selective scan."""
+        return self.expand * self.d_model
+
+    @property
+    def delta_rank(self) -> int:
+        """R: ``dt_rank``, or ``ceil(d_model / 16)`` when it is None."""
+        return self.dt_rank if self.dt_rank is not None else -(-self.d_model // 16)
+
+    @property
+    def real_state_size(self) -> int:
+        """S = E * N, the real state per layer (``hidden``'s last axis)."""
+        return self.inner_size * self.state_size
+
+    def replace(self, **changes):
+        """A copy with ``changes`` applied (and validated)."""
+        return dataclasses.replace(self, **changes)
+
+
+DIAGONAL_CONFIGS = (SelectiveSSMConfig,)

@@ -10,9 +10,10 @@ import numpy as np
 
 from ._backend import detect, load
 from .config import RECURRENT_CONFIGS, MLPConfig, TransformerConfig
+from .config import DIAGONAL_CONFIGS
 from .params import check_params, common_dtype, init_params
 
-MODEL_KINDS = ("recurrent", "transformer", "mlp")
+MODEL_KINDS = ("recurrent", "transformer", "mlp", "diagonal")
 FLOAT_DTYPES = ("float32", "float64")
 
 
@@ -24,6 +25,8 @@ def model_kind(config) -> str:
         return "transformer"
     if isinstance(config, MLPConfig):
         return "mlp"
+    if isinstance(config, DIAGONAL_CONFIGS):
+        return "diagonal"
     raise TypeError(f"config must be an rnnflow model config (RNNConfig, LSTMConfig, GRUConfig, "
                     f"TransformerConfig or MLPConfig), got {type(config).__module__}.{type(config).__name__}")
 

@@ -37,6 +37,7 @@ from .activations import PRELU_INIT
 from .config import (
     RECURRENT_CONFIGS, Init, LSTMConfig, MLPConfig, TransformerConfig,
 )
+from .config import SelectiveSSMConfig
 
 Params = dict[str, Any]
 BUFFER_NAMES = ("running_mean", "running_var")
@@ -52,6 +53,8 @@ def _norm(d):
 
 def param_shapes(config) -> Params:
     """The schema: the nested dict of shapes that ``config`` expects."""
+    if isinstance(config, SelectiveSSMConfig):
+        return _ssm_params(config)
     if isinstance(config, RECURRENT_CONFIGS):
         gh, h = config.gates * config.hidden_size, config.hidden_size
         layers = [{
@@ -147,7 +150,9 @@ def init_params(config, seed=0, dtype=np.float32) -> Params:
     """
     rng = _rng(seed)
     dtype = _check_dtype(dtype)
-    if isinstance(config, RECURRENT_CONFIGS):
+    if isinstance(config, SelectiveSSMConfig):
+        tree = _init_ssm(config, rng)
+    elif isinstance(config, RECURRENT_CONFIGS):
         tree = _init_recurrent(config, rng)
     elif isinstance(config, (TransformerConfig, MLPConfig)):
         tree = _init_tree(param_shapes(config), rng, config.init_weight, config.init_bias)
@@ -281,4 +286,93 @@ def common_dtype(params: Params) -> np.dtype:
 def _flat_shapes(shapes) -> dict[str, tuple]:
     out = {}
     map_with_path(lambda k, s: out.__setitem__(k, tuple(s)), shapes)
+    return out
+
+
+# ---------------------------------------------------------------- selective SSM (Mamba)
+def _ssm_norm(config, d):
+    return {"layernorm": _norm(d), "rmsnorm": {"weight": (d,)}, "none": None}[config.norm]
+
+
+def _ssm_params(config) -> Params:
+    """The selective SSM's schema (D = d_model, E = expand * D, N = state_size, R = dt_rank,
+    K = d_conv)::
+
+        embed.weight (D, I)  embed.bias (D,)
+        layers[l].norm.weight (D,)  layers[l].norm.bias (D,)   # bias: layernorm only; none: absent
+        layers[l].in_proj.weight (2E, D)     # rows [:E] x-branch, [E:] gate z; (E, D) if not gate
+        layers[l].conv.weight (E, K)  layers[l].conv.bias (E,)  # if conv; torch Conv1d's (E, 1, K)
+        layers[l].x_proj.weight (R + 2N, E)  # rows: Delta's R inputs, then B (N), then C (N)
+        layers[l].dt_proj.weight (E, R)  layers[l].dt_proj.bias (E,)
+        layers[l].A_log (E, N)   layers[l].D (E,)   layers[l].out_proj.weight (D, E)
+        norm_f.weight (D,)  norm_f.bias (D,)          # as layers[l].norm
+        head.weight (O, D)  head.bias (O,)            # if output_size
+
+    Mamba's projections have no biases (in_proj, x_proj, out_proj); dt_proj and conv do.
+    """
+    d, e, n, r = config.d_model, config.inner_size, config.state_size, config.delta_rank
+    layers = []
+    for _ in range(config.num_layers):
+        layer = {}
+        norm = _ssm_norm(config, d)
+        if norm is not None:
+            layer["norm"] = norm
+        layer["in_proj"] = {"weight": ((2 if config.gate else 1) * e, d)}
+        if config.conv:
+            layer["conv"] = {"weight": (e, config.d_conv), "bias": (e,)}
+        layer["x_proj"] = {"weight": (r + 2 * n, e)}
+        layer["dt_proj"] = _linear(e, r)
+        layer["A_log"] = (e, n)
+        layer["D"] = (e,)
+        layer["out_proj"] = {"weight": (d, e)}
+        layers.append(layer)
+    out = {"embed": _linear(d, config.input_size), "layers": layers}
+    norm = _ssm_norm(config, d)
+    if norm is not None:
+        out["norm_f"] = norm
+    if config.output_size is not None:
+        out["head"] = _linear(config.output_size, d)
+    return out
+
+
+def _init_ssm(config, rng) -> Params:
+    """Mamba's init: linear and conv weights U(+-1/sqrt(fan_in)) (torch's default), norms
+    ones and zeros, ``A_log = log(1..N)`` per channel (S4D-real, ``A = -(1..N)``), ``D = 1``,
+    ``dt_proj.weight ~ U(+-R^-1/2)`` and ``dt_proj.bias = softplus^-1(dt)`` with dt
+    log-uniform in ``[dt_min, dt_max]``, so ``Delta`` starts in that range. Heads' biases 0."""
+    shapes = _ssm_params(config)
+    e, n, r = config.inner_size, config.state_size, config.delta_rank
+
+    def uniform(shape, fan_in):
+        bound = 1.0 / np.sqrt(fan_in)
+        return rng.uniform(-bound, bound, size=shape)
+
+    def norm(s):
+        return None if s is None else {k: (np.ones if k == "weight" else np.zeros)(v) for k, v in s.items()}
+
+    out = {"embed": {"weight": uniform(shapes["embed"]["weight"], config.input_size),
+                     "bias": uniform(shapes["embed"]["bias"], config.input_size)}}
+    layers = []
+    for s in shapes["layers"]:
+        layer = {}
+        if "norm" in s:
+            layer["norm"] = norm(s["norm"])
+        layer["in_proj"] = {"weight": uniform(s["in_proj"]["weight"], config.d_model)}
+        if config.conv:
+            layer["conv"] = {"weight": uniform((e, config.d_conv), config.d_conv),
+                             "bias": uniform((e,), config.d_conv)}
+        layer["x_proj"] = {"weight": uniform(s["x_proj"]["weight"], e)}
+        dt = np.exp(rng.uniform(np.log(config.dt_min), np.log(config.dt_max), size=e))
+        layer["dt_proj"] = {"weight": uniform((e, r), r),  # U(+-R^-1/2): Mamba's dt_init="random"
+                            "bias": dt + np.log(-np.expm1(-dt))}  # softplus(bias) == dt
+        layer["A_log"] = np.log(np.tile(np.arange(1, n + 1, dtype=np.float64), (e, 1)))
+        layer["D"] = np.ones(e)
+        layer["out_proj"] = {"weight": uniform(s["out_proj"]["weight"], e)}
+        layers.append(layer)
+    out["layers"] = layers
+    if "norm_f" in shapes:
+        out["norm_f"] = norm(shapes["norm_f"])
+    if "head" in shapes:
+        out["head"] = {"weight": uniform(shapes["head"]["weight"], config.d_model),
+                       "bias": np.zeros(shapes["head"]["bias"])}
     return out

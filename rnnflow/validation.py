@@ -241,3 +241,23 @@ def count_arg(lo: int):
         return value
     parse.__name__ = f"integer >= {lo}"
     return parse
+
+
+def check_diagonal_call(ops, x, state0, config, model_dtype, size: int) -> None:
+    """A diagonal recurrence's call: ``x`` as :func:`check_model_input` (rank 3) and, when
+    given, ``state0`` ``(L, B, S)`` with ``S = size`` (its real state per layer), in the
+    model's dtype and finite."""
+    check_model_input(ops, x, config, model_dtype, rank=3)
+    if state0 is None:
+        return
+    if not ops.is_array(state0):
+        raise TypeError(f"state0 must be {ops.ARRAY_KIND}, got {_type_name(state0)}")
+    if ops.dtype_name(state0) != ops.dtype_name(model_dtype):
+        raise ValueError(f"state0 has dtype {ops.dtype_name(state0)} but the model's parameters are "
+                         f"{ops.dtype_name(model_dtype)}")
+    want = (config.num_layers, x.shape[1], size)
+    if tuple(state0.shape) != want:
+        raise ValueError(f"state0 has shape {tuple(state0.shape)}, expected {want} (L, B, S) with "
+                         f"S={size} the real state per layer of {type(config).__name__}")
+    if ops.all_finite(state0) is False:
+        check_finite(False, "state0")

@@ -13,9 +13,10 @@ from ..models import float_dtype, model_kind, model_params, params_dtype
 from ..params import check_params, map_arrays
 from .mlp import MLP
 from .rnn import RecurrentNet
+from .ssm import SelectiveSSM
 from .transformer import Transformer
 
-MODEL_CLASSES = {"recurrent": RecurrentNet, "transformer": Transformer, "mlp": MLP}
+MODEL_CLASSES = {"recurrent": RecurrentNet, "transformer": Transformer, "mlp": MLP, "diagonal": SelectiveSSM}
 
 
 def as_dtype(dtype) -> np.dtype:

@@ -21,6 +21,7 @@ from .monitor import (
     plot_group_norm_comparison as plot_group_norm_comparison, plot_mean_gradients as plot_mean_gradients,
 )
 from .reach import plot_reach as plot_reach
+from .ssm import plot_decay_heatmap as plot_decay_heatmap
 from .success import plot_success_vs_length as plot_success_vs_length
 from .training import (
     plot_grad_norm_panels as plot_grad_norm_panels, plot_grad_norm_trace as plot_grad_norm_trace,
@@ -34,4 +35,5 @@ __all__ = [
     "plot_grad_norm_trace", "plot_loss_panels", "plot_grad_norm_panels", "plot_group_norm_comparison",
     "plot_success_vs_length",
     "plot_elman_decomposition_panels", "plot_depth_ratio", "plot_weight_grad_profile",
+    "plot_decay_heatmap",
 ]

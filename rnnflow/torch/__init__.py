@@ -18,8 +18,10 @@ from .rnn import (
     RecurrentNet as RecurrentNet, gru_step as gru_step, lstm_step as lstm_step, rnn_step as rnn_step,
 )
 from .transformer import Transformer as Transformer, transformer_layer as transformer_layer
+from .ssm import SelectiveSSM as SelectiveSSM, ssm_step as ssm_step
 
 __all__ = [
     "Stepper", "GradientMonitor", "gradient_stats", "build", "export_params", "load_params", "to_backend", "get_activation",
     "RecurrentNet", "rnn_step", "lstm_step", "gru_step", "Transformer", "transformer_layer", "MLP",
+    "SelectiveSSM", "ssm_step",
 ]

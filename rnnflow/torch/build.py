@@ -12,9 +12,10 @@ from ..models import FLOAT_DTYPES, float_dtype, model_kind, model_params, params
 from ..params import check_params, flatten, map_arrays, map_with_path, param_shapes
 from .mlp import MLP
 from .rnn import RecurrentNet
+from .ssm import SelectiveSSM
 from .transformer import Transformer
 
-MODEL_CLASSES = {"recurrent": RecurrentNet, "transformer": Transformer, "mlp": MLP}
+MODEL_CLASSES = {"recurrent": RecurrentNet, "transformer": Transformer, "mlp": MLP, "diagonal": SelectiveSSM}
 
 
 def as_dtype(dtype) -> torch.dtype:
