@@ -69,10 +69,11 @@ def scan_inputs(p, u):
 
 
 def selection(p, x):
-    """Delta A (..., E, N), Delta B x (..., E, N) and C (..., N) from the scan input x (..., E)::
+    """Delta A (..., E, N), Delta B x (..., E, N) and C (..., N) from the scan input x (..., E).
+    With ``A = -exp(A_log)``::
 
         Delta = softplus(W_dt (W_x x)[:R] + b_dt)    B, C = (W_x x)[R:R+N], (W_x x)[R+N:]
-        A = -exp(A_log)                              log_a = Delta A   bx = Delta B x
+        log_a = Delta A                              bx = Delta B x
     """
     n = p["A_log"].shape[1]
     r = p["dt_proj"]["weight"].shape[1]

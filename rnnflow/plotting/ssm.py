@@ -12,11 +12,13 @@ MAX_TICKS = 64   # more tokens than this: label every k-th
 def decay_rates(log_decay, *, state_size: int | None = None, batch: int = 0) -> np.ndarray:
     """``-log|lambda_t|`` per token and channel, (T, C), from a model's ``log_decay``.
 
-    log_decay:  (T, B, S) or (T, S), e.g. ``model.log_decay(x, layer)`` as NumPy.
-    state_size: N. Given, the S = E * N coordinates (index ``e * N + n``) are averaged over
-                n, so C = E: ``mean_n Delta_t |A_en| = Delta_t mean_n |A_en|``, the channel's
-                mean decay rate (the log of the geometric mean of its N decays). None: C = S,
-                one row per state coordinate.
+    Args:
+      log_decay: (T, B, S) or (T, S), e.g. ``model.log_decay(x, layer)`` as NumPy.
+      state_size: N. Given, the S = E * N coordinates (index ``e * N + n``) are averaged
+        over n, so C = E: ``mean_n Delta_t |A_en| = Delta_t mean_n |A_en|``, the channel's
+        mean decay rate (the log of the geometric mean of its N decays). None: C = S, one
+        row per state coordinate.
+      batch: which sequence of a (T, B, S) input.
     """
     ld = np.asarray(log_decay, dtype=np.float64)
     if ld.ndim == 3:
@@ -40,18 +42,19 @@ def decay_rates(log_decay, *, state_size: int | None = None, batch: int = 0) -> 
 def plot_decay_heatmap(log_decay, tokens=None, *, state_size: int | None = None, channels=None,
                        sort: bool = True, batch: int = 0, title: str | None = None, ax=None):
     """Heat map of the per-token decay rate ``-log|lambda_t| = Delta_t |A|`` (nats per token,
-    log colour scale), token on the x axis, channel on the y axis.
+    log colour scale), token on the x axis, channel on the y axis. Dark cells decay slowly
+    (a long memory: ``1 / rate`` tokens); bright ones forget fast. Returns the figure.
 
-    log_decay:  (T, B, S) or (T, S) NumPy, a selective SSM's ``model.log_decay(x, layer)``.
-    tokens:     T labels for the x axis (e.g. the characters of the input), or None (positions).
-    state_size: N: average over each channel's N states (see :func:`decay_rates`); None: one
-                row per state coordinate.
-    channels:   indices of the rows to show (after averaging), or None for all.
-    sort:       order the rows by their mean rate over the tokens (slowest at the bottom).
-    batch:      which sequence of a (T, B, S) input.
-
-    Dark cells decay slowly (a long memory: ``1 / rate`` tokens); bright ones forget fast.
-    Returns the figure.
+    Args:
+      log_decay: (T, B, S) or (T, S) NumPy, a selective SSM's ``model.log_decay(x, layer)``.
+      tokens: T labels for the x axis (e.g. the characters of the input), or None (positions).
+      state_size: N: average over each channel's N states (see :func:`decay_rates`); None:
+        one row per state coordinate.
+      channels: indices of the rows to show (after averaging), or None for all.
+      sort: order the rows by their mean rate over the tokens (slowest at the bottom).
+      batch: which sequence of a (T, B, S) input.
+      title: the axes' title (default: "Selective SSM: per-token decay rate").
+      ax: an axes to draw into (default: a new figure).
     """
     rates = decay_rates(log_decay, state_size=state_size, batch=batch)    # (T, C)
     T, C = rates.shape
