@@ -168,13 +168,16 @@ def _chi_c(act: str, c: float, q: float, sigma_w: float) -> float:
 class MeanField:
     """Mean-field quantities of a random MLP with ``phi = activation`` at ``(sigma_w, sigma_b)``.
 
-    q_star: the length map's fixed point (reached from ``q0``); 0 for an odd ``phi``
-            with ``sigma_b = 0`` in the ordered phase and on the critical point.
-    c_star: the correlation map's stable fixed point (1 in the ordered phase, < 1 chaotic).
-    chi_1:  eq. 5; ``ln(chi_1) / 2`` is the per-layer change of ``log ||dL/dy^l||`` backwards.
-    chi_q, chi_c: the slopes of the length and correlation maps at their fixed points.
-    xi_q, xi_c: depth scales ``-1 / ln(chi_q)``, ``-1 / ln(chi_c)`` (``inf`` at slope 1).
-    iterations: length-map iterations run before the fixed point was solved for.
+    Attributes:
+      q_star: the length map's fixed point (reached from ``q0``); 0 for an odd ``phi`` with
+        ``sigma_b = 0`` in the ordered phase and on the critical point.
+      c_star: the correlation map's stable fixed point (1 in the ordered phase, < 1 chaotic).
+      chi_1: eq. 5; ``ln(chi_1) / 2`` is the per-layer change of ``log ||dL/dy^l||`` backwards.
+      chi_q: the slope of the length map at ``q_star``.
+      chi_c: the slope of the correlation map at ``c_star``.
+      xi_q: the depth scale ``-1 / ln(chi_q)`` (``inf`` at slope 1).
+      xi_c: the depth scale ``-1 / ln(chi_c)`` (``inf`` at slope 1).
+      iterations: length-map iterations run before the fixed point was solved for.
     """
 
     activation: str
@@ -357,11 +360,13 @@ def random_mlp(activation: str, sigma_w: float, sigma_b: float, *, width: int, d
 class GradientSlope:
     """Measured against predicted per-layer change of ``log ||dL/dy^l||`` (backwards).
 
-    measured:  mean over ``nets`` independent networks of ``-(slope of the least-squares line
-               through log ||dL/dy^l||, l = 1..L)``
-    measured_se: the standard error of that mean (0 for one network)
-    predicted: ``ln(chi_1) / 2``
-    log_grad_norm: ``(nets, L+1)`` ``log ||dL/dy^l||`` over the batch, ``l = 0..L`` (``y^0`` the input)
+    Attributes:
+      measured: the mean over ``nets`` independent networks of minus the slope of the
+        least-squares line through ``log ||dL/dy^l||``, ``l = 1..L``.
+      measured_se: the standard error of that mean (0 for one network).
+      predicted: ``ln(chi_1) / 2``.
+      log_grad_norm: ``(nets, L+1)`` ``log ||dL/dy^l||`` over the batch, ``l = 0..L`` (``y^0``
+        the input).
     """
 
     activation: str
@@ -433,9 +438,10 @@ def measure_slope(activation: str, sigma_w: float, sigma_b: float, *, width: int
 class Trainability:
     """Training loss after a fixed budget on a ``(depth, sigma_w^2)`` grid.
 
-    loss: ``(len(depths), len(sigma_w2))`` mean cross-entropy over the last tenth of the steps
-          (NaN where training went non-finite); chance is ``ln 10``
-    xi_c: ``(len(sigma_w2),)`` the predicted depth scale at each ``sigma_w^2``
+    Attributes:
+      loss: ``(len(depths), len(sigma_w2))`` mean cross-entropy over the last tenth of the
+        steps (NaN where training went non-finite); chance is ``ln 10``.
+      xi_c: ``(len(sigma_w2),)`` the predicted depth scale at each ``sigma_w^2``.
     """
 
     activation: str

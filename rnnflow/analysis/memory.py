@@ -98,10 +98,11 @@ def fit_exponent(one_minus_lambda, values) -> float:
 class CurseOfMemory:
     """Monte-Carlo and closed-form sensitivities at ``K`` values of ``1 - lambda``.
 
-    one_minus_lambda: ``(K,)``
-    state_ms, state_ms_se: ``{case: (K,)}`` Monte-Carlo ``E h^2`` and its standard error
-    sens_ms, sens_ms_se:   ``{case: (K,)}`` Monte-Carlo ``E (dh/dtheta)^2`` and its standard error
-    samples: ``(K,)`` squared terms averaged per value (sequences x kept steps)
+    Attributes:
+      one_minus_lambda: ``(K,)``.
+      state_ms: ``{case: (K,)}`` Monte-Carlo ``E h^2``; ``state_ms_se`` its standard error.
+      sens_ms: ``{case: (K,)}`` Monte-Carlo ``E (dh/dtheta)^2``; ``sens_ms_se`` its standard error.
+      samples: ``(K,)`` squared terms averaged per value (sequences x kept steps).
     """
 
     one_minus_lambda: np.ndarray
