@@ -87,5 +87,5 @@ def plot_trainability(result, *, chance: float = float(np.log(10.0))):
     ax.set_ylabel("depth L (hidden layers)")
     ax.set_title(f"Trainability, {result.activation} MLP width {result.width}, $\\sigma_b^2$={result.sigma_b2:g}, "
                  f"RMSProp lr {result.lr:g} ({result.backend})", fontsize="medium")
-    ax.legend(loc="upper right", fontsize="small")
+    ax.legend(loc="lower right", fontsize="small")
     return fig
