@@ -202,3 +202,13 @@ def test_random_mlp_first_layer_fan_in():
     assert w0.std() * math.sqrt(16) == pytest.approx(1.5, rel=0.03)
     assert w1.std() * math.sqrt(256) == pytest.approx(1.5, rel=0.01)
     assert p["layers"][1]["linear"]["bias"].std() == pytest.approx(0.3, rel=0.15)
+
+
+def test_plots_and_the_study_at_smoke_scale(tmp_path):
+    from rnnflow import studies
+    r = studies.run("mean_field", backend="torch", scale="smoke", out=str(tmp_path), progress=False)
+    assert r.summary["all points"]["points"] == 15 and len(r.figures) == 2
+    for name in ("phase_diagram", "trainability"):
+        assert any(f.endswith(f"{name}.png") for f in r.figures)
+    t = r.summary["trained, depth 2"]
+    assert all(np.isfinite(v) for v in t.values())

@@ -104,3 +104,10 @@ def test_plot_curse_of_memory(tmp_path):
     ax = fig.axes[0]
     assert ax.get_xscale() == "log" and ax.get_yscale() == "log" and len(ax.lines) >= 4
     fig.savefig(tmp_path / "m.png")
+
+
+def test_the_study_at_smoke_scale(tmp_path):
+    from rnnflow import studies
+    r = studies.run("curse_of_memory", backend="jax", scale="smoke", out=str(tmp_path), progress=False)
+    for c in CASES:
+        assert r.summary[c]["fitted_exponent"] == pytest.approx(PREDICTED_EXPONENT[c], abs=0.1)

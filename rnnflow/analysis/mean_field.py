@@ -13,12 +13,14 @@ eq. 1): ``z^l = W^l y^{l-1} + b^l``, ``y^l = phi(z^l)``, ``W^l_ij ~ N(0, sigma_w
     c^l - c* ~ exp(-l / xi_c),  xi_c^{-1} = -ln chi_c,
                        chi_c = sigma_w^2 ∫Dz1 Dz2 phi'(u1) phi'(u2) at c = c*               (eq. 9)
 
-``chi_1 < 1``: ordered phase (c* = 1, gradients vanish by ``sqrt(chi_1)`` per layer backwards);
-``chi_1 > 1``: chaotic phase (c* < 1, gradients explode); ``chi_1 = 1``: the critical line, where
+``chi_1 < 1``: ordered phase (``c* = 1``, gradients vanish by ``sqrt(chi_1)`` per layer backwards);
+``chi_1 > 1``: chaotic phase (``c* < 1``, gradients explode); ``chi_1 = 1``: the critical line, where
 ``xi_c`` diverges. Backpropagated, ``E ||dL/dy^{l-1}||^2 = chi_1 E ||dL/dy^l||^2`` (Schoenholz
 section 4, eq. 14-15, the gradient-independence assumption), so ``log ||dL/dy^l||`` changes by
 ``ln(chi_1) / 2`` per layer. tanh is critical at ``(sigma_w^2, sigma_b^2) = (1, 0)``, ReLU at
-``(2, 0)`` (He initialisation).
+``(2, 0)`` (He initialisation). (The equation numbers follow the ICLR 2017 version as recalled
+when this was written; the text could not be checked against the paper here, so treat them as
+pointers to sections 2-4, where each formula appears.)
 
 The ``phi''`` in eq. 8 is removed with Stein's lemma (``E[z f(z)] = E[f'(z)]``), so only
 ``phi`` and ``phi'`` (:mod:`rnnflow.activations`) are needed and ReLU's kink is harmless::
@@ -166,13 +168,16 @@ def _chi_c(act: str, c: float, q: float, sigma_w: float) -> float:
 class MeanField:
     """Mean-field quantities of a random MLP with ``phi = activation`` at ``(sigma_w, sigma_b)``.
 
-    q_star: the length map's fixed point (reached from ``q0``); 0 for an odd ``phi``
-            with ``sigma_b = 0`` in the ordered phase and on the critical point.
-    c_star: the correlation map's stable fixed point (1 in the ordered phase, < 1 chaotic).
-    chi_1:  eq. 5; ``ln(chi_1) / 2`` is the per-layer change of ``log ||dL/dy^l||`` backwards.
-    chi_q, chi_c: the slopes of the length and correlation maps at their fixed points.
-    xi_q, xi_c: depth scales ``-1 / ln(chi_q)``, ``-1 / ln(chi_c)`` (``inf`` at slope 1).
-    iterations: length-map iterations run before the fixed point was solved for.
+    Attributes:
+      q_star: the length map's fixed point (reached from ``q0``); 0 for an odd ``phi`` with
+        ``sigma_b = 0`` in the ordered phase and on the critical point.
+      c_star: the correlation map's stable fixed point (1 in the ordered phase, < 1 chaotic).
+      chi_1: eq. 5; ``ln(chi_1) / 2`` is the per-layer change of ``log ||dL/dy^l||`` backwards.
+      chi_q: the slope of the length map at ``q_star``.
+      chi_c: the slope of the correlation map at ``c_star``.
+      xi_q: the depth scale ``-1 / ln(chi_q)`` (``inf`` at slope 1).
+      xi_c: the depth scale ``-1 / ln(chi_c)`` (``inf`` at slope 1).
+      iterations: length-map iterations run before the fixed point was solved for.
     """
 
     activation: str
@@ -327,12 +332,13 @@ def predicted_slope(activation: str, sigma_w: float, sigma_b: float) -> float:
 
 
 def random_mlp(activation: str, sigma_w: float, sigma_b: float, *, width: int, depth: int,
-               input_size: int | None = None, seed: int = 0):
+               input_size: int | None = None, output_size: int | None = None, seed: int = 0):
     """The mean-field network as an rnnflow MLP: ``(MLPConfig, float64 params)``.
 
     Hidden and head weights ``Init("normal", std=sigma_w / sqrt(width))``, biases
     ``Init("normal", std=sigma_b)``; the first layer's fan-in is ``input_size`` (default
-    ``width``), so its weights are rescaled to ``std = sigma_w / sqrt(input_size)``.
+    ``width``), so its weights are rescaled to ``std = sigma_w / sqrt(input_size)``. The head
+    has ``output_size`` outputs (default ``width``).
     """
     from ..config import Init, MLPConfig
     from ..params import init_params
@@ -340,7 +346,8 @@ def random_mlp(activation: str, sigma_w: float, sigma_b: float, *, width: int, d
     width = check_count("random_mlp", "width", width, 1)
     depth = check_count("random_mlp", "depth", depth, 1)
     input_size = width if input_size is None else check_count("random_mlp", "input_size", input_size, 1)
-    cfg = MLPConfig(input_size=input_size, output_size=width, width=width, depth=depth, activation=act,
+    output_size = width if output_size is None else check_count("random_mlp", "output_size", output_size, 1)
+    cfg = MLPConfig(input_size=input_size, output_size=output_size, width=width, depth=depth, activation=act,
                     init_weight=Init("normal", std=sigma_w / math.sqrt(width)),
                     init_bias=Init("normal", std=sigma_b))
     params = init_params(cfg, seed=seed, dtype=np.float64)
@@ -353,11 +360,13 @@ def random_mlp(activation: str, sigma_w: float, sigma_b: float, *, width: int, d
 class GradientSlope:
     """Measured against predicted per-layer change of ``log ||dL/dy^l||`` (backwards).
 
-    measured:  mean over ``nets`` independent networks of ``-(slope of the least-squares line
-               through log ||dL/dy^l||, l = 1..L)``
-    measured_se: the standard error of that mean (0 for one network)
-    predicted: ``ln(chi_1) / 2``
-    log_grad_norm: ``(nets, L+1)`` ``log ||dL/dy^l||`` over the batch, ``l = 0..L`` (``y^0`` the input)
+    Attributes:
+      measured: the mean over ``nets`` independent networks of minus the slope of the
+        least-squares line through ``log ||dL/dy^l||``, ``l = 1..L``.
+      measured_se: the standard error of that mean (0 for one network).
+      predicted: ``ln(chi_1) / 2``.
+      log_grad_norm: ``(nets, L+1)`` ``log ||dL/dy^l||`` over the batch, ``l = 0..L`` (``y^0``
+        the input).
     """
 
     activation: str
@@ -422,3 +431,66 @@ def measure_slope(activation: str, sigma_w: float, sigma_b: float, *, width: int
     se = float(np.std(slopes, ddof=1) / math.sqrt(nets)) if nets > 1 else 0.0
     return GradientSlope(act, float(sigma_w), float(sigma_b), width, depth, backend, float(np.mean(slopes)),
                          se, predicted_slope(act, sigma_w, sigma_b), np.stack(curves))
+
+
+# ---------------------------------------------------------------- trainability (Schoenholz Fig. 5)
+@dataclass(frozen=True)
+class Trainability:
+    """Training loss after a fixed budget on a ``(depth, sigma_w^2)`` grid.
+
+    Attributes:
+      loss: ``(len(depths), len(sigma_w2))`` mean cross-entropy over the last tenth of the
+        steps (NaN where training went non-finite); chance is ``ln 10``.
+      xi_c: ``(len(sigma_w2),)`` the predicted depth scale at each ``sigma_w^2``.
+    """
+
+    activation: str
+    sigma_b2: float
+    sigma_w2: np.ndarray
+    depths: np.ndarray
+    loss: np.ndarray
+    xi_c: np.ndarray
+    width: int
+    steps: int
+    lr: float
+    backend: str
+
+
+def trainability(activation: str, sigma_w2, depths, *, sigma_b2: float = 0.05, width: int = 64,
+                 steps: int = 100, batch: int = 64, lr: float = 1e-3, backend: str = "torch",
+                 seed: int = 0) -> Trainability:
+    """Train :func:`random_mlp` nets (fan-in 64) on the 8x8 digits (standardised pixels, 10-way
+    cross-entropy, RMSProp as in Schoenholz et al. 2017 section 5, float32) for ``steps`` steps
+    at every ``(depth, sigma_w^2)``; Schoenholz et al. find nets trainable where
+    ``depth < 6 xi_c``."""
+    from ..tasks import load_digits_split
+    from ..params import map_arrays
+    from ..training import TrainConfig, train
+    act = _check("trainability", activation, 1.0, 0.0)
+    check_real("trainability", "sigma_b2", sigma_b2, lo=0.0)
+    steps = check_count("trainability", "steps", steps, 10)
+    sw2 = np.asarray(sigma_w2, dtype=np.float64)
+    if sw2.ndim != 1 or sw2.size == 0 or np.any(~(sw2 > 0)):
+        fail("trainability", "sigma_w2", sigma_w2, "a 1-d array of positive numbers")
+    ds = np.asarray([check_count("trainability", "depths", int(d), 1) for d in np.atleast_1d(depths)])
+    split = load_digits_split(seed)
+    x, y = split["x_train"].astype(np.float64), split["y_train"]
+    x = ((x - x.mean(0)) / np.maximum(x.std(0), 1e-3)).astype(np.float32)   # (N, 64)
+
+    def data_fn(step, rng):
+        idx = rng.integers(0, len(y), batch)
+        return x[idx], y[idx]
+    tc = TrainConfig(optimizer="rmsprop", lr=lr, batch_size=batch, steps=steps, loss="xent", seed=seed)
+    loss = np.full((ds.size, sw2.size), np.nan)
+    for i, d in enumerate(ds):
+        for j, a in enumerate(sw2):
+            cfg, params = random_mlp(act, math.sqrt(a), math.sqrt(sigma_b2), width=width, depth=int(d),
+                                     input_size=x.shape[1], output_size=10, seed=seed)
+            params = map_arrays(lambda v: np.asarray(v, dtype=np.float32), params)
+            r = train(cfg, params, data_fn, tc, backend=backend, progress=False)
+            tail = r.metrics.loss[-max(1, steps // 10):]
+            if np.all(np.isfinite(tail)):
+                loss[i, j] = float(np.mean(tail))
+    xi = np.array([mean_field(act, math.sqrt(a), math.sqrt(sigma_b2)).xi_c for a in sw2])
+    return Trainability(act, float(sigma_b2), sw2, ds, loss, xi, width, steps, float(lr), backend)
+

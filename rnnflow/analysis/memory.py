@@ -2,18 +2,17 @@
 
 For ``h_t = lambda h_{t-1} + a(lambda) x_t`` with white, unit-variance input ``x`` and the
 stationary state, the state's gradient ``dh_T/dh_t = lambda^(T-t)`` never explodes, yet the
-sensitivity of the state to ``lambda`` itself does. Four cases, ``r = lambda^2``:
+sensitivity of the state to ``lambda`` itself does. Four cases, ``r = lambda^2``
 
-===========================  ============================  ==========================  ========
-case                         ``E h^2``                     ``E (dh/dtheta)^2``         exponent
-===========================  ============================  ==========================  ========
-``plain``  (a = 1)           ``1 / (1 - r)``               ``(1 + r) / (1 - r)^3``     -3/2
-``normalized`` (a = √(1-r))  ``1``                         ``1 / (1 - r)^2``           -1
-``exp`` (lambda = e^{-e^nu})  as plain                     ``(lambda ln lambda)^2 (1 + r) / (1 - r)^3``   -1/2
-``exp_normalized``           ``1``                         ``(lambda ln lambda)^2 / (1 - r)^2``           0
-===========================  ============================  ==========================  ========
+::
 
-``theta`` is ``lambda`` in the first two cases and ``nu`` in the last two; the exponent is that of
+    case            input       parameter                  E h^2          E (dh/dtheta)^2                         rms exponent
+    plain           x_t         lambda                     1 / (1 - r)    (1 + r) / (1 - r)^3                     -3/2
+    normalized      a x_t       lambda                     1              1 / (1 - r)^2                           -1
+    exp             x_t         nu, lambda = e^(-e^nu)     1 / (1 - r)    (lambda ln lambda)^2 (1 + r) / (1 - r)^3   -1/2
+    exp_normalized  a x_t       nu, lambda = e^(-e^nu)     1              (lambda ln lambda)^2 / (1 - r)^2           0
+
+with ``a = sqrt(1 - r)``. ``theta`` is ``lambda`` in the first two cases and ``nu`` in the last two; the exponent is that of
 the root-mean-square sensitivity ``sqrt(E (dh/dtheta)^2)`` as ``1 - lambda -> 0``.
 
 Derivation. Unrolled, ``h_t = a sum_{k>=0} lambda^k x_{t-k}``, so with ``E x_i x_j = delta_ij``::
@@ -99,10 +98,11 @@ def fit_exponent(one_minus_lambda, values) -> float:
 class CurseOfMemory:
     """Monte-Carlo and closed-form sensitivities at ``K`` values of ``1 - lambda``.
 
-    one_minus_lambda: ``(K,)``
-    state_ms, state_ms_se: ``{case: (K,)}`` Monte-Carlo ``E h^2`` and its standard error
-    sens_ms, sens_ms_se:   ``{case: (K,)}`` Monte-Carlo ``E (dh/dtheta)^2`` and its standard error
-    samples: ``(K,)`` squared terms averaged per value (sequences x kept steps)
+    Attributes:
+      one_minus_lambda: ``(K,)``.
+      state_ms: ``{case: (K,)}`` Monte-Carlo ``E h^2``; ``state_ms_se`` its standard error.
+      sens_ms: ``{case: (K,)}`` Monte-Carlo ``E (dh/dtheta)^2``; ``sens_ms_se`` its standard error.
+      samples: ``(K,)`` squared terms averaged per value (sequences x kept steps).
     """
 
     one_minus_lambda: np.ndarray
