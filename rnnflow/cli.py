@@ -76,7 +76,18 @@ def _run(args) -> int:
     import time
 
     from . import studies
+    from .overrides import apply_overrides, describe_settings
     names = studies.STUDIES if args.name == "all" else (args.name,)
+    if args.set and args.name == "all":
+        raise ValueError("run all --set: overrides are a study's own fields: name one study")
+    settings = {n: apply_overrides(studies.get(n).SCALES[args.scale], args.set, owner=f"{n}.Settings")
+                for n in names}
+    if args.show_settings:
+        for name in names:
+            print(f"{name} settings at scale {args.scale} (change one with --set FIELD=VALUE):")
+            for line in describe_settings(settings[name]):
+                print(f"  {line}")
+        return 0
     backends = ("torch", "jax") if args.backend == "both" else (args.backend,)
     for name in names:
         results = []
@@ -86,7 +97,7 @@ def _run(args) -> int:
                       flush=True)
             t0 = time.perf_counter()
             r = studies.run(name, backend=backend, seed=args.seed, scale=args.scale, out=args.out,
-                            progress=not args.no_progress, force=args.force)
+                            progress=not args.no_progress, force=args.force, settings=settings[name])
             results.append(r)
             if args.json:
                 print(json.dumps({"study": name, "backend": backend, "seed": r.seed, "scale": r.scale,
@@ -282,6 +293,11 @@ def main(argv=None) -> int:
     run.add_argument("--out", type=_folder, default="results", help="results root folder (default: ./results)")
     run.add_argument("--force", action="store_true", help="recompute even if a complete folder exists")
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
+    run.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                     help="change one of the study's settings (repeatable): --set hidden=64 --set lr=0.01; "
+                          "the run gets a folder of its own (see --show-settings)")
+    run.add_argument("--show-settings", action="store_true",
+                     help="print the study's settings at --scale with their types (after --set), run nothing")
     run.add_argument("--json", "-v", "--verbose", dest="json", action="store_true",
                      help="print the headline numbers as JSON instead of a table (-v/--verbose: the same)")
     run.set_defaults(func=_run)
