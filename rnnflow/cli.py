@@ -116,6 +116,48 @@ def _run(args) -> int:
     return 0
 
 
+def _sweep(args) -> int:
+    """Run a grid of a study's settings x seeds, each cell an ordinary study run (its own
+    folder; a re-run loads completed cells and recomputes the rest), and write one table,
+    sweep.csv, one row per cell."""
+    from .sweep import run_sweep
+    from .sweep.grid import load_sweep_file, sweep_from
+    data = load_sweep_file(args.file) if args.file else None
+    sweep = sweep_from(args.name, args.grid, args.seeds, args.backend, args.scale, data)
+    folder, rows = run_sweep(sweep, out=args.out, workers=args.workers, engine=args.engine,
+                             address=args.address, progress=not args.no_progress)
+    counts = {s: sum(r["status"] == s for r in rows) for s in ("finished", "non-finite", "failed")}
+    reused = sum(bool(r.get("reused")) for r in rows)
+    print(f"sweep {sweep.study}: {len(rows)} cells, " + ", ".join(f"{n} {k}" for k, n in counts.items())
+          + f" ({reused} loaded from complete folders)")
+    for r in rows:
+        if r["status"] == "failed":
+            print(f"   failed: {r['cell']}: {r['error']}")
+    print(f"   table: {os.path.join(folder, 'sweep.csv')}")
+    return 0
+
+
+def _add_sweep(sub) -> None:
+    from .studies import SCALES, STUDIES
+    p = sub.add_parser("sweep", help="a grid of a study's settings x seeds, on a local pool or a Ray cluster",
+                       description=_sweep.__doc__,
+                       epilog="example: rnnflow sweep clipping --grid hidden=16,32 --grid lr=0.01,0.1 --seeds 0-2")
+    p.add_argument("name", nargs="?", choices=STUDIES, metavar="STUDY", help="the study (or study = ... in --file)")
+    p.add_argument("--grid", action="append", default=[], metavar="FIELD=V1,V2",
+                   help="values of one settings field (repeatable); tuple fields: values split by ';'")
+    p.add_argument("--seeds", default=None, help="seeds of every setting: 0-2, 0,3,5 or 4 (default: 0)")
+    p.add_argument("--file", default=None, help="a TOML (or YAML) sweep file: study, backend, scale, seeds, [grid]")
+    p.add_argument("--backend", choices=("torch", "jax"), default=None, help="default: torch")
+    p.add_argument("--scale", choices=SCALES, default=None, help="default: smoke")
+    p.add_argument("--out", type=_folder, default="results", help="results root folder (default: ./results)")
+    p.add_argument("--workers", type=_count(1), default=None,
+                   help="local processes (default: the core count; 1: in this process)")
+    p.add_argument("--engine", choices=("local", "ray"), default="local", help="local pool or Ray core tasks")
+    p.add_argument("--address", default=None, help="Ray cluster: auto, ray://host:port or host:port")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_sweep)
+
+
 MODEL_FLAGS = ("rnn", "lstm", "gru", "transformer", "mlp")
 
 
@@ -302,6 +344,7 @@ def main(argv=None) -> int:
                      help="print the headline numbers as JSON instead of a table (-v/--verbose: the same)")
     run.set_defaults(func=_run)
     _add_diagnose(sub)
+    _add_sweep(sub)
     args = parser.parse_args(argv)
     try:
         return args.func(args)
