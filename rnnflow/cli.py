@@ -134,6 +134,20 @@ def _sweep(args) -> int:
         if r["status"] == "failed":
             print(f"   failed: {r['cell']}: {r['error']}")
     print(f"   table: {os.path.join(folder, 'sweep.csv')}")
+    if args.plot:
+        from .io import atomic_write_bytes
+        from .plotting.sweep import plot_sweep_grid
+        keys = [k.strip() for k in args.plot.split(",")]
+        if len(keys) not in (2, 3) or args.metric is None:
+            raise ValueError(f"sweep --plot {args.plot!r} is invalid: expected X,Y or X,Y,FACET (settings or "
+                             "columns of sweep.csv) and --metric COLUMN")
+        import io
+        fig = plot_sweep_grid(rows, x=keys[0], y=keys[1], facet=keys[2] if len(keys) == 3 else None,
+                              metric=args.metric)
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=150, bbox_inches="tight")
+        atomic_write_bytes(os.path.join(folder, "sweep.png"), buf.getvalue())
+        print(f"   figure: {os.path.join(folder, 'sweep.png')}")
     return 0
 
 
@@ -155,6 +169,9 @@ def _add_sweep(sub) -> None:
     p.add_argument("--engine", choices=("local", "ray"), default="local", help="local pool or Ray core tasks")
     p.add_argument("--address", default=None, help="Ray cluster: auto, ray://host:port or host:port")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--plot", default=None, metavar="X,Y[,FACET]",
+                   help="also draw sweep.png: --metric as heat maps over X and Y, a panel per FACET value")
+    p.add_argument("--metric", default=None, help="the table column --plot draws, e.g. m:vanishing.log10_measured")
     p.set_defaults(func=_sweep)
 
 

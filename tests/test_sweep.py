@@ -108,3 +108,23 @@ def test_parse_seeds():
     assert parse_seeds("0-2") == (0, 1, 2) and parse_seeds("0,3,5") == (0, 3, 5) and parse_seeds("4") == (4,)
     with pytest.raises(ValueError):
         parse_seeds("1,1")
+
+
+def test_ci95_closed_form_and_the_faceted_grid(tmp_path):
+    import math
+
+    from rnnflow.plotting.sweep import ci95, plot_sweep_grid
+    mean, half = ci95([1.0, 2.0, 3.0])        # sd 1, n 3, t_{0.975,2} = 4.303
+    assert mean == 2.0 and half == pytest.approx(4.303 / math.sqrt(3), rel=1e-4)
+    assert math.isnan(ci95([5.0])[1])
+    rows = [{"a": a, "b": b, "c": c, "seed": s, "status": "finished", "m:v": a * b + s}
+            for a in (1, 2) for b in (1, 3) for c in ("x", "y") for s in (0, 1)]
+    rows.append({**rows[0], "status": "failed", "m:v": 1e9})   # left out
+    fig = plot_sweep_grid(rows, x="a", y="b", metric="m:v", facet="c")
+    axes = [ax for ax in fig.axes if ax.images]
+    assert len(axes) == 2
+    grid = axes[0].images[0].get_array()
+    assert grid.tolist() == [[1.5, 2.5], [3.5, 6.5]]   # mean over seeds 0, 1 of a*b + s; rows b, columns a
+    fig.savefig(tmp_path / "grid.png")
+    with pytest.raises(ValueError, match="column 'nope'"):
+        plot_sweep_grid(rows, x="nope", y="b", metric="m:v")
