@@ -175,6 +175,19 @@ def _add_sweep(sub) -> None:
     p.set_defaults(func=_sweep)
 
 
+def _compare(args) -> int:
+    """Print the headline numbers of two or more study folders (results/<study>/<run>) side by
+    side with their differences, each against the first."""
+    from .studies.compare import compare_summaries, load_result
+    if len(args.runs) < 2:
+        raise ValueError(f"compare: give two or more run folders, got {len(args.runs)}")
+    runs = [load_result(f) for f in args.runs]
+    labels = [os.path.basename(os.path.normpath(f)) for f in args.runs]
+    for run, label in zip(runs[1:], labels[1:]):
+        print(compare_summaries(runs[0], run, labels=(labels[0], label)))
+    return 0
+
+
 MODEL_FLAGS = ("rnn", "lstm", "gru", "transformer", "mlp")
 
 
@@ -362,6 +375,10 @@ def main(argv=None) -> int:
     run.set_defaults(func=_run)
     _add_diagnose(sub)
     _add_sweep(sub)
+    cmp = sub.add_parser("compare", help="headline numbers of two or more runs side by side, with differences",
+                         description=_compare.__doc__)
+    cmp.add_argument("runs", nargs="+", metavar="RUN", help="study results folders (two or more)")
+    cmp.set_defaults(func=_compare)
     args = parser.parse_args(argv)
     try:
         return args.func(args)

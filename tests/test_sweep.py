@@ -128,3 +128,18 @@ def test_ci95_closed_form_and_the_faceted_grid(tmp_path):
     fig.savefig(tmp_path / "grid.png")
     with pytest.raises(ValueError, match="column 'nope'"):
         plot_sweep_grid(rows, x="nope", y="b", metric="m:v")
+
+
+def test_compare_prints_two_runs_side_by_side(tmp_path, capsys):
+    a = studies.run("tanh_vs_weights", out=str(tmp_path), progress=False)
+    base = studies.get("tanh_vs_weights").SCALES["smoke"]
+    b = studies.run("tanh_vs_weights", out=str(tmp_path), progress=False,
+                    settings=dataclasses.replace(base, hidden=8))
+    assert cli.main(["compare", a.folder, b.folder]) == 0
+    out = capsys.readouterr().out
+    key = "vanishing / log10_measured"
+    line = next(ln for ln in out.splitlines() if ln.strip().startswith(key))
+    va, vb = a.summary["vanishing"]["log10_measured"], b.summary["vanishing"]["log10_measured"]
+    assert f"{abs(va - vb):.2g}" in line.split()[-1] and os.path.basename(b.folder) in out
+    assert cli.main(["compare", a.folder, str(tmp_path)]) == 2
+    assert "not a finished study folder" in capsys.readouterr().err
