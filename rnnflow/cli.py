@@ -76,7 +76,18 @@ def _run(args) -> int:
     import time
 
     from . import studies
+    from .overrides import apply_overrides, describe_settings
     names = studies.STUDIES if args.name == "all" else (args.name,)
+    if args.set and args.name == "all":
+        raise ValueError("run all --set: overrides are a study's own fields: name one study")
+    settings = {n: apply_overrides(studies.get(n).SCALES[args.scale], args.set, owner=f"{n}.Settings")
+                for n in names}
+    if args.show_settings:
+        for name in names:
+            print(f"{name} settings at scale {args.scale} (change one with --set FIELD=VALUE):")
+            for line in describe_settings(settings[name]):
+                print(f"  {line}")
+        return 0
     backends = ("torch", "jax") if args.backend == "both" else (args.backend,)
     for name in names:
         results = []
@@ -86,7 +97,7 @@ def _run(args) -> int:
                       flush=True)
             t0 = time.perf_counter()
             r = studies.run(name, backend=backend, seed=args.seed, scale=args.scale, out=args.out,
-                            progress=not args.no_progress, force=args.force)
+                            progress=not args.no_progress, force=args.force, settings=settings[name])
             results.append(r)
             if args.json:
                 print(json.dumps({"study": name, "backend": backend, "seed": r.seed, "scale": r.scale,
@@ -102,6 +113,78 @@ def _run(args) -> int:
             print(f"   results: {r.folder}/summary.json")
         if len(results) == 2 and not args.json:
             print(studies.compare_summaries(*results))
+    return 0
+
+
+def _sweep(args) -> int:
+    """Run a grid of a study's settings x seeds, each cell an ordinary study run (its own
+    folder; a re-run loads completed cells and recomputes the rest), and write one table,
+    sweep.csv, one row per cell."""
+    from .sweep import run_sweep
+    from .sweep.grid import load_sweep_file, sweep_from
+    data = load_sweep_file(args.file) if args.file else None
+    sweep = sweep_from(args.name, args.grid, args.seeds, args.backend, args.scale, data)
+    folder, rows = run_sweep(sweep, out=args.out, workers=args.workers, engine=args.engine,
+                             address=args.address, progress=not args.no_progress)
+    counts = {s: sum(r["status"] == s for r in rows) for s in ("finished", "non-finite", "failed")}
+    reused = sum(bool(r.get("reused")) for r in rows)
+    print(f"sweep {sweep.study}: {len(rows)} cells, " + ", ".join(f"{n} {k}" for k, n in counts.items())
+          + f" ({reused} loaded from complete folders)")
+    for r in rows:
+        if r["status"] == "failed":
+            print(f"   failed: {r['cell']}: {r['error']}")
+    print(f"   table: {os.path.join(folder, 'sweep.csv')}")
+    if args.plot:
+        from .io import atomic_write_bytes
+        from .plotting.sweep import plot_sweep_grid
+        keys = [k.strip() for k in args.plot.split(",")]
+        if len(keys) not in (2, 3) or args.metric is None:
+            raise ValueError(f"sweep --plot {args.plot!r} is invalid: expected X,Y or X,Y,FACET (settings or "
+                             "columns of sweep.csv) and --metric COLUMN")
+        import io
+        fig = plot_sweep_grid(rows, x=keys[0], y=keys[1], facet=keys[2] if len(keys) == 3 else None,
+                              metric=args.metric)
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=150, bbox_inches="tight")
+        atomic_write_bytes(os.path.join(folder, "sweep.png"), buf.getvalue())
+        print(f"   figure: {os.path.join(folder, 'sweep.png')}")
+    return 0
+
+
+def _add_sweep(sub) -> None:
+    from .studies import SCALES, STUDIES
+    p = sub.add_parser("sweep", help="a grid of a study's settings x seeds, on a local pool or a Ray cluster",
+                       description=_sweep.__doc__,
+                       epilog="example: rnnflow sweep clipping --grid hidden=16,32 --grid lr=0.01,0.1 --seeds 0-2")
+    p.add_argument("name", nargs="?", choices=STUDIES, metavar="STUDY", help="the study (or study = ... in --file)")
+    p.add_argument("--grid", action="append", default=[], metavar="FIELD=V1,V2",
+                   help="values of one settings field (repeatable); tuple fields: values split by ';'")
+    p.add_argument("--seeds", default=None, help="seeds of every setting: 0-2, 0,3,5 or 4 (default: 0)")
+    p.add_argument("--file", default=None, help="a TOML (or YAML) sweep file: study, backend, scale, seeds, [grid]")
+    p.add_argument("--backend", choices=("torch", "jax"), default=None, help="default: torch")
+    p.add_argument("--scale", choices=SCALES, default=None, help="default: smoke")
+    p.add_argument("--out", type=_folder, default="results", help="results root folder (default: ./results)")
+    p.add_argument("--workers", type=_count(1), default=None,
+                   help="local processes (default: the core count; 1: in this process)")
+    p.add_argument("--engine", choices=("local", "ray"), default="local", help="local pool or Ray core tasks")
+    p.add_argument("--address", default=None, help="Ray cluster: auto, ray://host:port or host:port")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--plot", default=None, metavar="X,Y[,FACET]",
+                   help="also draw sweep.png: --metric as heat maps over X and Y, a panel per FACET value")
+    p.add_argument("--metric", default=None, help="the table column --plot draws, e.g. m:vanishing.log10_measured")
+    p.set_defaults(func=_sweep)
+
+
+def _compare(args) -> int:
+    """Print the headline numbers of two or more study folders (results/<study>/<run>) side by
+    side with their differences, each against the first."""
+    from .studies.compare import compare_summaries, load_result
+    if len(args.runs) < 2:
+        raise ValueError(f"compare: give two or more run folders, got {len(args.runs)}")
+    runs = [load_result(f) for f in args.runs]
+    labels = [os.path.basename(os.path.normpath(f)) for f in args.runs]
+    for run, label in zip(runs[1:], labels[1:]):
+        print(compare_summaries(runs[0], run, labels=(labels[0], label)))
     return 0
 
 
@@ -282,10 +365,20 @@ def main(argv=None) -> int:
     run.add_argument("--out", type=_folder, default="results", help="results root folder (default: ./results)")
     run.add_argument("--force", action="store_true", help="recompute even if a complete folder exists")
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
+    run.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                     help="change one of the study's settings (repeatable): --set hidden=64 --set lr=0.01; "
+                          "the run gets a folder of its own (see --show-settings)")
+    run.add_argument("--show-settings", action="store_true",
+                     help="print the study's settings at --scale with their types (after --set), run nothing")
     run.add_argument("--json", "-v", "--verbose", dest="json", action="store_true",
                      help="print the headline numbers as JSON instead of a table (-v/--verbose: the same)")
     run.set_defaults(func=_run)
     _add_diagnose(sub)
+    _add_sweep(sub)
+    cmp = sub.add_parser("compare", help="headline numbers of two or more runs side by side, with differences",
+                         description=_compare.__doc__)
+    cmp.add_argument("runs", nargs="+", metavar="RUN", help="study results folders (two or more)")
+    cmp.set_defaults(func=_compare)
     args = parser.parse_args(argv)
     try:
         return args.func(args)

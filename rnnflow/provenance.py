@@ -49,14 +49,28 @@ def git_commit() -> dict | None:
     return {"commit": commit, "dirty": None if status is None else bool(status)}
 
 
+def utc_time(seconds: float | None = None) -> str:
+    """``seconds`` since the epoch (default: now) as UTC ISO 8601, ``2026-12-02T22:30:00Z``."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
+
+
 def provenance() -> dict:
     """JSON-ready facts about this process: ``versions`` (of :data:`PACKAGES`), ``git``,
-    ``argv``, ``python``, ``platform`` and ``time`` (UTC, ISO 8601)."""
+    ``argv``, ``python``, ``platform``, ``host`` and ``time`` (UTC, ISO 8601)."""
     return {
         "versions": {name: package_version(name) for name in PACKAGES},
         "git": git_commit(),
         "argv": list(sys.argv),
         "python": platform.python_version(),
         "platform": platform.platform(),
-        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "host": platform.node(),
+        "time": utc_time(),
     }
+
+
+def run_provenance(about: dict, overrides: dict, start: float, end: float) -> dict:
+    """``about`` (:func:`provenance`) with what one run adds: ``overrides`` (the settings fields
+    that differ from the scale's, ``{}`` if none), ``start``/``end`` (UTC, ISO 8601, from
+    ``time.time()`` values) and ``wall_seconds`` (``end - start``)."""
+    return {**about, "overrides": overrides, "start": utc_time(start), "end": utc_time(end),
+            "wall_seconds": float(end - start)}

@@ -9,7 +9,7 @@ the folder layout is::
         summary.json        headline numbers, settings, status ("complete" when done)
         data.npz            the arrays behind every figure
         <figure>.png/.svg   one file pair per figure
-        provenance.json     versions, git commit, command line, time (rnnflow.provenance)
+        provenance.json     versions, git commit, command line, host, overrides, start/end/wall time
         manifest.json       size and SHA-256 of each file above, written last (rnnflow.integrity)
 
 ``<digest>`` appears when the settings are not the scale's own (:func:`folder_name`).
@@ -35,7 +35,7 @@ from .._backend import load
 from ..integrity import check_manifest, manifest_files, notice, remove_manifest, write_manifest
 from ..io import atomic_write_bytes, json_safe, read_json, save_npz, write_json
 from ..lock import LOCK, FolderLock
-from ..provenance import provenance
+from ..provenance import provenance, run_provenance
 from ..validation import check_folder, count_arg, fail
 
 SCALES = ("smoke", "docs", "full")
@@ -136,20 +136,21 @@ def run_study(module, registry, *, backend: str, seed: int = 0, scale: str = "sm
                 return reused
         remove_manifest(folder)   # from here until the new manifest, the folder is incomplete
         ctx = StudyContext(module.NAME, backend, int(seed), scale, folder, settings, progress)
-        about = provenance()
+        about, start = provenance(), time.time()
         t0 = time.perf_counter()
         with load(backend).arrays.allow_float64():   # float64 analyses whatever the caller chose
             results = module.run(ctx)
         seconds = time.perf_counter() - t0
         files = ["summary.json", "provenance.json", *ctx.files]
-        write_json(os.path.join(folder, "provenance.json"), about)
+        overrides = json_safe(changed_settings(default, settings))
+        write_json(os.path.join(folder, "provenance.json"), run_provenance(about, overrides, start, time.time()))
         if ctx.arrays:
             save_npz(os.path.join(folder, "data.npz"), ctx.arrays)
             files.append("data.npz")
         write_json(os.path.join(folder, "summary.json"), {
             "study": module.NAME, "question": module.QUESTION, "backend": backend, "seed": int(seed),
             "scale": scale, "settings": stored, "results": results, "figures": ctx.figures,
-            "seconds": seconds, "status": "complete",
+            "seconds": seconds, "status": "complete", "overrides": overrides,
         })
         write_manifest(folder, files)
     return StudyResult(module.NAME, backend, int(seed), scale, folder, results, tuple(ctx.figures),
@@ -203,13 +204,18 @@ def _check_folder(folder: str, stored: dict, expected: dict) -> tuple[str | None
     return None, {"results": results, "seconds": seconds, "figures": paths}
 
 
+def changed_settings(default, settings) -> dict:
+    """``{field: value}`` of the fields where ``settings`` differ from ``default`` (the overrides)."""
+    return {f.name: getattr(settings, f.name) for f in dataclasses.fields(settings)
+            if getattr(settings, f.name) != getattr(default, f.name)}
+
+
 def folder_name(backend: str, seed: int, scale: str, default, settings) -> str:
     """``<backend>-seed<S>-<scale>``, plus ``-<digest>`` when ``settings`` differ from the scale's
     ``default``: the first 8 hex digits of the SHA-256 of the changed fields as sorted JSON
     (``{"seeds": 4}``), so settings of their own never share a folder with other settings."""
     base = f"{backend}-seed{seed}-{scale}"
-    changed = {f.name: getattr(settings, f.name) for f in dataclasses.fields(settings)
-               if getattr(settings, f.name) != getattr(default, f.name)}
+    changed = changed_settings(default, settings)
     if not changed:
         return base
     text = json.dumps(json_safe(changed), sort_keys=True)

@@ -35,14 +35,17 @@ def _cell(v) -> str:
     return str(v)
 
 
-def compare_summaries(a: StudyResult, b: StudyResult) -> str:
+def compare_summaries(a: StudyResult, b: StudyResult, labels: tuple[str, str] | None = None) -> str:
     """The headline numbers of two runs of one study side by side (typically torch | jax),
     with ``|a - b|`` for every number both have. The last line names the row with the
     largest difference relative to ``max(|a|, |b|, 1)`` (absolute for numbers below 1).
 
+    ``labels``: the two columns' names (default: the backends).
+
     Raises:
         ValueError: ``a`` and ``b`` are runs of different studies.
     """
+    la, lb = labels or (a.backend, b.backend)
     if a.name != b.name:
         raise ValueError(f"cannot compare study {a.name!r} with study {b.name!r}")
     fa, fb = _flat_summary(a.summary), _flat_summary(b.summary)
@@ -59,11 +62,27 @@ def compare_summaries(a: StudyResult, b: StudyResult) -> str:
                 worst, worst_key = scaled, k
             diff = f"{d:.2g}"
         rows.append((k, _cell(va), _cell(vb), diff))
-    head = ("", a.backend, b.backend, "|difference|")
+    head = ("", la, lb, "|difference|")
     widths = [max(len(r[i]) for r in rows + [head]) for i in range(4)]
     fmt = "  {:<%d}  {:>%d}  {:>%d}  {:>%d}" % tuple(widths)
-    lines = [f"{a.name} [seed {a.seed}, {a.scale}]: {a.backend} vs {b.backend}", fmt.format(*head)]
+    lines = [f"{a.name} [seed {a.seed}, {a.scale}]: {la} vs {lb}", fmt.format(*head)]
     lines += [fmt.format(*r) for r in rows]
-    lines.append(f"  largest difference relative to max(|{a.backend}|, |{b.backend}|, 1): {worst:.2g}"
+    lines.append(f"  largest difference relative to max(|{la}|, |{lb}|, 1): {worst:.2g}"
                  + (f" ({worst_key})" if worst_key is not None else " (no number in common)"))
     return "\n".join(lines)
+
+
+def load_result(folder: str) -> StudyResult:
+    """The :class:`StudyResult` of a finished study folder (its ``summary.json``); ValueError
+    naming the folder if it holds none."""
+    import json
+    import os
+    path = os.path.join(folder, "summary.json")
+    try:
+        with open(path) as f:
+            saved = json.load(f)
+        return StudyResult(saved["study"], saved["backend"], int(saved["seed"]), saved["scale"], folder,
+                           saved["results"], tuple(saved.get("figures", ())), float(saved["seconds"]), reused=True)
+    except (OSError, ValueError, KeyError) as e:
+        raise ValueError(f"compare: {folder!r} is not a finished study folder (no readable summary.json: "
+                         f"{type(e).__name__})") from None

@@ -1,0 +1,101 @@
+"""Where a sweep's cells run: in this process (``workers=1``), on a local process pool
+(``spawn``, each worker's BLAS/XLA/torch threads pinned to its share of the cores before torch
+or JAX is imported), or as Ray core tasks (one ``ray.remote`` task per cell, ``max_retries``
+so a dead worker's cell is rerun).
+
+Ray core tasks rather than Tune: a cell is a plain function returning its row, and the results
+folders, resume and table are rnnflow's own (Tune would add its own trial folders, checkpoints
+and a second notion of resume)."""
+from __future__ import annotations
+
+import os
+
+from .cell import run_cell
+from .table import write_table
+
+
+def thread_env(threads: int) -> dict:
+    """Environment variables that cap a worker's threads at ``threads`` (OpenMP, MKL,
+    OpenBLAS, XLA's CPU client)."""
+    n = str(int(threads))
+    return {"OMP_NUM_THREADS": n, "MKL_NUM_THREADS": n, "OPENBLAS_NUM_THREADS": n,
+            "XLA_FLAGS": f"--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads={n}"}
+
+
+def _init_worker(threads: int) -> None:
+    """Pool initializer (a fresh spawned process, nothing imported yet): pin the threads."""
+    os.environ.update(thread_env(threads))
+    import torch
+    torch.set_num_threads(threads)
+    torch.set_num_interop_threads(1)
+
+
+def _bar(total: int, progress):
+    from tqdm.auto import tqdm
+    stream = None if isinstance(progress, bool) else progress
+    return tqdm(total=total, desc="sweep cells", unit="cell", disable=progress is False, file=stream,
+                dynamic_ncols=True)
+
+
+def run_sweep(sweep, *, out: str = "results", workers: int | None = None, engine: str = "local",
+              address: str | None = None, progress=True, max_retries: int = 3) -> tuple[str, list[dict]]:
+    """Run every cell of ``sweep`` (:class:`~rnnflow.sweep.grid.Sweep`) and write its table;
+    return ``(sweep folder, rows)``, rows in the cells' order. ``engine``: ``local`` (``workers``
+    processes, default ``os.cpu_count()``; 1: in this process) or ``ray`` (``address``: ``auto``,
+    ``ray://host:port`` or ``host:port``; None starts a local Ray). Completed cells are loaded
+    from their folders, not recomputed (the study runs' own resume)."""
+    from ..validation import check_choice, check_folder
+    check_choice("run_sweep", "engine", engine, ("local", "ray"))
+    out = check_folder("out", out)
+    cells = sweep.cells()
+    workers = os.cpu_count() or 1 if workers is None else int(workers)
+    if workers < 1:
+        raise ValueError(f"run_sweep(workers={workers}) is invalid: expected an integer >= 1")
+    rows = [None] * len(cells)
+    with _bar(len(cells), progress) as bar:
+        if engine == "ray":
+            _ray(cells, out, rows, bar, address, max_retries)
+        elif workers == 1:
+            for i, cell in enumerate(cells):
+                rows[i] = run_cell(cell, out)
+                bar.update()
+        else:
+            _pool(cells, out, rows, bar, workers)
+    folder = sweep.folder(out)
+    write_table(folder, sweep, rows)
+    return folder, rows
+
+
+def _pool(cells, out, rows, bar, workers) -> None:
+    import concurrent.futures as cf
+    import multiprocessing
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    with cf.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                initializer=_init_worker, initargs=(threads,)) as pool:
+        futures = {pool.submit(run_cell, cell, out): i for i, cell in enumerate(cells)}
+        for fut in cf.as_completed(futures):
+            rows[futures[fut]] = fut.result()
+            bar.update()
+
+
+def _ray(cells, out, rows, bar, address, max_retries) -> None:
+    try:
+        import ray
+    except ImportError:
+        raise ValueError("--engine ray needs Ray: pip install 'rnnflow[ray]'") from None
+    started = not ray.is_initialized()
+    if started:
+        ray.init(address=address, include_dashboard=False, log_to_driver=False,
+                 runtime_env={"env_vars": thread_env(1)})
+    try:
+        task = ray.remote(num_cpus=1, max_retries=max_retries, retry_exceptions=False)(run_cell)
+        refs = {task.remote(cell, os.path.abspath(out)): i for i, cell in enumerate(cells)}
+        pending = list(refs)
+        while pending:
+            done, pending = ray.wait(pending, num_returns=1)
+            for ref in done:
+                rows[refs[ref]] = ray.get(ref)
+                bar.update()
+    finally:
+        if started:
+            ray.shutdown()

@@ -1,0 +1,145 @@
+"""``rnnflow sweep`` on the local engine: a 2x2x2 grid gives 8 rows whose numbers are those of
+the same study runs made directly; a sweep SIGKILLed mid-way resumes without recomputing its
+completed cells and ends with the table of an uninterrupted sweep; bad specs are one line."""
+from __future__ import annotations
+
+import dataclasses
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from rnnflow import cli, studies
+from rnnflow.sweep.cell import flatten
+from rnnflow.sweep.grid import parse_seeds
+from rnnflow.sweep.table import read_table
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+GRID = ["--grid", "hidden=4,8", "--grid", "batch=1,2", "--seeds", "0-1"]
+VOLATILE = ("folder", "wall_seconds", "reused", "start", "end")   # differ between two identical runs
+
+
+def _sweep(out, *extra):
+    return ["sweep", "tanh_vs_weights", *GRID, "--out", str(out), "--no-progress", *extra]
+
+
+def _table(out) -> list[dict]:
+    (path,) = pathlib.Path(out).glob("sweeps/*/sweep.csv")
+    return read_table(str(path))
+
+
+def _stable(rows):
+    return [{k: v for k, v in r.items() if k not in VOLATILE} for r in rows]
+
+
+def test_grid_of_8_cells_gives_8_rows_equal_to_direct_runs(tmp_path, capsys):
+    assert cli.main(_sweep(tmp_path / "pool", "--workers", "2")) == 0
+    rows = _table(tmp_path / "pool")
+    want = [(h, b, s) for h in (4, 8) for b in (1, 2) for s in (0, 1)]
+    assert [(int(r["hidden"]), int(r["batch"]), int(r["seed"])) for r in rows] == want
+    assert {r["status"] for r in rows} == {"finished"} and {r["backend"] for r in rows} == {"torch"}
+    for r, (h, b, s) in zip(rows, want):
+        base = studies.get("tanh_vs_weights").SCALES["smoke"]
+        direct = studies.run("tanh_vs_weights", seed=s, out=str(tmp_path / "direct"), progress=False,
+                             settings=dataclasses.replace(base, hidden=h, batch=b))
+        for k, v in flatten(direct.summary).items():
+            assert float(r[f"m:{k}"]) == pytest.approx(v, rel=1e-12, abs=1e-300), (r["cell"], k)
+        assert r["host"] and r["version:torch"] and float(r["wall_seconds"]) > 0
+    # the serial engine (in this process) gives the same table
+    assert cli.main(_sweep(tmp_path / "serial", "--workers", "1")) == 0
+    assert _stable(_table(tmp_path / "serial")) == _stable(rows)
+    assert "8 cells, 8 finished" in capsys.readouterr().out
+
+
+def test_sigkill_mid_sweep_then_rerun_recomputes_only_the_rest(tmp_path, capsys):
+    out = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, "-m", "rnnflow", *_sweep(out, "--workers", "1")], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    try:
+        while len(list(out.glob("tanh_vs_weights/*/manifest.json"))) < 3:
+            assert proc.poll() is None and time.time() < deadline, "the sweep ended before it could be killed"
+            time.sleep(0.05)
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait()
+    done = {p.parent.name: p.stat().st_mtime_ns for p in out.glob("tanh_vs_weights/*/summary.json")
+            if (p.parent / "manifest.json").exists()}
+    assert 3 <= len(done) < 8 and not list(out.glob("sweeps/*/sweep.csv"))
+    assert cli.main(_sweep(out, "--workers", "1")) == 0
+    rows = _table(out)
+    assert len(rows) == 8 and {r["status"] for r in rows} == {"finished"}
+    reused = {pathlib.Path(r["folder"]).name for r in rows if r["reused"] == "True"}
+    assert reused == set(done)     # exactly the completed cells were loaded ...
+    for name, mtime in done.items():   # ... and not rewritten
+        assert (out / "tanh_vs_weights" / name / "summary.json").stat().st_mtime_ns == mtime
+    assert cli.main(_sweep(tmp_path / "whole", "--workers", "1")) == 0
+    assert _stable(rows) == _stable(_table(tmp_path / "whole"))
+    capsys.readouterr()
+
+
+def test_sweep_file_gives_the_same_cells(tmp_path, capsys):
+    spec = tmp_path / "sweep.toml"
+    spec.write_text('study = "tanh_vs_weights"\nseeds = "0"\n[grid]\nhidden = [4, 8]\n')
+    assert cli.main(["sweep", "--file", str(spec), "--out", str(tmp_path), "--no-progress", "--workers", "1"]) == 0
+    assert [r["cell"] for r in _table(tmp_path)] == ["torch-seed0-hidden=4", "torch-seed0-hidden=8"]
+    capsys.readouterr()
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["sweep", "tanh_vs_weights", "--grid", "hiden=4,8"], "no field 'hiden': expected one of hidden, steps, batch"),
+    (["sweep", "tanh_vs_weights", "--grid", "hidden=4,x"], "hidden='x' is invalid: expected int"),
+    (["sweep", "tanh_vs_weights", "--grid", "hidden=0"], "hidden=0 is invalid"),
+    (["sweep", "tanh_vs_weights", "--seeds", "2-x"], "--seeds '2-x' is invalid"),
+    (["sweep"], "name a STUDY"),
+])
+def test_bad_sweeps_are_one_line_exit_2(capsys, tmp_path, argv, needle):
+    assert cli.main([*argv, "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert needle in err and err.count("\n") == 1, err
+    assert not list(tmp_path.iterdir())
+
+
+def test_parse_seeds():
+    assert parse_seeds("0-2") == (0, 1, 2) and parse_seeds("0,3,5") == (0, 3, 5) and parse_seeds("4") == (4,)
+    with pytest.raises(ValueError):
+        parse_seeds("1,1")
+
+
+def test_ci95_closed_form_and_the_faceted_grid(tmp_path):
+    import math
+
+    from rnnflow.plotting.sweep import ci95, plot_sweep_grid
+    mean, half = ci95([1.0, 2.0, 3.0])        # sd 1, n 3, t_{0.975,2} = 4.303
+    assert mean == 2.0 and half == pytest.approx(4.303 / math.sqrt(3), rel=1e-4)
+    assert math.isnan(ci95([5.0])[1])
+    rows = [{"a": a, "b": b, "c": c, "seed": s, "status": "finished", "m:v": a * b + s}
+            for a in (1, 2) for b in (1, 3) for c in ("x", "y") for s in (0, 1)]
+    rows.append({**rows[0], "status": "failed", "m:v": 1e9})   # left out
+    fig = plot_sweep_grid(rows, x="a", y="b", metric="m:v", facet="c")
+    axes = [ax for ax in fig.axes if ax.images]
+    assert len(axes) == 2
+    grid = axes[0].images[0].get_array()
+    assert grid.tolist() == [[1.5, 2.5], [3.5, 6.5]]   # mean over seeds 0, 1 of a*b + s; rows b, columns a
+    fig.savefig(tmp_path / "grid.png")
+    with pytest.raises(ValueError, match="column 'nope'"):
+        plot_sweep_grid(rows, x="nope", y="b", metric="m:v")
+
+
+def test_compare_prints_two_runs_side_by_side(tmp_path, capsys):
+    a = studies.run("tanh_vs_weights", out=str(tmp_path), progress=False)
+    base = studies.get("tanh_vs_weights").SCALES["smoke"]
+    b = studies.run("tanh_vs_weights", out=str(tmp_path), progress=False,
+                    settings=dataclasses.replace(base, hidden=8))
+    assert cli.main(["compare", a.folder, b.folder]) == 0
+    out = capsys.readouterr().out
+    key = "vanishing / log10_measured"
+    line = next(ln for ln in out.splitlines() if ln.strip().startswith(key))
+    va, vb = a.summary["vanishing"]["log10_measured"], b.summary["vanishing"]["log10_measured"]
+    assert f"{abs(va - vb):.2g}" in line.split()[-1] and os.path.basename(b.folder) in out
+    assert cli.main(["compare", a.folder, str(tmp_path)]) == 2
+    assert "not a finished study folder" in capsys.readouterr().err
