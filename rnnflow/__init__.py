@@ -12,6 +12,7 @@ from .config import (
     RNNConfig as RNNConfig, TransformerConfig as TransformerConfig,
 )
 from .config import SelectiveSSMConfig as SelectiveSSMConfig
+from .config import LRUConfig as LRUConfig, MinGRUConfig as MinGRUConfig, MinLSTMConfig as MinLSTMConfig
 from .diagnosis import Diagnosis as Diagnosis, diagnose as diagnose
 from .models import build as build, export_params as export_params
 from .params import check_params as check_params, flatten as flatten, init_params as init_params, param_shapes as param_shapes, unflatten as unflatten

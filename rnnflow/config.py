@@ -7,6 +7,7 @@ backend. Sequence tensors everywhere in rnnflow are time-major: ``(T, B, I)``.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 
 from .activations import ACTIVATIONS, MLP_ACTIVATIONS, canonical_activation
@@ -290,11 +291,128 @@ class MLPConfig:
 RECURRENT_CONFIGS = (RNNConfig, LSTMConfig, GRUConfig)
 
 
+# ---------------------------------------------------------------- diagonal ("modern") recurrences
 DIAGONAL_NORMS = ("layernorm", "rmsnorm", "none")
+DIAGONAL_NORM_EPS = 1e-5   # eps of the diagonal stacks' LayerNorm / RMSNorm (as torch's LayerNorm)
 
 
 @dataclass(frozen=True)
-class SelectiveSSMConfig:
+class _DiagonalConfig:
+    """Fields shared by the diagonal recurrences (internal base class). The stack::
+
+        x^0_t = W_in x_t + b_in                          (D = d_model)
+        u_t = norm_l(x^l_t);  h^l_t = recurrence_l(h^l_{t-1}, u_t) (N units);  o^l_t (D)
+        x^{l+1}_t = x^l_t + o^l_t  (residual)  or  o^l_t
+        y_t = W_out norm_f(x^L_t) + b_out                (no head: y_t = norm_f(x^L_t))
+
+    ``norm`` is pre-norm before each layer's recurrence and once before the head.
+    """
+
+    input_size: int                # I, features per time step
+    d_model: int                   # D, residual-stream width
+    state_size: int                # N, recurrent units per layer
+    num_layers: int = 1
+    output_size: int | None = None  # linear head on the final normed stream (None: y = the stream)
+    norm: str = "layernorm"        # "layernorm" | "rmsnorm" | "none"
+    residual: bool = True
+
+    cell = "abstract"
+    complex_state = False          # True: each unit is complex, stored as [re, im] (2N reals)
+
+    def __post_init__(self):
+        c = type(self).__name__
+        python_numbers(self)
+        check_int(c, "input_size", self.input_size)
+        check_int(c, "d_model", self.d_model)
+        check_int(c, "state_size", self.state_size)
+        check_int(c, "num_layers", self.num_layers)
+        if self.output_size is not None:
+            check_int(c, "output_size", self.output_size)
+        check_choice(c, "norm", self.norm, DIAGONAL_NORMS)
+        check_bool(c, "residual", self.residual)
+
+    @property
+    def state_width(self) -> int:
+        """S, the real width of one layer's state: N, or 2N for a complex state ``[re, im]``."""
+        return 2 * self.state_size if self.complex_state else self.state_size
+
+    def replace(self, **changes):
+        """A copy with ``changes`` applied (and validated)."""
+        return dataclasses.replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class LRUConfig(_DiagonalConfig):
+    """Linear Recurrent Unit (Orvieto et al. 2023), per layer on the normed input u_t::
+
+        h_t = lambda * h_{t-1} + gamma * (B u_t)       (complex, N units)
+        o_t = Re(C h_t) + D * u_t
+        lambda = exp(-exp(nu_log) + i exp(theta_log)),  gamma = exp(gamma_log)
+
+    ``gamma_log`` is a trained parameter initialised to ``log sqrt(1 - |lambda|^2)`` as in the
+    paper's code (``normalize=False``: gamma = 1, no ``gamma_log``). ``|lambda|`` is drawn with
+    ``|lambda|^2`` uniform on ``[r_min^2, r_max^2]``, the phase uniform on ``[0, max_phase]``.
+    Defaults r_min=0.9, r_max=0.999: the paper's long-range settings (its reference code's
+    function defaults are r_min=0, r_max=1). ``r_max=1`` needs ``allow_unstable=True``;
+    ``r_max > 1`` is refused: ``exp(-exp(nu_log))`` cannot represent ``|lambda| > 1``.
+    """
+
+    r_min: float = 0.9
+    r_max: float = 0.999
+    max_phase: float = 2 * math.pi
+    normalize: bool = True
+    allow_unstable: bool = False
+
+    cell = "lru"
+    complex_state = True
+
+    def __post_init__(self):
+        super().__post_init__()
+        c = "LRUConfig"
+        check_bool(c, "normalize", self.normalize)
+        check_bool(c, "allow_unstable", self.allow_unstable)
+        check_real(c, "r_min", self.r_min, lo=0.0)
+        check_real(c, "r_max", self.r_max, lo=0.0, lo_open=True)
+        check_real(c, "max_phase", self.max_phase, lo=0.0)
+        if self.r_min > self.r_max:
+            fail(c, "r_min", self.r_min, f"a number <= r_max={self.r_max!r}")
+        if self.r_max > 1:
+            fail(c, "r_max", self.r_max, "a number <= 1 (lambda = exp(-exp(nu_log) + i exp(theta_log)) "
+                 "cannot have |lambda| > 1)")
+        if self.r_max >= 1 and not self.allow_unstable:
+            fail(c, "r_max", self.r_max, "a number < 1 (|lambda| = 1 never forgets; pass "
+                 "allow_unstable=True to allow r_max=1)")
+
+
+@dataclass(frozen=True)
+class MinGRUConfig(_DiagonalConfig):
+    """minGRU (Feng et al. 2024), per layer on the normed input u_t::
+
+        z_t = sigmoid(W_z u_t + b_z),  h~_t = W_h u_t + b_h      (N units)
+        h_t = (1 - z_t) * h_{t-1} + z_t * h~_t,                  o_t = W_o h_t + b_o  (D)
+
+    The gate depends on u_t only, so a layer is one linear scan.
+    """
+
+    cell = "mingru"
+
+
+@dataclass(frozen=True)
+class MinLSTMConfig(_DiagonalConfig):
+    """minLSTM (Feng et al. 2024), per layer on the normed input u_t::
+
+        f_t = sigmoid(W_f u_t + b_f),  i_t = sigmoid(W_i u_t + b_i),  h~_t = W_h u_t + b_h
+        f'_t = f_t / (f_t + i_t),  i'_t = i_t / (f_t + i_t)
+        h_t = f'_t * h_{t-1} + i'_t * h~_t,                        o_t = W_o h_t + b_o  (D)
+
+    The gates depend on u_t only, so a layer is one linear scan.
+    """
+
+    cell = "minlstm"
+
+
+@dataclass(frozen=True)
+class SelectiveSSMConfig(_DiagonalConfig):
     """Selective state space model in Mamba's form (Gu & Dao 2023), stacked with pre-norm
     residual blocks. Per layer, on the normed input ``u_t`` (D), with ``E = expand * D``::
 
@@ -312,13 +430,6 @@ class SelectiveSSMConfig:
     state per layer is ``S = E * N``, flattened row-major (index ``e * N + n``).
     """
 
-    input_size: int                # I, features per time step
-    d_model: int                   # D, residual-stream width
-    state_size: int                # N, state per channel (the layer's state is E * N)
-    num_layers: int = 1            # residual blocks
-    output_size: int | None = None  # linear head on the final normed stream (None: y = stream)
-    norm: str = "layernorm"        # pre-norm per block and before the head: layernorm | rmsnorm | none
-    residual: bool = True          # x^{l+1} = x^l + o^l (False: x^{l+1} = o^l)
     expand: int = 2                # E = expand * D channels inside a block
     dt_rank: int | None = None     # R, rank of Delta's projection (None: ceil(D / 16), Mamba's "auto")
     conv: bool = True              # short causal depthwise conv on the x-branch
@@ -327,20 +438,13 @@ class SelectiveSSMConfig:
     dt_min: float = 1e-3           # Delta at init: log-uniform in [dt_min, dt_max] (Mamba's)
     dt_max: float = 1e-1
 
-    norm_eps = 1e-5                # LayerNorm / RMSNorm epsilon (not a field)
+    norm_eps = DIAGONAL_NORM_EPS   # LayerNorm / RMSNorm epsilon (not a field)
     cell = "ssm"
 
     def __post_init__(self):
+        super().__post_init__()
         c = "SelectiveSSMConfig"
-        python_numbers(self)
-        check_int(c, "input_size", self.input_size)
-        check_int(c, "d_model", self.d_model)
-        check_int(c, "state_size", self.state_size)
-        check_int(c, "num_layers", self.num_layers)
-        if self.output_size is not None:
-            check_int(c, "output_size", self.output_size)
-        check_choice(c, "norm", self.norm, DIAGONAL_NORMS)
-        for name in ("residual", "conv", "gate"):
+        for name in ("conv", "gate"):
             check_bool(c, name, getattr(self, name))
         check_int(c, "expand", self.expand)
         if self.dt_rank is not None:
@@ -362,13 +466,10 @@ class SelectiveSSMConfig:
         return self.dt_rank if self.dt_rank is not None else -(-self.d_model // 16)
 
     @property
-    def real_state_size(self) -> int:
+    def state_width(self) -> int:
         """S = E * N, the real state per layer (``hidden``'s last axis)."""
         return self.inner_size * self.state_size
 
-    def replace(self, **changes):
-        """A copy with ``changes`` applied (and validated)."""
-        return dataclasses.replace(self, **changes)
 
 
-DIAGONAL_CONFIGS = (SelectiveSSMConfig,)
+DIAGONAL_CONFIGS = (LRUConfig, MinGRUConfig, MinLSTMConfig, SelectiveSSMConfig)

@@ -10,7 +10,7 @@ import numpy as np
 
 from ._backend import detect, load
 from .config import RECURRENT_CONFIGS, MLPConfig, TransformerConfig
-from .config import DIAGONAL_CONFIGS
+from .config import DIAGONAL_CONFIGS, RECURRENT_CONFIGS, MLPConfig, TransformerConfig
 from .params import check_params, common_dtype, init_params
 
 MODEL_KINDS = ("recurrent", "transformer", "mlp", "diagonal")
@@ -18,7 +18,9 @@ FLOAT_DTYPES = ("float32", "float64")
 
 
 def model_kind(config) -> str:
-    """``"recurrent"`` (RNN/LSTM/GRU), ``"transformer"`` or ``"mlp"``, by the type of ``config``."""
+    """``"recurrent"`` (RNN/LSTM/GRU), ``"transformer"``, ``"mlp"`` or ``"diagonal"`` (LRU,
+    minGRU, minLSTM, selective SSM: :data:`rnnflow.config.DIAGONAL_CONFIGS`), by the type of
+    ``config``."""
     if isinstance(config, RECURRENT_CONFIGS):
         return "recurrent"
     if isinstance(config, TransformerConfig):
@@ -28,7 +30,18 @@ def model_kind(config) -> str:
     if isinstance(config, DIAGONAL_CONFIGS):
         return "diagonal"
     raise TypeError(f"config must be an rnnflow model config (RNNConfig, LSTMConfig, GRUConfig, "
-                    f"TransformerConfig or MLPConfig), got {type(config).__module__}.{type(config).__name__}")
+                    f"TransformerConfig, MLPConfig or a diagonal config: LRUConfig, MinGRUConfig, "
+                    f"MinLSTMConfig, SelectiveSSMConfig), got {type(config).__module__}.{type(config).__name__}")
+
+
+def model_class(config, classes: dict):
+    """The backend class for ``config`` from a backend's ``{key: class}`` dict: keyed by
+    :func:`model_kind`, except a diagonal model with its own class (keyed by its ``cell``,
+    e.g. ``"ssm"``); the other diagonal cells share ``classes["diagonal"]``."""
+    kind = model_kind(config)
+    if kind == "diagonal" and config.cell in classes:
+        return classes[config.cell]
+    return classes[kind]
 
 
 def float_dtype(dtype) -> np.dtype:

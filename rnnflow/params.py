@@ -19,6 +19,15 @@ Transformer (D = d_model, F = d_ff)::
     layers[l].norm1.{weight, bias} (D,)  layers[l].norm2.{weight, bias} (D,)   # norm != "none"
     final_norm.{weight, bias} (D,)   head.{weight (O, D), bias (O,)}
 
+Diagonal recurrences (D = d_model, N = state_size; norm: ``{weight, bias}`` for
+"layernorm", ``{weight}`` for "rmsnorm", absent for "none")::
+
+    embed.{weight (D, I), bias (D,)}   layers[l].norm   norm_f   head.{weight (O, D), bias (O,)}
+    LRU:     layers[l].{nu_log, theta_log, gamma_log (if normalize)} (N,)
+             layers[l].{B_re, B_im} (N, D)  layers[l].{C_re, C_im} (D, N)  layers[l].D (D,)
+    minGRU:  layers[l].{gate, cand}.{weight (N, D), bias (N,)}  layers[l].out.{weight (D, N), bias (D,)}
+    minLSTM: layers[l].{forget, input, cand}.{weight (N, D), bias (N,)}  layers[l].out (as minGRU)
+
 MLP (W = width)::
 
     layers[l].linear.{weight (W, I_l), bias (W,)}
@@ -38,6 +47,7 @@ from .config import (
     RECURRENT_CONFIGS, Init, LSTMConfig, MLPConfig, TransformerConfig,
 )
 from .config import SelectiveSSMConfig
+from .config import DIAGONAL_CONFIGS, LRUConfig, MinLSTMConfig
 
 Params = dict[str, Any]
 BUFFER_NAMES = ("running_mean", "running_var")
@@ -95,6 +105,8 @@ def param_shapes(config) -> Params:
                 layer["prelu"] = {"weight": (1,)}
             layers.append(layer)
         return {"layers": layers, "head": _linear(config.output_size, config.width)}
+    if isinstance(config, DIAGONAL_CONFIGS):
+        return _diagonal_shapes(config)
     raise TypeError(f"config must be an rnnflow model config, got {type(config).__name__}")
 
 
@@ -156,6 +168,8 @@ def init_params(config, seed=0, dtype=np.float32) -> Params:
         tree = _init_recurrent(config, rng)
     elif isinstance(config, (TransformerConfig, MLPConfig)):
         tree = _init_tree(param_shapes(config), rng, config.init_weight, config.init_bias)
+    elif isinstance(config, DIAGONAL_CONFIGS):
+        tree = _init_diagonal(config, rng)
     else:
         param_shapes(config)  # raises the TypeError
     return map_arrays(lambda a: np.asarray(a, dtype=dtype), tree)
@@ -376,3 +390,81 @@ def _init_ssm(config, rng) -> Params:
         out["head"] = {"weight": uniform(shapes["head"]["weight"], config.d_model),
                        "bias": np.zeros(shapes["head"]["bias"])}
     return out
+# ---------------------------------------------------------------- diagonal recurrences
+def _norm_shapes(config):
+    d = config.d_model
+    return {"layernorm": _norm(d), "rmsnorm": {"weight": (d,)}}.get(config.norm)
+
+
+def _diagonal_layer_shapes(config) -> dict:
+    d, n = config.d_model, config.state_size
+    if isinstance(config, LRUConfig):
+        layer = {"nu_log": (n,), "theta_log": (n,)}
+        if config.normalize:
+            layer["gamma_log"] = (n,)
+        layer.update({"B_re": (n, d), "B_im": (n, d), "C_re": (d, n), "C_im": (d, n), "D": (d,)})
+        return layer
+    gates = ("forget", "input", "cand") if isinstance(config, MinLSTMConfig) else ("gate", "cand")
+    layer = {g: _linear(n, d) for g in gates}
+    layer["out"] = _linear(d, n)
+    return layer
+
+
+def _diagonal_shapes(config) -> Params:
+    norm = _norm_shapes(config)
+    layers = []
+    for _ in range(config.num_layers):
+        layer = {} if norm is None else {"norm": dict(norm)}
+        layer.update(_diagonal_layer_shapes(config))
+        layers.append(layer)
+    out = {"embed": _linear(config.d_model, config.input_size), "layers": layers}
+    if norm is not None:
+        out["norm_f"] = dict(norm)
+    if config.output_size is not None:
+        out["head"] = _linear(config.output_size, config.d_model)
+    return out
+
+
+def lru_ring(config, rng) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(nu_log, theta_log, gamma_log)`` (N,) for an LRU layer, as the paper's code draws them:
+    ``|lambda|^2 ~ U[r_min^2, r_max^2]``, ``nu_log = log(-log|lambda|)``, phase
+    ``~ U[0, max_phase]``, ``theta_log = log(phase)``, ``gamma_log = log sqrt(1 - |lambda|^2)``.
+    |lambda|^2 is kept inside ``[1e-300, 1 - 1e-15]`` so every entry is finite."""
+    n = config.state_size
+    r2 = rng.uniform(config.r_min ** 2, config.r_max ** 2, size=n)
+    r2 = np.clip(r2, 1e-300, 1.0 - 1e-15)
+    nu_log = np.log(-0.5 * np.log(r2))
+    phase = np.maximum(rng.uniform(0.0, config.max_phase, size=n), 1e-300)
+    return nu_log, np.log(phase), 0.5 * np.log1p(-r2)
+
+
+def _init_diagonal(config, rng) -> Params:
+    xavier = Init("xavier_uniform")
+    tree = _diagonal_shapes(config)
+
+    def linear(shapes):
+        return {"weight": initializers.sample(xavier, shapes["weight"], rng), "bias": np.zeros(shapes["bias"])}
+
+    def norm(shapes):
+        return {k: (np.ones if k == "weight" else np.zeros)(v) for k, v in shapes.items()}
+
+    d, n = config.d_model, config.state_size
+    tree["embed"] = linear(tree["embed"])
+    for i, layer in enumerate(tree["layers"]):
+        out = {"norm": norm(layer["norm"])} if "norm" in layer else {}
+        if isinstance(config, LRUConfig):  # the paper's code: B ~ N(0, 1/(2D)), C ~ N(0, 1/N), D ~ N(0, 1)
+            nu_log, theta_log, gamma_log = lru_ring(config, rng)
+            out.update(nu_log=nu_log, theta_log=theta_log)
+            if config.normalize:
+                out["gamma_log"] = gamma_log
+            out.update(B_re=rng.normal(0, (2 * d) ** -0.5, (n, d)), B_im=rng.normal(0, (2 * d) ** -0.5, (n, d)),
+                       C_re=rng.normal(0, n ** -0.5, (d, n)), C_im=rng.normal(0, n ** -0.5, (d, n)),
+                       D=rng.normal(0, 1.0, (d,)))
+        else:
+            out.update({k: linear(v) for k, v in layer.items() if k != "norm"})
+        tree["layers"][i] = out
+    if "norm_f" in tree:
+        tree["norm_f"] = norm(tree["norm_f"])
+    if "head" in tree:
+        tree["head"] = linear(tree["head"])
+    return tree

@@ -243,21 +243,25 @@ def count_arg(lo: int):
     return parse
 
 
-def check_diagonal_call(ops, x, state0, config, model_dtype, size: int) -> None:
+def check_diagonal_call(ops, x, state0, config, model_dtype) -> None:
     """A diagonal recurrence's call: ``x`` as :func:`check_model_input` (rank 3) and, when
-    given, ``state0`` ``(L, B, S)`` with ``S = size`` (its real state per layer), in the
-    model's dtype and finite."""
+    given, ``state0`` as :func:`check_diagonal_state`."""
     check_model_input(ops, x, config, model_dtype, rank=3)
-    if state0 is None:
-        return
+    if state0 is not None:
+        check_diagonal_state(ops, state0, config, x.shape[1], model_dtype)
+
+
+def check_diagonal_state(ops, state0, config, batch: int, model_dtype) -> None:
+    """A diagonal model's ``state0``: ``(L, B, S)`` (S = ``config.state_width``: N, or 2N for
+    a complex state ``[re, im]``), real, in the model's dtype and finite."""
     if not ops.is_array(state0):
         raise TypeError(f"state0 must be {ops.ARRAY_KIND}, got {_type_name(state0)}")
     if ops.dtype_name(state0) != ops.dtype_name(model_dtype):
         raise ValueError(f"state0 has dtype {ops.dtype_name(state0)} but the model's parameters are "
-                         f"{ops.dtype_name(model_dtype)}")
-    want = (config.num_layers, x.shape[1], size)
+                         f"{ops.dtype_name(model_dtype)} (a complex state is stored as real [re, im])")
+    want = (config.num_layers, batch, config.state_width)
     if tuple(state0.shape) != want:
         raise ValueError(f"state0 has shape {tuple(state0.shape)}, expected {want} (L, B, S) with "
-                         f"S={size} the real state per layer of {type(config).__name__}")
+                         f"S={config.state_width} the real state per layer of {type(config).__name__}")
     if ops.all_finite(state0) is False:
         check_finite(False, "state0")

@@ -111,7 +111,7 @@ def test_matches_numpy_reference(variant):
     P = _perturbed(cfg, 3)
     rng = np.random.default_rng(0)
     x = rng.normal(size=(9, 2, 3))
-    h0 = rng.normal(size=(cfg.num_layers, 2, cfg.real_state_size))
+    h0 = rng.normal(size=(cfg.num_layers, 2, cfg.state_width))
     y_ref, h_ref = reference(cfg, P, x, h0)
     for backend in ("torch", "jax"):
         m = rf.build(cfg, P, backend=backend)
@@ -146,7 +146,7 @@ def test_single_step_closed_form():
     P = _perturbed(cfg, 5)
     p = P["layers"][0]
     rng = np.random.default_rng(2)
-    h, x = rng.normal(size=(2, cfg.real_state_size)), rng.normal(size=(2, cfg.inner_size))
+    h, x = rng.normal(size=(2, cfg.state_width)), rng.normal(size=(2, cfg.inner_size))
     R, N = cfg.delta_rank, cfg.state_size
     want = np.empty_like(h)
     for b in range(2):
@@ -191,12 +191,12 @@ def test_parity_torch_jax(I, D, N, L, expand, conv, d_conv, gate, norm, residual
     P = _perturbed(cfg, seed, dtype)
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(T, B, I)).astype(dtype)
-    h0 = rng.normal(size=(L, B, cfg.real_state_size)).astype(dtype) if with_state else None
+    h0 = rng.normal(size=(L, B, cfg.state_width)).astype(dtype) if with_state else None
     w = rng.normal(size=(T, B, O or D)).astype(dtype)
-    wh = rng.normal(size=(L, T, B, cfg.real_state_size)).astype(dtype)
+    wh = rng.normal(size=(L, T, B, cfg.state_width)).astype(dtype)
     out_t, out_j, grads_t, grads_j = run_both(cfg, P, x, h0, w, wh, parallel)
     assert out_t.y.shape == out_j.y.shape == (T, B, O or D)
-    assert out_t.hidden.shape == out_j.hidden.shape == (L, T, B, cfg.real_state_size)
+    assert out_t.hidden.shape == out_j.hidden.shape == (L, T, B, cfg.state_width)
     assert out_t.cell is None and out_j.cell is None
     assert out_t.y.dtype == getattr(torch, np.dtype(dtype).name) and out_j.y.dtype == dtype
     _close(out_t.y.detach(), out_j.y, dtype, "y")
@@ -226,7 +226,7 @@ def test_gradcheck_torch(parallel):
     names = [n for n, _ in model.named_parameters()]
     weights = tuple(p.detach().clone().requires_grad_(True) for _, p in model.named_parameters())
     x = torch.randn(5, 2, 2, dtype=torch.float64, requires_grad=True)
-    h0 = torch.randn(2, 2, cfg.real_state_size, dtype=torch.float64, requires_grad=True)
+    h0 = torch.randn(2, 2, cfg.state_width, dtype=torch.float64, requires_grad=True)
 
     def f(x, h0, *ws):
         out = torch.func.functional_call(model, dict(zip(names, ws)), (x, h0),
@@ -242,7 +242,7 @@ def test_check_grads_jax(parallel):
     model = rf.build(cfg, _perturbed(cfg, 1), backend="jax")
     rng = np.random.default_rng(0)
     x = jnp.asarray(rng.normal(size=(5, 2, 2)))
-    h0 = jnp.asarray(rng.normal(size=(2, 2, cfg.real_state_size)))
+    h0 = jnp.asarray(rng.normal(size=(2, 2, cfg.state_width)))
     f = lambda params, x, h0: jssm.ssm_forward(params, x, h0, cfg, parallel)
     check_grads(f, (model.params, x, h0), order=1, modes=["rev"], eps=1e-6)  # default 1e-4: its O(eps^2) error shows
 
@@ -314,7 +314,7 @@ def test_step_reproduces_forward_and_jacobian_is_diag_exp_log_decay():
         np.testing.assert_allclose(ld, np.asarray(jm.log_decay(jnp.asarray(x), layer)), rtol=1e-12)
         f = tm.step_function()
         p = tm.layer_params(layer)
-        h_prev = torch.cat([torch.zeros(1, 1, cfg.real_state_size, dtype=torch.float64), hid[:-1]])
+        h_prev = torch.cat([torch.zeros(1, 1, cfg.state_width, dtype=torch.float64), hid[:-1]])
         for t in range(6):
             torch.testing.assert_close(f(p, h_prev[t], inp[t]), hid[t], rtol=1e-12, atol=1e-14)
             jac = torch.autograd.functional.jacobian(lambda h: f(p, h, inp[t]), h_prev[t])[0, :, 0, :]
@@ -332,7 +332,7 @@ def test_log_decay_against_a_finite_difference_of_the_forward():
     x = torch.tensor(np.random.default_rng(0).normal(size=(4, 1, 2)))
     m = rf.build(cfg, P, backend="torch")
     ld = m.log_decay(x, 0).detach().numpy()[0, 0]
-    S, eps = cfg.real_state_size, 1e-6
+    S, eps = cfg.state_width, 1e-6
     base = m(x).hidden[0, 0, 0].detach().numpy()
     for k in range(S):
         h0 = torch.zeros(1, 1, S, dtype=torch.float64)

@@ -12,13 +12,13 @@ import sys
 from typing import NamedTuple
 
 from .. import _backend
-from ..config import RECURRENT_CONFIGS, MLPConfig, TransformerConfig
+from ..config import DIAGONAL_CONFIGS, RECURRENT_CONFIGS, MLPConfig, TransformerConfig
 from .own_models import (
     OwnModel, OwnStack, ParamStep, first_leaf, describe, lay_out, module_backend, param_step, recurrence,
     sequence_model,
 )
 
-_CONFIGS = RECURRENT_CONFIGS + (TransformerConfig, MLPConfig)
+_CONFIGS = RECURRENT_CONFIGS + (TransformerConfig, MLPConfig) + DIAGONAL_CONFIGS
 
 
 class Backend(NamedTuple):

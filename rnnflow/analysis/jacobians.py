@@ -12,13 +12,14 @@ import numpy as np
 
 from ..activations import dphi as _dphi
 from ..types import Trace
+from . import diagonal
 from .backends import Backend, prepare
 from .gated_jacobians import GATED, gated_step_jacobians
 from .products import SPECTRAL, product_norms
 from .results import JacobianNorms
 from .topk import topk_norms
 from .step_jacobians import StepJacobians
-from .trace import check_trace, step_function, step_inputs, trace
+from .trace import check_layer, check_sequence, check_trace, step_function, step_inputs, trace
 
 
 def run_trace(bk: Backend, model, xs, h0=None, layer: int = 0) -> Trace:
@@ -59,7 +60,7 @@ def topk_route(steps: StepJacobians, topk: int, sizes: tuple) -> dict:
 
 def jacobians_over_time(model, xs, h0=None, *, params=None, layer: int = 0, backend: str | None = None,
                         topk: int = 0, spectral: str = "exact", analytic: bool = True,
-                        power_iters: int = 2) -> JacobianNorms:
+                        power_iters: int = 2, route: str = "auto") -> JacobianNorms:
     """``log ||dh_T/dh_t||`` for every ``t`` and example, from one backward sweep.
 
     ``J(T) = I``, ``J(t-1) = J(t) A_t`` with step Jacobians ``A_t = dh_t/dh_{t-1}``:
@@ -108,12 +109,22 @@ def jacobians_over_time(model, xs, h0=None, *, params=None, layer: int = 0, back
                 directions have separated); before that LOW by up to ~0.4 (gaps < 32 on a
                 Gaussian ``W_hh``, < 128 on an orthogonal one, whose spectrum stays clustered).
       analytic: use the closed-form Elman/LSTM/GRU step Jacobians (``False``: autodiff, for checks).
+      route:    ``"auto"``: the diagonal fast path for a diagonal model (LRU, minGRU, minLSTM,
+                selective SSM: ``model_kind(config) == "diagonal"``), the product otherwise;
+                ``"dense"``: autodiff step Jacobians and the product for any model (the
+                cross-check); ``"diagonal"``: the fast path or an error. The fast path
+                (:mod:`rnnflow.analysis.diagonal`) is exact in O(T N): ``log ||J(t)||_2 =
+                max_i sum_{k>t} log|a_{k,i}|`` (``spectral`` and ``power_iters`` do not apply);
+                a complex state's norm is over its real ``[re, im]`` coordinates.
 
     Raises ``ValueError`` naming the first step ``t`` where the hidden state is NaN/Inf.
     """
     if spectral not in SPECTRAL + ("topk",):
         raise ValueError(f"spectral={spectral!r} is invalid: expected one of {SPECTRAL + ('topk',)}")
     model, bk, xs, h0 = prepare(model, xs, h0, params=params, backend=backend)
+    if diagonal.check_route(route, model):
+        check_sequence(np.shape(xs))
+        return diagonal.jacobian_norms(bk, model, xs, h0, check_layer(layer, model.config.num_layers), topk)
     tr = run_trace(bk, model, xs, h0, layer)
     steps = trace_step_jacobians(bk, model, tr, layer, analytic)
     sizes = tr.sizes

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import diagonal
 from .backends import prepare
 from .jacobians import run_trace, trace_step_jacobians
 from .results import LyapunovSpectrum
 from .spectral import random_basis
 from .step_jacobians import StepJacobians, check_finite_steps, chunk_size
+from .trace import check_layer, check_sequence
 
 
 def lyapunov_exponents(steps: StepJacobians, k: int | None = None, *, warmup: int = 0,
@@ -78,7 +80,7 @@ def _driving_inputs(xs, T: int | None, batch: int, input_size: int | None):
 def lyapunov_spectrum(model, xs=None, h0=None, *, params=None, steps: int | None = None, warmup: int = 100,
                       k: int | None = None, layer: int = 0, batch: int = 1,
                       input_size: int | None = None, backend: str | None = None,
-                      analytic: bool = True, seed: int = 0) -> LyapunovSpectrum:
+                      analytic: bool = True, seed: int = 0, route: str = "auto") -> LyapunovSpectrum:
     """Lyapunov exponents of a recurrent cell (QR/Benettin method), sorted descending.
 
     Driving: ``xs=None``: autonomous, ``x_t = 0``; ``xs`` of shape ``(I,)`` or ``(B, I)``:
@@ -90,6 +92,10 @@ def lyapunov_spectrum(model, xs=None, h0=None, *, params=None, steps: int | None
     models and configs, step functions, torch ``nn.RNN``/``nn.LSTM``/``nn.GRU`` and their cells,
     flax cells and ``RNN`` wrappers); a sequence ``xs`` is ``(T, B, I)``, or ``(B, T, I)`` for a
     batch-major module (torch ``batch_first=True``, flax ``RNN(time_major=False)``).
+
+    ``route``: as in :func:`jacobians_over_time`. For a diagonal model the exponents are
+    exactly the time averages of ``log|a_t|`` per real state coordinate after ``warmup``,
+    sorted (:func:`rnnflow.analysis.diagonal.lyapunov`; no QR, ``seed`` unused).
     """
     if steps is not None and (isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1):
         raise ValueError(f"steps={steps!r} is invalid: expected an integer >= 1")
@@ -107,5 +113,8 @@ def lyapunov_spectrum(model, xs=None, h0=None, *, params=None, steps: int | None
         raise ValueError(f"xs has T={T} steps but warmup + steps = {warmup + steps}")
     if T <= warmup:
         raise ValueError(f"warmup={warmup} leaves no steps of the T={T} inputs to average")
+    if diagonal.check_route(route, model):
+        check_sequence(np.shape(seq))
+        return diagonal.lyapunov(bk, model, seq, h0, check_layer(layer, model.config.num_layers), k, warmup)
     tr = run_trace(bk, model, seq, h0, layer)
     return lyapunov_exponents(trace_step_jacobians(bk, model, tr, layer, analytic), k, warmup=warmup, seed=seed)

@@ -35,6 +35,8 @@ def gradient_reach(model, xs, *, params=None, backend: str | None = None, direct
     where ``dy_T/dx_t`` itself underflows to 0 or overflows; a forward pass that leaves the
     float range raises an error naming the step. Other models (a Transformer, a plain
     callable) get one backward pass in their dtype: there is no long product to rescale.
+    A diagonal model (LRU, minGRU, minLSTM) takes that one-pass route too (not rescaled yet):
+    where its gradient falls below the dtype's range, ``log_norm`` is ``-inf``.
     """
     model, bk, xs, _ = prepare(model, xs, params=params, backend=backend, role="sequence")
     check_sequence(np.shape(xs))

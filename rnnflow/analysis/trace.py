@@ -15,6 +15,7 @@ import numpy as np
 
 from ..config import RECURRENT_CONFIGS, LSTMConfig, RNNConfig
 from ..types import Trace
+from .diagonal import is_diagonal_model
 from .own_models import ParamStep
 
 
@@ -44,6 +45,8 @@ def trace(ops, model, xs, h0=None, *, layer: int = 0) -> Trace:
     check_sequence(np.shape(xs))
     if is_recurrent_model(model):
         return _trace_model(ops, model, xs, h0, layer)
+    if _is_diagonal(model):
+        return _trace_diagonal(ops, model, xs, h0, layer)
     if not callable(model):
         raise TypeError(f"model must be an rnnflow recurrent model or a step function, got {type(model).__name__}")
     if h0 is None:
@@ -88,6 +91,26 @@ def _trace_model(ops, model, xs, h0, layer: int) -> Trace:
         return Trace(states, ops.numpy(inputs), "gru", None, w_hh, pre)
 
 
+def _is_diagonal(model) -> bool:
+    return is_diagonal_model(model)
+
+
+def _trace_diagonal(ops, model, xs, h0, layer: int) -> Trace:
+    """A diagonal model's layer: its states ``(T+1, B, S)`` and its *normed* inputs ``u``
+    ``(T, B, D)`` (what ``model.step_function()`` takes), cell = the config's cell name."""
+    cfg = model.config
+    layer = check_layer(layer, cfg.num_layers)
+    x = ops.asarray(xs, model.dtype)
+    if h0 is not None:
+        h0 = ops.asarray(h0, model.dtype)
+    with ops.no_grad():
+        out = model(x, h0)
+        s0 = model.initial_state(x.shape[1]) if h0 is None else h0
+        states = np.concatenate([ops.numpy(s0[layer])[None], ops.numpy(out.hidden[layer])])
+        u = ops.numpy(model.layer_inputs(x, layer, h0))
+    return Trace((states,), u, cfg.cell)
+
+
 class UserStep:
     """A user's ``step(h, x)`` as ``f(params, h, x)``, the form the backends differentiate;
     equal (and hashed) by the wrapped function, so JAX compiles it once."""
@@ -108,7 +131,7 @@ class UserStep:
 def step_function(model, layer: int = 0):
     """``(step, params)`` with ``step(params, state, x_t)`` one step of ``layer`` of an
     rnnflow recurrent model, or of a user's step function (``params=None``)."""
-    if is_recurrent_model(model):
+    if is_recurrent_model(model) or _is_diagonal(model):
         layer = check_layer(layer, model.config.num_layers)
         return model.step_function(), model.layer_params(layer)
     check_layer(layer, 1)

@@ -26,10 +26,12 @@ from .rnn import (
 )
 from .transformer import Transformer as Transformer, transformer_forward as transformer_forward, transformer_layer as transformer_layer
 from .ssm import SelectiveSSM as SelectiveSSM, ssm_forward as ssm_forward, ssm_step as ssm_step
+from .diagonal import DiagonalNet as DiagonalNet, diagonal_forward as diagonal_forward, linear_scan as linear_scan
 
 __all__ = [
     "Stepper", "GradientMonitor", "gradient_stats", "build", "export_params", "load_params", "to_backend", "get_activation",
     "RecurrentNet", "recurrent_forward", "rnn_step", "lstm_step", "gru_step",
     "Transformer", "transformer_forward", "transformer_layer", "MLP", "mlp_forward",
     "SelectiveSSM", "ssm_forward", "ssm_step",
+    "DiagonalNet", "diagonal_forward", "linear_scan",
 ]

@@ -9,14 +9,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..models import float_dtype, model_kind, model_params, params_dtype
+from ..models import float_dtype, model_class, model_params, params_dtype
 from ..params import check_params, map_arrays
+from .diagonal import DiagonalNet
 from .mlp import MLP
 from .rnn import RecurrentNet
 from .ssm import SelectiveSSM
 from .transformer import Transformer
 
-MODEL_CLASSES = {"recurrent": RecurrentNet, "transformer": Transformer, "mlp": MLP, "diagonal": SelectiveSSM}
+MODEL_CLASSES = {"recurrent": RecurrentNet, "transformer": Transformer, "mlp": MLP, "diagonal": DiagonalNet,
+                 "ssm": SelectiveSSM}
 
 
 def as_dtype(dtype) -> np.dtype:
@@ -36,7 +38,7 @@ def build(config, params=None, *, seed: int = 0, dtype=None):
     With ``params=None`` the parameters are ``rnnflow.init_params(config, seed, dtype)``.
     ``dtype`` defaults to the params' dtype (float32 when params is None).
     """
-    cls = MODEL_CLASSES[model_kind(config)]
+    cls = model_class(config, MODEL_CLASSES)
     params, dtype = model_params(config, params, seed=seed, dtype=dtype)
     return cls(config, to_backend(params, dtype))
 

@@ -187,7 +187,7 @@ class SelectiveSSM:
     def initial_state(self, batch: int):
         """Zeros (L, B, S)."""
         c = self.config
-        return jnp.zeros((c.num_layers, batch, c.real_state_size), self.dtype)
+        return jnp.zeros((c.num_layers, batch, c.state_width), self.dtype)
 
     def step(self, layer: int, state, x_t):
         """One step of layer ``layer``: state (B, S), x_t (B, E) its scan input."""
@@ -224,8 +224,7 @@ class SelectiveSSM:
         """Run the stack over x (T, B, I); ``parallel=False`` runs each scan as ``lax.scan``
         (the same function: the tests compare them)."""
         if validate:
-            validation.check_diagonal_call(arrays, x, state0, self.config, self.dtype,
-                                           self.config.real_state_size)
+            validation.check_diagonal_call(arrays, x, state0, self.config, self.dtype)
         if state0 is None:
             state0 = self.initial_state(x.shape[1])
         return ssm_forward(self.params, x, state0, self.config, parallel)

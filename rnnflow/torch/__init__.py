@@ -19,9 +19,11 @@ from .rnn import (
 )
 from .transformer import Transformer as Transformer, transformer_layer as transformer_layer
 from .ssm import SelectiveSSM as SelectiveSSM, ssm_step as ssm_step
+from .diagonal import DiagonalNet as DiagonalNet, linear_scan as linear_scan
 
 __all__ = [
     "Stepper", "GradientMonitor", "gradient_stats", "build", "export_params", "load_params", "to_backend", "get_activation",
     "RecurrentNet", "rnn_step", "lstm_step", "gru_step", "Transformer", "transformer_layer", "MLP",
     "SelectiveSSM", "ssm_step",
+    "DiagonalNet", "linear_scan",
 ]

@@ -8,14 +8,16 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..models import FLOAT_DTYPES, float_dtype, model_kind, model_params, params_dtype
+from ..models import FLOAT_DTYPES, float_dtype, model_class, model_params, params_dtype
 from ..params import check_params, flatten, map_arrays, map_with_path, param_shapes
+from .diagonal import DiagonalNet
 from .mlp import MLP
 from .rnn import RecurrentNet
 from .ssm import SelectiveSSM
 from .transformer import Transformer
 
-MODEL_CLASSES = {"recurrent": RecurrentNet, "transformer": Transformer, "mlp": MLP, "diagonal": SelectiveSSM}
+MODEL_CLASSES = {"recurrent": RecurrentNet, "transformer": Transformer, "mlp": MLP, "diagonal": DiagonalNet,
+                 "ssm": SelectiveSSM}
 
 
 def as_dtype(dtype) -> torch.dtype:
@@ -35,7 +37,7 @@ def build(config, params=None, *, seed: int = 0, dtype=None) -> torch.nn.Module:
     With ``params=None`` the parameters are ``rnnflow.init_params(config, seed, dtype)``.
     ``dtype`` defaults to the params' dtype (float32 when params is None).
     """
-    cls = MODEL_CLASSES[model_kind(config)]
+    cls = model_class(config, MODEL_CLASSES)
     params, dtype = model_params(config, params, seed=seed, dtype=dtype)
     with torch.random.fork_rng(devices=[]):  # nn.Linear & co. draw a default init we overwrite;
         model = cls(config, dtype=as_dtype(dtype))  # keep the caller's RNG

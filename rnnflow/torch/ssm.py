@@ -192,7 +192,7 @@ class SelectiveSSM(nn.Module):
     def initial_state(self, batch: int):
         """Zeros (L, B, S)."""
         c = self.config
-        return torch.zeros(c.num_layers, batch, c.real_state_size, dtype=self.dtype)
+        return torch.zeros(c.num_layers, batch, c.state_width, dtype=self.dtype)
 
     def step(self, layer: int, state, x_t):
         """One step of layer ``layer``: state (B, S), x_t (B, E) its scan input."""
@@ -247,7 +247,7 @@ class SelectiveSSM(nn.Module):
         (the same function: the tests compare them)."""
         cfg = self.config
         if validate:
-            validation.check_diagonal_call(arrays, x, state0, cfg, self.dtype, cfg.real_state_size)
+            validation.check_diagonal_call(arrays, x, state0, cfg, self.dtype)
         if state0 is None:
             state0 = self.initial_state(x.shape[1])
         s, hs = self._stream(x, state0, cfg.num_layers, parallel)

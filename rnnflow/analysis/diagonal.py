@@ -1,0 +1,123 @@
+"""The diagonal fast path: exact ``log ||dh_T/dh_t||`` of a diagonal recurrence in O(T N).
+
+A layer of a diagonal model (LRU, minGRU, minLSTM, a selective SSM: any model whose config
+has ``model_kind(config) == "diagonal"``) updates ``h_t = a_t * h_{t-1} + b_t`` elementwise,
+with ``a_t`` a function of the layer's input only. Its step Jacobian ``A_t = dh_t/dh_{t-1}``
+on the real state (S coordinates) is ``diag(a_t)`` for a real state, and for a complex unit
+stored as ``[re, im]`` the 2x2 block ``|lambda_t| R(phase_t)`` (a scaled rotation). Products
+of scaled rotations are scaled rotations, so for every coordinate i::
+
+    J(t) = dh_T/dh_t = prod_{k=t+1..T} A_k     singular values  exp(c_i(t)),
+    c_i(t) = sum_{k=t+1..T} log|a_{k,i}|       (a complex unit: both its coordinates carry log|lambda|)
+
+exactly, and ``log ||J(t)||_2 = max_i c_i(t)``, ``log ||J(t)||_F = 0.5 logsumexp_i 2 c_i(t)``:
+a reverse cumulative sum, no matrix products, exact at any T (in float64 log space). The norm
+of a complex state is the norm over the real 2N-dimensional state ``[re, im]``, with
+``|lambda|`` per unit. The model is reached only through its ``log_decay(x, layer, state0)``
+method (``(T, B, S)`` of ``log|a_t|``), see the contract in ``rnnflow.torch.diagonal``.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..models import model_kind
+from .results import JacobianNorms, LyapunovSpectrum
+
+ROUTES = ("auto", "diagonal", "dense")
+
+
+def is_diagonal_model(obj) -> bool:
+    """True for a model whose config is a diagonal recurrence and which has ``log_decay``."""
+    cfg = getattr(obj, "config", None)
+    try:
+        return model_kind(cfg) == "diagonal" and hasattr(obj, "log_decay")
+    except TypeError:
+        return False
+
+
+def check_route(route: str, model) -> bool:
+    """Whether to take the diagonal fast path: ``route="auto"`` takes it for a diagonal model,
+    ``"diagonal"`` demands one, ``"dense"`` forces autodiff step Jacobians and the product."""
+    if route not in ROUTES:
+        raise ValueError(f"route={route!r} is invalid: expected one of {', '.join(map(repr, ROUTES))}")
+    diag = is_diagonal_model(model)
+    if route == "diagonal" and not diag:
+        raise ValueError(f"route='diagonal' needs a diagonal model (LRU, minGRU, minLSTM, selective SSM), got "
+                         f"a {type(model).__name__}: use route='auto' or 'dense'")
+    return diag and route != "dense"
+
+
+def log_decay(bk, model, xs, h0=None, layer: int = 0) -> np.ndarray:
+    """``log|a_t|`` ``(T, B, S)`` float64 of layer ``layer`` (an index the caller checked),
+    ``xs`` ``(T, B, I)``; checked finite."""
+    ops = bk.ops
+    x = ops.asarray(xs, model.dtype)
+    if h0 is not None:
+        h0 = ops.asarray(h0, model.dtype)
+    with ops.no_grad():
+        ld = ops.numpy(model.log_decay(x, layer, h0)).astype(np.float64)
+    if np.isnan(ld).any() or np.isposinf(ld).any():
+        t = int(np.argmax((np.isnan(ld) | np.isposinf(ld)).reshape(ld.shape[0], -1).any(axis=1)))
+        raise ValueError(f"log|a_t| of layer {layer} is NaN or +Inf first at step t={t + 1} (input xs[{t}])")
+    return ld
+
+
+def reverse_cumsum(ld: np.ndarray) -> np.ndarray:
+    """``c[t] = sum_{i >= t} ld[i]`` over axis 0: ``c[t]`` is ``log`` of the singular values of
+    ``dh_T/dh_t`` (index ``i`` of ``ld`` holds step ``i + 1``). ``(T, ...)`` -> ``(T, ...)``."""
+    return np.cumsum(ld[::-1], axis=0)[::-1]
+
+
+def log_norms(ld: np.ndarray, topk: int = 0) -> dict:
+    """``log ||dh_T/dh_t||_2`` and ``_F`` ``(B, T)`` (and the top-k ``log sigma_i`` ``(B, T, k)``)
+    from ``ld = log|a_t|`` ``(T, B, S)``, exactly."""
+    c = reverse_cumsum(ld)                                             # (T, B, S)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        m = c.max(-1)
+        safe = np.where(np.isfinite(m), m, 0.0)
+        frob = safe + 0.5 * np.log(np.exp(2 * (c - safe[..., None])).sum(-1))
+    frob = np.where(np.isfinite(m), frob, m)
+    top = None
+    if topk:
+        top = -np.sort(-c, axis=-1)[..., :topk].transpose(1, 0, 2)
+    return {"log_spectral": m.T, "log_frobenius": frob.T, "log_singular": top}
+
+
+def jacobian_norms(bk, model, xs, h0=None, layer: int = 0, topk: int = 0) -> JacobianNorms:
+    """:class:`JacobianNorms` of a diagonal model's layer by the fast path."""
+    ld = log_decay(bk, model, xs, h0, layer)
+    S = ld.shape[-1]
+    if isinstance(topk, bool) or not isinstance(topk, (int, np.integer)) or not 0 <= topk <= S:
+        raise ValueError(f"topk={topk!r} is invalid: expected an integer in [0, S={S}]")
+    res = log_norms(ld, int(topk))
+    T = ld.shape[0]
+    t = np.arange(T)
+    return JacobianNorms(
+        t=t, gap=T - t, log_spectral=res["log_spectral"], log_frobenius=res["log_frobenius"],
+        log_spectral_h=res["log_spectral"], log_frobenius_h=res["log_frobenius"],
+        log_singular=res["log_singular"], state_sizes=(S,), cell=model.config.cell, backend=bk.name)
+
+
+def lyapunov(bk, model, xs, h0=None, layer: int = 0, k: int | None = None, warmup: int = 0) -> LyapunovSpectrum:
+    """Lyapunov exponents of a diagonal layer: the time average of ``log|a_t|`` over the steps
+    after ``warmup``, per coordinate, sorted descending (exact: the step Jacobians commute up
+    to the rotations, which do not change singular values)."""
+    ld = log_decay(bk, model, xs, h0, layer)
+    T, _, S = ld.shape
+    k = S if k is None else k
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= S:
+        raise ValueError(f"k={k!r} is invalid: expected an integer in [1, N={S}]")
+    exps = -np.sort(-ld[warmup:].mean(axis=0), axis=-1)[:, :k]
+    return LyapunovSpectrum(exponents=exps, steps=T - warmup, warmup=int(warmup))
+
+
+def pairwise_log_spectral(ld: np.ndarray) -> np.ndarray:
+    """``log ||dh_s/dh_t||_2`` for every pair ``0 <= t <= s <= T`` (``nan`` where ``t > s``),
+    ``(B, T+1, T+1)`` indexed ``[b, s, t]``, from prefix sums
+    ``P[s] = sum_{i < s} ld[i]``: ``max_i (P[s] - P[t])_i``. O(T^2 S): for modest T."""
+    T, B, S = ld.shape
+    P = np.concatenate([np.zeros((1, B, S)), np.cumsum(ld, axis=0)])   # (T+1, B, S)
+    out = np.full((B, T + 1, T + 1), np.nan)
+    for s in range(T + 1):
+        out[:, s, :s + 1] = (P[s][None] - P[:s + 1]).max(-1).T
+    return out
