@@ -85,8 +85,13 @@ def _ray(cells, out, rows, bar, address, max_retries) -> None:
         raise ValueError("--engine ray needs Ray: pip install 'rnnflow[ray]'") from None
     started = not ray.is_initialized()
     if started:
-        ray.init(address=address, include_dashboard=False, log_to_driver=False,
-                 runtime_env={"env_vars": thread_env(1)})
+        try:
+            ray.init(address=address, include_dashboard=False, log_to_driver=False,
+                     runtime_env={"env_vars": thread_env(1)})
+        except ConnectionError as e:   # most often: the head's auth token is not this process's
+            raise ValueError(f"{e}; if the cluster uses token authentication (Ray's default since "
+                             "2.59), give this process its token: RAY_AUTH_MODE=token "
+                             "RAY_AUTH_TOKEN=... (or `ray get-auth-token`)") from None
     try:
         task = ray.remote(num_cpus=1, max_retries=max_retries, retry_exceptions=False)(run_cell)
         refs = {task.remote(cell, os.path.abspath(out)): i for i, cell in enumerate(cells)}
