@@ -147,6 +147,13 @@ PARITY_MODELS = {
                                                                d_ff=12, norm="pre", output_size=1),
                                      dict(optimizer="adam", clip="norm", clip_value=0.5, loss="mse_last"),
                                      lambda B: adding64(5, B)),
+    # diagonal recurrences: the JAX trainer's parallel-scan forward against torch's
+    "lru-adam": (rnnflow.LRUConfig(2, 8, 4, num_layers=2, output_size=1, r_min=0.9),
+                 dict(optimizer="adam", clip="norm", clip_value=1.0, loss="mse_last"), lambda B: adding64(6, B)),
+    "minlstm-sgd": (rnnflow.MinLSTMConfig(2, 8, 6, output_size=1, norm="rmsnorm"),
+                    dict(optimizer="sgd", clip="value", clip_value=0.5, loss="mse_last"), lambda B: adding64(6, B)),
+    "ssm-adam": (rnnflow.SelectiveSSMConfig(2, 8, 3, num_layers=2, output_size=1),
+                 dict(optimizer="adam", clip="norm", clip_value=1.0, loss="mse_last"), lambda B: adding64(6, B)),
 }
 
 

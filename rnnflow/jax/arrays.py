@@ -70,7 +70,7 @@ def predict(model, x) -> np.ndarray:
     """``model``'s output ``y`` for the NumPy input ``x`` (in the model's dtype) in inference
     mode, as float64 NumPy: ``train=False`` for an MLP (BatchNorm on its running stats, no
     dropout) and a Transformer (no dropout); a recurrent net has no train mode."""
-    kw = {} if model_kind(model.config) == "recurrent" else {"train": False}
+    kw = {"train": False} if model_kind(model.config) in ("transformer", "mlp") else {}
     return np.asarray(numpy(model(asarray(x), **kw).y), dtype=np.float64)
 
 

@@ -33,8 +33,10 @@ from ..training.config import CLIP_NORM_EPS, TrainConfig
 from ..training.loop import trainable_keys
 from ..training.packing import PACKED_PREFIX, Packing, make_packing
 from .build import as_dtype
+from .diagonal import diagonal_forward
 from .mlp import mlp_forward
 from .rnn import initial_state, recurrent_forward
+from .ssm import ssm_forward
 from .transformer import transformer_forward
 
 # neutral slot name -> (optax state type, its field), per optimizer
@@ -159,12 +161,17 @@ def _find(opt_state, cls):
 
 def forward(params, x, config, *, key=None):
     """Train-mode output: ``(y, bn_stats)``; y ``(T, B, O)`` (MLP: ``(B, O)``), bn_stats the
-    MLP's updated BatchNorm running stats (None otherwise)."""
+    MLP's updated BatchNorm running stats (None otherwise). Recurrent and diagonal models start
+    from the zero state, as their ``__call__`` does without ``state0``."""
     kind = model_kind(config)
     if kind == "recurrent":
         return recurrent_forward(params, x, initial_state(config, x.shape[1], x.dtype), config).y, None
     if kind == "transformer":
         return transformer_forward(params, x, config, train=True, key=key).y, None
+    if kind == "diagonal":   # LRU, minGRU, minLSTM, selective SSM: from a zero state, parallel scan
+        state0 = jnp.zeros((config.num_layers, x.shape[1], config.state_width), x.dtype)
+        fwd = ssm_forward if config.cell == "ssm" else diagonal_forward
+        return fwd(params, x, state0, config).y, None
     out = mlp_forward(params, x, config, train=True, key=key)
     return out.y, out.bn_stats
 

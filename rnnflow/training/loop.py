@@ -119,7 +119,8 @@ def train(model_config, params, data_fn, train_config: TrainConfig, *, backend: 
     the same config, parameters and data give the same losses in both.
 
     Args:
-      model_config: an rnnflow model config (RNN/LSTM/GRU/Transformer/MLP).
+      model_config: an rnnflow model config (RNN/LSTM/GRU/Transformer/MLP, or a diagonal
+        recurrence: LRU/minGRU/minLSTM/selective SSM).
       params: the initial NumPy schema dict, or None for
         ``init_params(model_config, train_config.seed, train_config.dtype)``.
       data_fn: ``data_fn(step, rng) -> (x, y)`` NumPy batch; ``rng`` is
