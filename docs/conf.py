@@ -42,7 +42,7 @@ sphinx_gallery_conf = {
     "show_memory": False,
     "write_computation_times": False,  # its page loads jQuery/DataTables from CDNs and showed "Mem (MB) 0.0"
     "min_reported_time": 1,
-    "within_subsection_order": "FileNameSortKey",
+    "within_subsection_order": "rnnflow_docs.GalleryNumberSortKey",  # plot_10 after plot_9
     "run_stale_examples": True,  # every build re-runs every study: figures always come from code
     "image_scrapers": ("rnnflow_docs.study_figure_scraper",),
 }

@@ -93,3 +93,19 @@ def study_figure_scraper(block, block_vars, gallery_conf, **kwargs) -> str:
     finally:
         _TO_SHOW.clear()
     return figure_rst(sources, copies, gallery_conf["src_dir"]) if copies else ""
+
+
+class GalleryNumberSortKey:
+    """Order gallery pages by the number in ``plot_<n>_<name>.py`` (plot_10 after plot_9), for
+    sphinx-gallery's ``within_subsection_order`` (a class it instantiates with the source folder)."""
+
+    def __init__(self, src_dir):
+        self.src_dir = src_dir
+
+    def __call__(self, filename) -> tuple:
+        stem = os.path.basename(str(filename))
+        head = stem.split("_")[1] if stem.count("_") >= 1 else ""
+        return (int(head), stem) if head.isdigit() else (10**9, stem)
+
+    def __repr__(self):   # sphinx-gallery caches its config by repr
+        return f"{type(self).__name__}()"
