@@ -80,3 +80,24 @@ def test_figures(tmp_path):
     fig = plot_timescales(timescales(np.log(np.abs(lam[0]))), horizon=200)
     assert "timescale" in fig.axes[0].get_xlabel() and fig.axes[0].get_xscale() == "log"
     fig.savefig(tmp_path / "tau.png")
+
+
+@pytest.mark.parametrize("backend", ["torch", "jax"])
+def test_the_monitor_records_every_group_of_a_diagonal_model(backend):
+    """rf.train(..., monitor=) on an LRU: one group per schema key, and the per-step norms are the
+    trainer's own group norms (recorded independently in TrainResult.metrics)."""
+    import importlib
+    from rnnflow.training.data import adding_data
+    mon = importlib.import_module(f"rnnflow.{backend}").GradientMonitor()
+    cfg = rf.LRUConfig(2, 8, 6, output_size=1)
+    r = rf.train(cfg, None, adding_data(20, 8), rf.TrainConfig(steps=5, batch_size=8, loss="mse_last"),
+                 backend=backend, progress=False, monitor=mon)
+    h = mon.history()
+    assert set(h.groups) == set(rf.flatten(rf.init_params(cfg, 0)))
+    norms = np.asarray(h.norm)
+    assert norms.shape[0] == 5 and np.isfinite(norms).all() and (norms > 0).all()
+    shared = [g for g in h.groups if g in r.metrics.group_norms]
+    assert shared, (h.groups, list(r.metrics.group_norms))
+    for g in shared:
+        i = h.groups.index(g)
+        np.testing.assert_allclose(norms[:, i], r.metrics.group_norms[g], rtol=1e-5, err_msg=g)
