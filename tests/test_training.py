@@ -594,11 +594,12 @@ def test_group_norms_agree_between_backends(rng):
 def test_model_kind_dispatches_by_config_type():
     from rnnflow.models import model_kind
     assert [model_kind(c) for c in (RNN, rnnflow.LSTMConfig(2, 3), rnnflow.GRUConfig(2, 3), DEEP_TF,
-                                    rnnflow.MLPConfig(input_size=2, output_size=1))] == \
-        ["recurrent"] * 3 + ["transformer", "mlp"]
+                                    rnnflow.MLPConfig(input_size=2, output_size=1), rnnflow.LRUConfig(2, 4, 3),
+                                    rnnflow.SelectiveSSMConfig(2, 4, 3))] == \
+        ["recurrent"] * 3 + ["transformer", "mlp", "diagonal", "diagonal"]
     for backend in ("torch", "jax"):
-        with pytest.raises(TypeError, match=r"config must be an rnnflow model config \(RNNConfig, .*MLPConfig\), "
-                                            r"got builtins\.dict"):
+        with pytest.raises(TypeError, match=r"config must be an rnnflow model config \(RNNConfig, .*MLPConfig or a "
+                                            r"diagonal config: LRUConfig.*SelectiveSSMConfig\), got builtins\.dict"):
             rnnflow.build({"hidden_size": 3}, backend=backend)
 
 

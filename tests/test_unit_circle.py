@@ -75,7 +75,8 @@ def test_figures(tmp_path):
     fig.savefig(tmp_path / "reach.png")
     lam = lru_eigenvalues(rf.init_params(rf.LRUConfig(2, 4, 16, num_layers=2), 0))
     fig = plot_eigenvalues(lam, [l * 0.99 for l in lam], title="t")
-    assert len(fig.axes) == 4 and all(a.get_xlabel() == r"Re $\lambda$" for a in fig.axes)
+    assert len(fig.axes) == 4 and [a.get_xlabel() for a in fig.axes[:2]] == [r"Re $\lambda$", r"phase $\arg\lambda$ (rad)"]
+    assert fig.axes[1].get_yscale() == "log"
     fig.savefig(tmp_path / "eig.png")
     fig = plot_timescales(timescales(np.log(np.abs(lam[0]))), horizon=200)
     assert "timescale" in fig.axes[0].get_xlabel() and fig.axes[0].get_xscale() == "log"

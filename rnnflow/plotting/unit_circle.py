@@ -26,43 +26,51 @@ def plot_state_reach(curves: dict, *, threshold: float = 1e-6, title: str | None
         if out.size:
             ax.plot(gap[out[0]], FLOOR_DECADES, marker="v", color=line.get_color(), ms=7, clip_on=False)
     ax.axhline(np.log10(threshold), color="0.3", ls="--", lw=1, label=f"{threshold:g} of the start")
+    ax.plot([], [], ls="none", marker="v", color="0.3", ms=7, label="leaves the frame (below 1e-12)")
     ax.set_xscale("log")
     ax.set_ylim(FLOOR_DECADES, 1.0)
     ax.set_xlabel(r"gap $T - t$ (steps, log scale)")
     ax.set_ylabel(r"$\log_{10}\|\partial h_T/\partial h_t\|_2$ (median over examples)")
     ax.set_title(title or "How far the state gradient reaches", fontsize="medium")
-    ax.text(0.01, 0.01, "\u25bc: the curve leaves the frame (below 1e-12)", transform=ax.transAxes,
-            fontsize="x-small", color="0.3", va="bottom")
     ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize="small")
     return fig
 
 
-def plot_eigenvalues(init: list, trained: list | None = None, *, title: str | None = None):
-    """LRU eigenvalues in the complex plane, one panel per layer, with the unit circle:
-    ``init`` (hollow) and ``trained`` (filled), lists of each layer's complex ``lambda`` (N,).
-    A second panel per layer zooms on the circle near ``lambda = 1`` (the long memories)."""
+def plot_eigenvalues(init: list, trained: list | None = None, *, horizon: float | None = None,
+                     title: str | None = None):
+    """LRU eigenvalues, one row per layer: ``init`` (hollow) and ``trained`` (filled), lists of
+    each layer's complex ``lambda`` (N,). Left: the complex plane with the unit circle. Right:
+    the distance to the circle ``1 - |lambda|`` (log scale) against the phase, where the long
+    memories (``1 - |lambda|`` near ``1/T``) are told apart; ``horizon`` T draws ``1 - |lambda| = 1/T``."""
     L = len(init)
-    fig = Figure(figsize=(8.6, 4.2 * L), layout="constrained")
+    fig = Figure(figsize=(9.6, 4.2 * L), layout="constrained")
     axes = fig.subplots(L, 2, squeeze=False)
     th = np.linspace(0, 2 * np.pi, 721)
+    sets = [("at init", init, dict(s=22, facecolors="none", edgecolors="C0"))]
+    if trained is not None:
+        sets.append(("after training", trained, dict(s=14, color="C3")))
     for l in range(L):
-        for j, ax in enumerate(axes[l]):
-            ax.plot(np.cos(th), np.sin(th), color="0.4", lw=1, label="unit circle")
-            ax.scatter(init[l].real, init[l].imag, s=22, facecolors="none", edgecolors="C0", label="at init")
-            if trained is not None:
-                ax.scatter(trained[l].real, trained[l].imag, s=14, color="C3", label="after training")
-            ax.set_aspect("equal")
-            ax.set_xlabel(r"Re $\lambda$")
-            ax.set_ylabel(r"Im $\lambda$")
-            if j == 0:
-                ax.set_xlim(-1.1, 1.1)
-                ax.set_ylim(-1.1, 1.1)
-                ax.set_title(f"layer {l}: all N = {len(init[l])} eigenvalues", fontsize="medium")
-            else:
-                ax.set_xlim(0.8, 1.02)
-                ax.set_ylim(-0.11, 0.11)
-                ax.set_title(r"zoom near $\lambda = 1$ (slowest, least rotating)", fontsize="medium")
-        axes[l, 0].legend(loc="lower left", fontsize="small")
+        left, right = axes[l]
+        left.plot(np.cos(th), np.sin(th), color="0.4", lw=1, label="unit circle")
+        for label, lams, kw in sets:
+            lam = np.asarray(lams[l])
+            left.scatter(lam.real, lam.imag, label=label, **kw)
+            right.scatter(np.angle(lam), 1 - np.abs(lam), label=label, **kw)
+        left.set_aspect("equal")
+        left.set_xlim(-1.1, 1.1)
+        left.set_ylim(-1.1, 1.1)
+        left.set_xlabel(r"Re $\lambda$")
+        left.set_ylabel(r"Im $\lambda$")
+        left.set_title(f"layer {l}: all N = {len(init[l])} eigenvalues", fontsize="medium")
+        left.legend(loc="lower left", fontsize="small")
+        if horizon is not None:
+            right.axhline(1 / horizon, color="0.2", ls="--", lw=1, label=f"1 - |lambda| = 1/T, T = {horizon:g}")
+        right.set_yscale("log")
+        right.set_xlim(-np.pi, np.pi)
+        right.set_xlabel(r"phase $\arg\lambda$ (rad)")
+        right.set_ylabel(r"$1 - |\lambda|$ (log scale; lower: longer memory)")
+        right.set_title("distance to the unit circle", fontsize="medium")
+        right.legend(loc="best", fontsize="small")
     if title:
         fig.suptitle(title, fontsize="medium")
     return fig

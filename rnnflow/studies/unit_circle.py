@@ -87,7 +87,7 @@ class Settings:
 
 SCALES = {
     "smoke": Settings(params=400, d_model=4, reach_T=300, lengths=(10, 20), steps=30, n_eval=200),
-    "docs": Settings(params=3000, d_model=8, reach_T=10_000, lengths=(50, 200), steps=600, n_eval=1000),
+    "docs": Settings(params=3000, d_model=8, reach_T=10_000, lengths=(50, 100), steps=500, n_eval=1000),
     "full": Settings(params=20_000, d_model=16, reach_T=10_000, lengths=(50, 200, 1000), steps=5000, n_eval=1000),
 }
 
@@ -188,13 +188,14 @@ def run(ctx) -> dict:
     fig = plot_success_vs_length({labels[a]: rates[a] for a in archs}, threshold=SOLVED_RATE, chance=CHANCE_RATE,
                                  chance_label="predict 0.5")
     fig.axes[0].set_title(f"Adding problem: solved rate against length\n{where}", fontsize="medium")
+    fig.axes[0].legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize="small")
     ctx.save_figure(fig, "solved_vs_length")
 
     # 3. LRU eigenvalues and timescales, init vs trained at the longest length
     T = s.lengths[-1]
     p0, p1 = trained[EIGEN_MODEL]
     lam0, lam1 = lru_eigenvalues(p0), lru_eigenvalues(p1)
-    ctx.save_figure(plot_eigenvalues(lam0, lam1, title=f"{EIGEN_MODEL}: eigenvalues at init and after "
+    ctx.save_figure(plot_eigenvalues(lam0, lam1, horizon=T, title=f"{EIGEN_MODEL}: eigenvalues at init and after "
                                                        f"training on the adding problem, T = {T} ({ctx.backend})"),
                     "eigenvalues")
     tau0, tau1 = timescales(np.log(np.abs(lam0[0]))), timescales(np.log(np.abs(lam1[0])))
