@@ -109,3 +109,42 @@ def test_errors():
         product_log_singular([np.ones((1, 3, 2)), np.ones((1, 2, 4))], "depth")
     with pytest.raises(ValueError, match="no factors"):
         product_log_singular([], "depth")
+
+
+@pytest.mark.parametrize("L", [1, 2, 8, 32])
+def test_fuss_catalan_density_has_the_fuss_catalan_moments(L):
+    from rnnflow.analysis.spectra import fuss_catalan_density
+    x, rho = fuss_catalan_density(L, points=200_001)
+    assert x.max() == pytest.approx((L + 1) ** (L + 1) / L ** L, rel=1e-6)
+    for k in (1, 2, 3):
+        m = np.trapezoid(x ** k * rho, x)
+        assert m == pytest.approx(fuss_catalan_moment(L, k), rel=2e-3), k
+    if L == 1:   # Marchenko-Pastur
+        np.testing.assert_allclose(rho, np.sqrt(x * (4 - x)) / (2 * np.pi * x), rtol=1e-6)   # cancellation at x -> 4
+
+
+def test_isometry_study_configs_and_theory():
+    from rnnflow.studies import isometry
+    N = 64
+    for act in isometry.ACTIVATIONS:
+        g2 = isometry.GAIN[act] ** 2
+        W = rf.init_params(isometry.config(act, "orthogonal", N, 3), 0, np.float64)["layers"][1]["linear"]["weight"]
+        np.testing.assert_allclose(W @ W.T, g2 * np.eye(N), atol=1e-12)
+        W = rf.init_params(isometry.config(act, "Gaussian", 512, 2), 0, np.float64)["layers"][1]["linear"]["weight"]
+        assert W.var() == pytest.approx(g2 / 512, rel=0.02)
+    u, dens = isometry.log_density(8)                 # a density of log10 sigma^2
+    assert np.trapezoid(dens, u) == pytest.approx(1.0, abs=0.01)
+    assert np.trapezoid(10 ** u * dens, u) == pytest.approx(1.0, rel=0.01)
+
+
+def test_isometry_figure(tmp_path):
+    from rnnflow.plotting.spectra import LOG_RANGE, plot_isometry
+    v = {8: np.zeros(10), 32: np.linspace(-3, 1, 50)}
+    fig = plot_isometry({("linear", "orthogonal"): v, ("tanh", "orthogonal"): v},
+                        {("linear", "orthogonal"): 1.0, ("tanh", "orthogonal"): "no closed form"},
+                        rows=["linear", "tanh"], cols=["orthogonal"])
+    a, b = fig.axes
+    assert a.get_xlim() == LOG_RANGE and "sigma" in b.get_xlabel()
+    assert any(t.get_text() == "no closed form" for t in b.texts)
+    assert any(line.get_xdata()[0] == 0 for line in a.get_lines())   # the sigma^2 = 1 line
+    fig.savefig(tmp_path / "iso.png")

@@ -127,3 +127,23 @@ def singular_spectrum_over_time(model, xs, t: int = 0, h0=None, *, params=None, 
         for lo in range(int(t), tr.T, chunk):
             yield from steps.block(lo, min(lo + chunk, tr.T))   # (n, B, N, N): each step in turn
     return product_log_singular(factors(), "time")
+
+
+def fuss_catalan_density(L: int, points: int = 2001):
+    """The N -> infinity density of the squared singular values ``x = sigma^2`` of a product of L
+    Gaussian ``N(0, 1/N)`` matrices, on its support ``(0, (L+1)^(L+1) / L^L]``, from the
+    parametrisation of Haagerup & Moller (2012) / Penson & Zyczkowski (2011, PRE 83, 061118),
+    for ``phi`` in ``(0, pi/(L+1))``::
+
+        x(phi)   = sin((L+1) phi)^(L+1) / (sin(phi) sin(L phi)^L)
+        rho(phi) = sin(phi)^2 sin(L phi)^(L-1) / (pi sin((L+1) phi)^L)
+
+    (L = 1: Marchenko-Pastur, ``sqrt(x (4 - x)) / (2 pi x)``). Returns ``(x, rho)`` with x
+    increasing; its moments are :func:`fuss_catalan_moment` (tests/test_spectra.py)."""
+    fuss_catalan_moment(L, 1)     # validates L
+    phi = np.linspace(0, math.pi / (L + 1), points + 2)[1:-1]
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        x = np.sin((L + 1) * phi) ** (L + 1) / (np.sin(phi) * np.sin(L * phi) ** L)
+        rho = np.sin(phi) ** 2 * np.sin(L * phi) ** (L - 1) / (math.pi * np.sin((L + 1) * phi) ** L)
+    order = np.argsort(x)
+    return x[order], rho[order]

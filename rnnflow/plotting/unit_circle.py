@@ -64,7 +64,7 @@ def plot_eigenvalues(init: list, trained: list | None = None, *, horizon: float 
         left.set_title(f"layer {l}: all N = {len(init[l])} eigenvalues", fontsize="medium")
         left.legend(loc="lower left", fontsize="small")
         if horizon is not None:
-            right.axhline(1 / horizon, color="0.2", ls="--", lw=1, label=f"1 - |lambda| = 1/T, T = {horizon:g}")
+            right.axhline(1 / horizon, color="0.2", ls="--", lw=1, label=rf"$1 - |\lambda| = 1/T$, T = {horizon:g}")
         right.set_yscale("log")
         right.set_xlim(-np.pi, np.pi)
         right.set_xlabel(r"phase $\arg\lambda$ (rad)")

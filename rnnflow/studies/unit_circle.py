@@ -189,6 +189,7 @@ def run(ctx) -> dict:
                                  chance_label="predict 0.5")
     fig.axes[0].set_title(f"Adding problem: solved rate against length\n{where}", fontsize="medium")
     fig.axes[0].legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize="small")
+    fig.set_size_inches(10.5, 4.6)
     ctx.save_figure(fig, "solved_vs_length")
 
     # 3. LRU eigenvalues and timescales, init vs trained at the longest length
