@@ -235,7 +235,7 @@ def reachmap(args):
     table(f"2. exact reach map log ||dh_T/dh_t||_2 for every t: chunked_log_spectral, N={N}, batch 1, "
           f"float64, layer 0; {args.reach_rounds} rounds, min / median",
           ["backend", "model", "T", "chunk", "whole s", "model's log_decay alone s", "RSS before MiB",
-           "peak RSS MiB", "peak - before MiB", "tracemalloc peak MiB", "log||J(0)||", "log||J(T/2)||", "log||J(T-1)||"], rows)
+           "peak RSS MiB", "peak - before MiB", "tracemalloc peak MiB", "log-norm at t=0", "t=T/2", "t=T-1"], rows)
     print(f"\n(xs itself, (T, 1, {I}) float64, is {T * I * 8 / 2**20:.0f} MiB; the (T, N) float64 log|a_t| "
           f"the one-shot route holds would be {T * N * 8 / 2**20:.0f} MiB, several times over)")
     table("2b. peer: the one-shot jacobians_over_time(...).log_spectral vs chunked at the same T",
