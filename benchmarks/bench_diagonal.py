@@ -9,10 +9,11 @@ Sections (``--only fastpath,reachmap,train,reference``, all by default):
 
 1. ``fastpath``: ``jacobians_over_time(route="auto")`` (the exact O(T N) fast path: a reverse
    cumulative sum of ``log|a_t|``) against its peer ``route="dense"`` (autodiff step Jacobians
-   and the dense product, ``spectral="exact"``), minGRU and LRU, N = 64 at T = 2000 and N = 256
-   at T = 500 (``--T256``; the dense route takes ~15-60 s there on a busy core), batch 1,
-   float64, both backends. Speed-up = dense / fast (minima), and the max |difference| of
-   ``log_spectral`` between the routes. The dense route runs ``--dense-rounds`` times.
+   and the dense product, ``spectral="exact"``), minGRU and LRU, N = 64 and N = 256, both at
+   T = 2000 (``--T64``, ``--T256``; the dense route takes ~10 s at N = 256 on one idle core,
+   a few times that on a busy one), batch 1, float64, both backends. Speed-up = dense / fast
+   (minima), and the max |difference| of ``log_spectral`` between the routes. The dense route
+   runs ``--dense-rounds`` times.
 2. ``reachmap``: ``log ||dh_T/dh_t||_2`` for every t at T = 10^6 (``--reach-T``), N = 256,
    batch 1, float64, minGRU and LRU, both backends, by
    :func:`rnnflow.analysis.diagonal.chunked_log_spectral` (chunks of ``--chunk`` steps, run
@@ -28,7 +29,9 @@ Sections (``--only fastpath,reachmap,train,reference``, all by default):
    and SSM, with the parallel scan (``parallel=True``) and the sequential loop
    (``parallel=False``): torch ``model(x, parallel=...)`` + ``backward()``; JAX
    ``jit(grad)`` of ``diagonal_forward`` / ``ssm_forward``, compiled (``lower().compile()``,
-   timed separately) before timing. Ratio seq / par (>1: the parallel scan wins).
+   timed separately) before timing. Ratio seq / par (>1: the parallel scan wins). torch's
+   sequential step is timed only up to T = 4000 (``--torch-seq-max-T``): its backward is
+   O(T^2) (see the note under the table).
 4. ``reference``: rnnflow's torch minGRU and LRU (forward + backward, sizes of section 3)
    against a plain-torch reference written here from the papers' equations with rnnflow's
    parameters copied in (the same stack: embed, LayerNorm, cell, output, residual, final
@@ -65,6 +68,10 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 
 I, D, B_TRAIN, O = 8, 64, 8, 1
 SECTIONS = ("fastpath", "reachmap", "train", "reference")
+SKIPPED = "not run (T > --torch-seq-max-T)"
+SKIP_NOTE = ("\n(torch's parallel=False backward is O(T^2): the loop reads a[t] from the whole (T, B, N) tensor, and "
+             "each such index's backward writes a zero-filled (T, B, N) gradient; measured once by hand, a minGRU "
+             "step took 7 s at T=4000 and 131 s at T=16000, so rows above --torch-seq-max-T skip it)")
 
 
 # ---------------------------------------------------------------- helpers
@@ -106,12 +113,18 @@ def mm(v, scale=1.0, fmt="{:.3f}") -> str:
     return f"{fmt.format(min(v) * scale)} / {fmt.format(float(np.median(v)) * scale)}"
 
 
-def table(title: str, header: list, rows: list) -> None:
+def table(title: str, header: list, rows=()):
+    """Print a markdown table's title and header (and ``rows``); returns ``row(cells)``, which
+    prints one more row at once (a long section shows its rows as they come)."""
     print(f"\n### {title}\n")
     print("| " + " | ".join(header) + " |")
     print("|" + "|".join("---" for _ in header) + "|")
+
+    def row(cells):
+        print("| " + " | ".join(str(c) for c in cells) + " |", flush=True)
     for r in rows:
-        print("| " + " | ".join(str(c) for c in r) + " |")
+        row(r)
+    return row
 
 
 def load() -> str:
@@ -163,7 +176,10 @@ def tracemalloc_peak(fn) -> float:
 def fastpath(args):
     from rnnflow.analysis import jacobians_over_time
     sizes = ((64, args.T64), (256, args.T256))
-    rows = []
+    row = table("1. jacobians_over_time: diagonal fast path (route='auto') vs dense route (route='dense'), "
+                "float64, batch 1; min / median",
+                ["backend", "model", "N", "T", "fast ms", "dense s", "rounds fast/dense", "dense/fast",
+                 "max abs diff log_spectral", "log_spectral[t=0]", "JAX dense first call s"])
     for N, T in sizes:
         for backend in args.backends:
             for kind in ("mingru", "lru"):
@@ -183,14 +199,10 @@ def fastpath(args):
                 t = interleave({"fast": fast, "dense": dense}, args.rounds,
                                limits={"dense": args.dense_rounds}, warm=False)
                 diff = np.abs(out["fast"].log_spectral - out["dense"].log_spectral).max()
-                rows.append([backend, kind, N, T, mm(t["fast"], 1e3, "{:.2f}"), mm(t["dense"], 1, "{:.2f}"),
-                             f"{len(t['fast'])}/{len(t['dense'])}", f"{min(t['dense']) / min(t['fast']):.0f}",
-                             f"{diff:.1e}", f"{out['fast'].log_spectral[0, 0]:.1f}",
-                             f"{first:.2f}" if backend == "jax" else ""])
-    table("1. jacobians_over_time: diagonal fast path (route='auto') vs dense route (route='dense'), "
-          "float64, batch 1; min / median",
-          ["backend", "model", "N", "T", "fast ms", "dense s", "rounds fast/dense", "dense/fast",
-           "max abs diff log_spectral", "log_spectral[t=0]", "JAX dense first call s"], rows)
+                row([backend, kind, N, T, mm(t["fast"], 1e3, "{:.2f}"), mm(t["dense"], 1, "{:.2f}"),
+                     f"{len(t['fast'])}/{len(t['dense'])}", f"{min(t['dense']) / min(t['fast']):.0f}",
+                     f"{diff:.1e}", f"{out['fast'].log_spectral[0, 0]:.1f}",
+                     f"{first:.2f}" if backend == "jax" else ""])
     print("\n(times include the model's forward pass; before timing, one call of each route (torch's dense "
           "route on 8 steps); JAX's dense route compiles per T: its first call, compile included, in the "
           "last column)")
@@ -203,8 +215,12 @@ def reachmap(args):
     from rnnflow.analysis.diagonal import chunked_log_spectral
     N, T, chunk = 256, args.reach_T, args.chunk
     xs = np.random.default_rng(0).standard_normal((T, 1, I))
-    rows, peer_rows = [], []
+    peer_rows = []
     resettable = reset_peak_rss()
+    row = table(f"2. exact reach map log ||dh_T/dh_t||_2 for every t: chunked_log_spectral, N={N}, batch 1, "
+                f"float64, layer 0; {args.reach_rounds} rounds, min / median",
+                ["backend", "model", "T", "chunk", "whole s", "model's log_decay alone s", "RSS before MiB",
+                 "peak RSS MiB", "peak - before MiB", "tracemalloc peak MiB", "log-norm at t=0", "t=T/2", "t=T-1"])
     for backend in args.backends:
         ops = backend_modules(backend).ops
         for kind in ("mingru", "lru"):
@@ -227,9 +243,9 @@ def reachmap(args):
             peak = peak_rss_mib()
             tm = tracemalloc_peak(whole)
             p = res["p"]
-            rows.append([backend, kind, f"{T:.0e}", chunk, mm(t["whole"], 1, "{:.2f}"), mm(t["decay"], 1, "{:.2f}"),
-                         f"{before:.0f}", f"{peak:.0f}" if resettable else f"{peak:.0f} (process)", f"{peak - before:.0f}",
-                         f"{tm:.0f}", f"{p[0, 0]:.5g}", f"{p[0, T // 2]:.5g}", f"{p[0, -1]:.4g}"])
+            row([backend, kind, f"{T:.0e}", chunk, mm(t["whole"], 1, "{:.2f}"), mm(t["decay"], 1, "{:.2f}"),
+                 f"{before:.0f}", f"{peak:.0f}" if resettable else f"{peak:.0f} (process)", f"{peak - before:.0f}",
+                 f"{tm:.0f}", f"{p[0, 0]:.5g}", f"{p[0, T // 2]:.5g}", f"{p[0, -1]:.4g}"])
             # peer: the one-shot fast path at peer_T
             Tp = args.peer_T
             out = {}
@@ -245,10 +261,6 @@ def reachmap(args):
                               f"{min(tp['chunked']) / min(tp['one']):.2f}", f"{tm_one:.0f}", f"{tm_ch:.0f}",
                               f"{np.abs(out['a'] - out['b']).max():.1e}"])
             del m
-    table(f"2. exact reach map log ||dh_T/dh_t||_2 for every t: chunked_log_spectral, N={N}, batch 1, "
-          f"float64, layer 0; {args.reach_rounds} rounds, min / median",
-          ["backend", "model", "T", "chunk", "whole s", "model's log_decay alone s", "RSS before MiB",
-           "peak RSS MiB", "peak - before MiB", "tracemalloc peak MiB", "log-norm at t=0", "t=T/2", "t=T-1"], rows)
     print(f"\n(xs itself, (T, 1, {I}) float64, is {T * I * 8 / 2**20:.0f} MiB; the (T, N) float64 log|a_t| "
           f"the one-shot route holds would be {T * N * 8 / 2**20:.0f} MiB, several times over)")
     table("2b. peer: the one-shot jacobians_over_time(...).log_spectral vs chunked at the same T",
@@ -286,7 +298,9 @@ def jax_step(model, x, y, parallel):
 
 
 def train(args):
-    rows = []
+    row = table(f"3. one training step (forward + backward, MSE on the output), float32, batch {B_TRAIN}, one "
+                f"layer; {args.rounds} rounds, min / median ms",
+                ["backend", "model", "T", "S", "parallel ms", "sequential ms", "seq/par", "JAX compile s par / seq"])
     for backend in args.backends:
         for kind in ("mingru", "lru", "ssm"):
             for T in args.train_T:
@@ -294,22 +308,25 @@ def train(args):
                 rng = np.random.default_rng(T)
                 xs = rng.standard_normal((T, B_TRAIN, I)).astype(np.float32)
                 ys = rng.standard_normal((T, B_TRAIN, O)).astype(np.float32)
+                comp, seq = None, True
                 if backend == "torch":
                     import torch
                     x, y = torch.from_numpy(xs), torch.from_numpy(ys)
-                    fns, comp = {"par": torch_step(m, x, y, True), "seq": torch_step(m, x, y, False)}, None
+                    seq = T <= args.torch_seq_max_T
+                    fns = {"par": torch_step(m, x, y, True)}
+                    if seq:
+                        fns["seq"] = torch_step(m, x, y, False)
                 else:
                     import jax.numpy as jnp
                     x, y = jnp.asarray(xs), jnp.asarray(ys)
                     (fp, cp), (fs, cs) = jax_step(m, x, y, True), jax_step(m, x, y, False)
                     fns, comp = {"par": fp, "seq": fs}, (cp, cs)
                 t = interleave(fns, args.rounds)
-                rows.append([backend, kind, T, m.config.state_width, mm(t["par"], 1e3, "{:.1f}"),
-                             mm(t["seq"], 1e3, "{:.1f}"), f"{min(t['seq']) / min(t['par']):.2f}",
-                             "" if comp is None else f"{comp[0]:.2f} / {comp[1]:.2f}"])
-    table(f"3. one training step (forward + backward, MSE on the output), float32, batch {B_TRAIN}, one layer; "
-          f"{args.rounds} rounds, min / median ms",
-          ["backend", "model", "T", "S", "parallel ms", "sequential ms", "seq/par", "JAX compile s par / seq"], rows)
+                row([backend, kind, T, m.config.state_width, mm(t["par"], 1e3, "{:.1f}"),
+                     mm(t["seq"], 1e3, "{:.1f}") if seq else SKIPPED,
+                     f"{min(t['seq']) / min(t['par']):.2f}" if seq else "",
+                     "" if comp is None else f"{comp[0]:.2f} / {comp[1]:.2f}"])
+    print(SKIP_NOTE)
 
 
 # ---------------------------------------------------------------- 4. plain references
@@ -326,9 +343,9 @@ def ref_forward(p: dict, x, kind: str, mode: str):
         cand = F.linear(u, p["layers.0.cand.weight"], p["layers.0.cand.bias"])
         if mode == "seq":
             zt = torch.sigmoid(k)
-            a, b, h, hs = 1 - zt, zt * cand, torch.zeros_like(k[0]), []
-            for t in range(x.shape[0]):
-                h = a[t] * h + b[t]
+            h, hs = torch.zeros_like(k[0]), []
+            for a_t, b_t in zip((1 - zt).unbind(0), (zt * cand).unbind(0)):   # unbind: a linear-time backward
+                h = a_t * h + b_t
                 hs.append(h)
             h = torch.stack(hs)
         else:              # h_t = exp(A_t) sum_{j<=t} exp(log z_j + log h~_j - A_j),  A_t = sum_{j<=t} log(1 - z_j)
@@ -348,8 +365,8 @@ def ref_forward(p: dict, x, kind: str, mode: str):
         T = x.shape[0]
         if mode == "seq":
             lam, h, hs = torch.exp(log_lam), torch.zeros_like(bu[0]), []
-            for t in range(T):
-                h = lam * h + bu[t]
+            for b_t in bu.unbind(0):
+                h = lam * h + b_t
                 hs.append(h)
             h = torch.stack(hs)
         else:              # h_t = sum_{k<=t} lambda^(t-k) b_k: a causal convolution, by FFT
@@ -401,7 +418,10 @@ def reference(args):
             raise SystemExit(f"the {kind} reference disagrees with rnnflow (max rel diff y / grads): loops in "
                              f"float32 {dy:.1e} / {dg:.1e}, parallel forms in float64 {dy64:.1e} / {dg64:.1e}")
         checks[kind] = {"seq": (dy, dg), "par64": (dy64, dg64)}
-    rows = []
+    row = table(f"4. rnnflow torch vs a plain-torch reference, forward + backward, float32, batch {B_TRAIN}, "
+                f"S = 64; {args.rounds} rounds, min / median ms",
+                ["model", "T", "rnnflow parallel ms", "ref parallel ms", "rnnflow/ref (par)", "f32 rel diff (par)",
+                 "rnnflow sequential ms", "ref sequential ms", "rnnflow/ref (seq)"])
     for kind in ("mingru", "lru"):
         for T in Ts:
             m = build(kind, 64, "torch", np.float32, output_size=O)
@@ -412,19 +432,19 @@ def reference(args):
             with torch.no_grad():
                 ya = m(x).y
                 f32 = float((ya - ref_forward(p, x, kind, "par")).abs().max() / ya.abs().max())
+            seq = T <= args.torch_seq_max_T
             fns = {"rf_par": torch_step(m, x, y, True), "ref_par": ref_step(p, x, y, kind, "par"),
-                   "rf_seq": torch_step(m, x, y, False), "ref_seq": ref_step(p, x, y, kind, "seq")}
+                   "ref_seq": ref_step(p, x, y, kind, "seq")}
+            if seq:
+                fns["rf_seq"] = torch_step(m, x, y, False)
             t = interleave(fns, args.rounds)
-            rows.append([kind, T, mm(t["rf_par"], 1e3, "{:.1f}"), mm(t["ref_par"], 1e3, "{:.1f}"),
-                         f"{min(t['rf_par']) / min(t['ref_par']):.2f}", f"{f32:.0e}",
-                         mm(t["rf_seq"], 1e3, "{:.1f}"), mm(t["ref_seq"], 1e3, "{:.1f}"),
-                         f"{min(t['rf_seq']) / min(t['ref_seq']):.2f}"])
-    par_ref = {"mingru": "log-space scan", "lru": "FFT conv"}
-    table(f"4. rnnflow torch vs a plain-torch reference, forward + backward, float32, batch {B_TRAIN}, S = 64; "
-          f"{args.rounds} rounds, min / median ms",
-          ["model", "T", "rnnflow parallel ms", "ref parallel ms", "rnnflow/ref (par)", "f32 rel diff (par)",
-           "rnnflow sequential ms", "ref sequential ms", "rnnflow/ref (seq)"], rows)
-    print("\n(ref parallel: minGRU " + par_ref["mingru"] + ", LRU " + par_ref["lru"] + "; agreement with rnnflow "
+            row([kind, T, mm(t["rf_par"], 1e3, "{:.1f}"), mm(t["ref_par"], 1e3, "{:.1f}"),
+                 f"{min(t['rf_par']) / min(t['ref_par']):.2f}", f"{f32:.0e}",
+                 mm(t["rf_seq"], 1e3, "{:.1f}") if seq else SKIPPED, mm(t["ref_seq"], 1e3, "{:.1f}"),
+                 f"{min(t['rf_seq']) / min(t['ref_seq']):.2f}" if seq else ""])
+    print(SKIP_NOTE)
+    print("\n(ref parallel: minGRU log-space scan, LRU FFT convolution; ref loops step over unbind(0) slices; "
+          "agreement with rnnflow "
           f"at T={min(Ts)} before timing, max rel diff y / grads: " + "; ".join(
               f"{k} loop f32 {c['seq'][0]:.0e} / {c['seq'][1]:.0e}, parallel f64 {c['par64'][0]:.0e} / "
               f"{c['par64'][1]:.0e}" for k, c in checks.items()) + ")")
@@ -438,7 +458,7 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=1, help="torch, BLAS and XLA threads (default 1)")
     ap.add_argument("--quick", action="store_true", help="small sizes: a smoke test in about a minute")
     ap.add_argument("--T64", type=int, default=2000, help="section 1: T at N=64")
-    ap.add_argument("--T256", type=int, default=500, help="section 1: T at N=256")
+    ap.add_argument("--T256", type=int, default=2000, help="section 1: T at N=256")
     ap.add_argument("--dense-rounds", type=int, default=2, help="section 1: rounds of the dense route")
     ap.add_argument("--reach-T", type=int, default=10 ** 6)
     ap.add_argument("--peer-T", type=int, default=10 ** 5, help="section 2: T of the one-shot peer")
@@ -446,6 +466,8 @@ def main(argv=None):
     ap.add_argument("--reach-rounds", type=int, default=3)
     ap.add_argument("--train-T", default="1000,4000,16000")
     ap.add_argument("--backends", default="torch,jax", help="sections 1-3: torch, jax or both")
+    ap.add_argument("--torch-seq-max-T", type=int, default=4000,
+                    help="sections 3-4: longest T at which torch's sequential (parallel=False) step is timed")
     args = ap.parse_args(argv)
     only = [s for s in args.only.split(",") if s]
     bad = sorted(set(only) - set(SECTIONS))
