@@ -54,9 +54,10 @@ def linear_scan(a, b, h0, parallel: bool = True):
     towards 0). ``parallel=False``: the sequential loop."""
     b = torch.cat([b[:1] + a[:1] * h0, b[1:]])
     if not parallel:
+        # unbind, not a[t]: each index's backward writes a zero-filled (T, B, N) gradient (O(T^2))
         out, h = [], h0
-        for t in range(a.shape[0]):
-            h = a[t] * h + b[t] if t else b[0]
+        for t, (a_t, b_t) in enumerate(zip(a.unbind(0), b.unbind(0))):
+            h = a_t * h + b_t if t else b_t
             out.append(h)
         return torch.stack(out)
     d, T = 1, a.shape[0]

@@ -98,8 +98,8 @@ def ssm_step(p, h, x_t):
 def scan_sequential(log_a, bx, h0):
     """``h_t = exp(log_a_t) h_{t-1} + bx_t`` by a time loop; log_a, bx (T, ...), h0 (...)."""
     hs, h = [], h0
-    for t in range(log_a.shape[0]):
-        h = torch.exp(log_a[t]) * h + bx[t]
+    for a_t, b_t in zip(torch.exp(log_a).unbind(0), bx.unbind(0)):   # unbind: an O(T) backward
+        h = a_t * h + b_t
         hs.append(h)
     return torch.stack(hs)
 
