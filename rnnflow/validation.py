@@ -265,3 +265,22 @@ def check_diagonal_state(ops, state0, config, batch: int, model_dtype) -> None:
                          f"S={config.state_width} the real state per layer of {type(config).__name__}")
     if ops.all_finite(state0) is False:
         check_finite(False, "state0")
+
+
+# ---------------------------------------------------------------- analyzer inputs
+def check_layer(layer: int, num_layers: int) -> int:
+    """``layer`` as an index in ``0..num_layers-1`` (negative counts from the top)."""
+    if isinstance(layer, bool) or not isinstance(layer, (int, np.integer)) or not -num_layers <= layer < num_layers:
+        raise ValueError(f"layer={layer!r} is invalid for a {num_layers}-layer model: expected an integer "
+                         f"in [{-num_layers}, {num_layers - 1}]")
+    return int(layer) % num_layers
+
+
+def check_sequence(shape, what: str = "xs") -> None:
+    """Raise ``ValueError`` unless ``shape`` is a non-empty time-major ``(T, B, I)``."""
+    shape = tuple(shape)
+    if len(shape) != 3:
+        raise ValueError(f"{what} has shape {shape} (rank {len(shape)}): expected rank 3, "
+                         f"layout (T, B, I) (time-major)")
+    if 0 in shape:
+        raise ValueError(f"{what} has an empty dimension (shape {shape})")

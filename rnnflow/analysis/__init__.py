@@ -19,6 +19,7 @@ from .backends import as_model as as_model, resolve_backend as resolve_backend
 from .clipping import CliffPath as CliffPath, cliff_loss_and_grad as cliff_loss_and_grad, descend as descend
 from .decomposition import decompose_elman as decompose_elman, elman_decomposition as elman_decomposition
 from .depth import gradient_through_depth as gradient_through_depth
+from .diagonal import chunked_log_spectral as chunked_log_spectral
 from .jacobians import jacobians_over_time as jacobians_over_time
 from .mean_field import MeanField as MeanField, mean_field as mean_field
 from .lyapunov import lyapunov_exponents as lyapunov_exponents, lyapunov_spectrum as lyapunov_spectrum
@@ -28,6 +29,10 @@ from .results import (
     JacobianNorms as JacobianNorms, LyapunovSpectrum as LyapunovSpectrum, ReachProfile as ReachProfile,
 )
 from .reach import gradient_reach as gradient_reach
+from .spectra import (
+    SingularSpectrum as SingularSpectrum, singular_spectrum_over_time as singular_spectrum_over_time,
+    singular_spectrum_through_depth as singular_spectrum_through_depth,
+)
 from .spectral import exact_top_singular as exact_top_singular
 from .step_jacobians import StepJacobians as StepJacobians
 from .theory import (
@@ -41,5 +46,6 @@ __all__ = [
     "product_norms", "exact_top_singular", "StepJacobians", "Trace", "JacobianNorms",
     "ElmanDecomposition", "ReachProfile", "DepthProfile", "LyapunovSpectrum", "LOG10E",
     "CliffPath", "cliff_loss_and_grad", "descend", "PascanuBound", "pascanu_bound", "gamma", "log_bound_curve", "sigmoid_chain_log_bound",
-    "mean_field", "MeanField",
+    "mean_field", "MeanField", "chunked_log_spectral", "singular_spectrum_through_depth",
+    "singular_spectrum_over_time", "SingularSpectrum",
 ]

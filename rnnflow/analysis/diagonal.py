@@ -174,7 +174,7 @@ def chunked_log_spectral(model, xs, h0=None, *, params=None, layer: int = 0, bac
     ``params`` and ``backend``; ``h0`` its ``state0`` ``(L, B, S)``); ``chunk``: steps per chunk.
     """
     from .backends import prepare
-    from .trace import check_layer, check_sequence
+    from ..validation import check_layer, check_sequence
 
     if isinstance(chunk, bool) or not isinstance(chunk, (int, np.integer)) or chunk < 1:
         raise ValueError(f"chunk={chunk!r} is invalid: expected a positive integer")

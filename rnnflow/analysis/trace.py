@@ -15,6 +15,7 @@ import numpy as np
 
 from ..config import RECURRENT_CONFIGS, LSTMConfig, RNNConfig
 from ..types import Trace
+from ..validation import check_layer as check_layer, check_sequence as check_sequence
 from .diagonal import is_diagonal_model
 from .own_models import ParamStep
 
@@ -159,24 +160,6 @@ def check_sequence_output(y_shape, x_shape) -> None:
     if len(y_shape) != 3 or tuple(y_shape[:2]) != tuple(x_shape[:2]):
         raise ValueError(f"the model output has shape {tuple(y_shape)}: expected (T, B, O) = "
                          f"({x_shape[0]}, {x_shape[1]}, O)")
-
-
-def check_layer(layer: int, num_layers: int) -> int:
-    """``layer`` as an index in ``0..num_layers-1`` (negative counts from the top)."""
-    if isinstance(layer, bool) or not isinstance(layer, (int, np.integer)) or not -num_layers <= layer < num_layers:
-        raise ValueError(f"layer={layer!r} is invalid for a {num_layers}-layer model: expected an integer "
-                         f"in [{-num_layers}, {num_layers - 1}]")
-    return int(layer) % num_layers
-
-
-def check_sequence(shape, what: str = "xs") -> None:
-    """Raise ``ValueError`` unless ``shape`` is a non-empty time-major ``(T, B, I)``."""
-    shape = tuple(shape)
-    if len(shape) != 3:
-        raise ValueError(f"{what} has shape {shape} (rank {len(shape)}): expected rank 3, "
-                         f"layout (T, B, I) (time-major)")
-    if 0 in shape:
-        raise ValueError(f"{what} has an empty dimension (shape {shape})")
 
 
 def check_state_shapes(parts_shapes, batch: int, what: str = "h0") -> None:
