@@ -126,13 +126,14 @@ def _sweep(args) -> int:
     sweep = sweep_from(args.name, args.grid, args.seeds, args.backend, args.scale, data)
     folder, rows = run_sweep(sweep, out=args.out, workers=args.workers, engine=args.engine,
                              address=args.address, progress=not args.no_progress)
-    counts = {s: sum(r["status"] == s for r in rows) for s in ("finished", "non-finite", "failed")}
+    from .sweep.cell import STATUSES
+    counts = {s: sum(r["status"] == s for r in rows) for s in STATUSES}
     reused = sum(bool(r.get("reused")) for r in rows)
     print(f"sweep {sweep.study}: {len(rows)} cells, " + ", ".join(f"{n} {k}" for k, n in counts.items())
           + f" ({reused} loaded from complete folders)")
     for r in rows:
-        if r["status"] == "failed":
-            print(f"   failed: {r['cell']}: {r['error']}")
+        if r["status"] != "finished":
+            print(f"   {r['status']}: {r['cell']}: {r['error'] or r.get('detail', '')}")
     print(f"   table: {os.path.join(folder, 'sweep.csv')}")
     if args.plot:
         from .io import atomic_write_bytes

@@ -82,7 +82,8 @@ def load_result(folder: str) -> StudyResult:
         with open(path) as f:
             saved = json.load(f)
         return StudyResult(saved["study"], saved["backend"], int(saved["seed"]), saved["scale"], folder,
-                           saved["results"], tuple(saved.get("figures", ())), float(saved["seconds"]), reused=True)
+                           saved["results"], tuple(saved.get("figures", ())), float(saved["seconds"]), reused=True,
+                           training=tuple(saved.get("training_runs", ())))
     except (OSError, ValueError, KeyError) as e:
         raise ValueError(f"compare: {folder!r} is not a finished study folder (no readable summary.json: "
                          f"{type(e).__name__})") from None

@@ -8,7 +8,7 @@ import os
 
 from ..io import atomic_write_bytes, atomic_write_text, write_json
 
-FIRST = ("cell", "seed", "backend", "scale", "status", "error")
+FIRST = ("cell", "seed", "backend", "scale", "status", "error", "detail")
 
 
 def columns(sweep, rows) -> list[str]:
