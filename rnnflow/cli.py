@@ -123,7 +123,8 @@ def _sweep(args) -> int:
     from .sweep import run_sweep
     from .sweep.grid import load_sweep_file, sweep_from
     data = load_sweep_file(args.file) if args.file else None
-    sweep = sweep_from(args.name, args.grid, args.seeds, args.backend, args.scale, data)
+    sweep = sweep_from(args.name, args.grid, args.seeds, args.backend, args.scale, data, args.sample, args.random,
+                       args.sample_seed)
     folder, rows = run_sweep(sweep, out=args.out, workers=args.workers, engine=args.engine,
                              address=args.address, progress=not args.no_progress)
     from .sweep.cell import STATUSES
@@ -155,13 +156,23 @@ def _sweep(args) -> int:
 def _add_sweep(sub) -> None:
     from .studies import SCALES, STUDIES
     p = sub.add_parser("sweep", help="a grid of a study's settings x seeds, on a local pool or a Ray cluster",
-                       description=_sweep.__doc__,
-                       epilog="example: rnnflow sweep clipping --grid hidden=16,32 --grid lr=0.01,0.1 --seeds 0-2")
+                       description=inspect.cleandoc(_sweep.__doc__),
+                       epilog="examples:\n  rnnflow sweep clipping --grid hidden=16,32 --grid lr=0.01,0.1 --seeds 0-2\n"
+                              "  rnnflow sweep clipping --sample lr=0.001:1:log --sample hidden=8:64 --random 20 "
+                              "--sample-seed 1", formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("name", nargs="?", choices=STUDIES, metavar="STUDY", help="the study (or study = ... in --file)")
     p.add_argument("--grid", action="append", default=[], metavar="FIELD=V1,V2",
                    help="values of one settings field (repeatable); tuple fields: values split by ';'")
+    p.add_argument("--sample", action="append", default=[], metavar="FIELD=SPEC",
+                   help="draw this field at random (repeatable), SPEC LO:HI (uniform; ints: LO..HI), LO:HI:log "
+                        "(log-uniform) or A|B|C (one of); with --random N, crossed with --grid and --seeds")
+    p.add_argument("--random", type=_count(1), default=None, metavar="N",
+                   help="how many settings of the --sample fields to draw (recorded in the sweep folder: a "
+                        "re-run resumes the same cells)")
+    p.add_argument("--sample-seed", type=_count(0), default=None, metavar="S", help="seed of the --random draws (default: 0)")
     p.add_argument("--seeds", default=None, help="seeds of every setting: 0-2, 0,3,5 or 4 (default: 0)")
-    p.add_argument("--file", default=None, help="a TOML (or YAML) sweep file: study, backend, scale, seeds, [grid]")
+    p.add_argument("--file", default=None,
+                   help="a TOML (or YAML) sweep file: study, backend, scale, seeds, [grid], [sample], random, sample_seed")
     p.add_argument("--backend", choices=("torch", "jax"), default=None, help="default: torch")
     p.add_argument("--scale", choices=SCALES, default=None, help="default: smoke")
     p.add_argument("--out", type=_folder, default="results", help="results root folder (default: ./results)")
