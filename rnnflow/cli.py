@@ -189,14 +189,37 @@ def _add_sweep(sub) -> None:
 
 def _compare(args) -> int:
     """Print the headline numbers of two or more study folders (results/<study>/<run>) side by
-    side with their differences, each against the first."""
-    from .studies.compare import compare_summaries, load_result
+    side with their differences, each against the first, and draw the arrays their data.npz
+    share (loss curves, Jacobian profiles...) overlaid, one panel per array, one line per run."""
+    from .studies.compare import compare_summaries, load_result, overlay_figure
     if len(args.runs) < 2:
         raise ValueError(f"compare: give two or more run folders, got {len(args.runs)}")
     runs = [load_result(f) for f in args.runs]
     labels = [os.path.basename(os.path.normpath(f)) for f in args.runs]
+    if len(set(labels)) < len(labels):   # one run name under two results roots: the paths from their common root
+        root = os.path.commonpath([os.path.abspath(f) for f in args.runs])
+        labels = [os.path.relpath(os.path.abspath(f), root) for f in args.runs]
+    if len(set(labels)) < len(labels):
+        labels = [f"{label} ({i + 1})" for i, label in enumerate(labels)]
     for run, label in zip(runs[1:], labels[1:]):
         print(compare_summaries(runs[0], run, labels=(labels[0], label)))
+    if args.no_figure:
+        return 0
+    fig, left = overlay_figure(args.runs, labels)
+    if fig is None:
+        print("   figure: none (the runs' data.npz share no 1-D arrays)")
+        return 0
+    import io
+
+    from .io import atomic_write_bytes
+    path = args.out or os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(args.runs[0]))), "compare",
+                                    runs[0].name, "_vs_".join(labels).replace(os.sep, "+") + ".png")
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=120)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    atomic_write_bytes(path, buf.getvalue())
+    n = sum(1 for ax in fig.axes if ax.get_visible())
+    print(f"   figure: {path} ({n} arrays overlaid" + (f", {left} more not drawn" if left else "") + ")")
     return 0
 
 
@@ -390,6 +413,9 @@ def main(argv=None) -> int:
     cmp = sub.add_parser("compare", help="headline numbers of two or more runs side by side, with differences",
                          description=_compare.__doc__)
     cmp.add_argument("runs", nargs="+", metavar="RUN", help="study results folders (two or more)")
+    cmp.add_argument("--out", default=None, metavar="PNG",
+                     help="the overlay figure's path (default: <results>/compare/<study>/<A>_vs_<B>.png)")
+    cmp.add_argument("--no-figure", action="store_true", help="print the table only")
     cmp.set_defaults(func=_compare)
     args = parser.parse_args(argv)
     try:

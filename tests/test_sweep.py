@@ -197,3 +197,36 @@ def test_row_status_rule():
     assert row_status([div, nan], {"m:a": 1.0}) == ("non-finite", "1 of 2 training runs: non-finite")
     assert row_status([{"outcome": "stopped", "detail": "s"}], {})[0] == "non-finite"
     assert row_status([div], {"m:a": float("nan")}) == ("non-finite", "headline numbers not finite: a")
+
+
+def test_compare_draws_the_shared_arrays_overlaid(tmp_path, capsys):
+    import numpy as np
+
+    from rnnflow.studies.compare import overlay_figure
+    base = studies.get("tanh_vs_weights").SCALES["smoke"]
+    a = studies.run("tanh_vs_weights", out=str(tmp_path), progress=False)
+    b = studies.run("tanh_vs_weights", out=str(tmp_path), progress=False, settings=dataclasses.replace(base, steps=9))
+    labels = [os.path.basename(a.folder), os.path.basename(b.folder)]
+    assert cli.main(["compare", a.folder, b.folder]) == 0
+    out = capsys.readouterr().out
+    want = tmp_path / "compare" / "tanh_vs_weights" / f"{labels[0]}_vs_{labels[1]}.png"
+    assert f"figure: {want} (8 arrays overlaid)" in out
+    assert want.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    fig, left = overlay_figure([a.folder, b.folder], labels)
+    assert left == 0
+    npz = [np.load(os.path.join(f, "data.npz")) for f in (a.folder, b.folder)]
+    drawn = [ax for ax in fig.axes if ax.get_visible()]
+    keys = [k for k in npz[0].files if not k.endswith("/gap")]   # every array but the x axes
+    assert [ax.get_title().split(" (mean of")[0] for ax in drawn] == keys
+    for ax, key in zip(drawn, keys):
+        lines = ax.get_lines()
+        assert [ln.get_label() for ln in lines] == labels
+        for ln, z in zip(lines, npz):
+            y = z[key] if z[key].ndim == 1 else z[key].mean(axis=0)   # (B, N) profiles: the batch mean
+            np.testing.assert_allclose(ln.get_ydata(), y, rtol=1e-15, atol=0)
+            np.testing.assert_array_equal(ln.get_xdata(), z[key.rsplit("/", 1)[0] + "/gap"])
+        assert ax.get_xlabel() == "gap t - s (steps)" and ax.get_ylabel()
+    assert len(drawn[0].get_lines()[1].get_ydata()) < len(drawn[0].get_lines()[0].get_ydata())   # steps 9 < 15
+    other = tmp_path / "mine.png"
+    assert cli.main(["compare", a.folder, b.folder, "--out", str(other)]) == 0 and other.exists()
+    assert f"figure: {other}" in capsys.readouterr().out
