@@ -123,16 +123,18 @@ def _sweep(args) -> int:
     from .sweep import run_sweep
     from .sweep.grid import load_sweep_file, sweep_from
     data = load_sweep_file(args.file) if args.file else None
-    sweep = sweep_from(args.name, args.grid, args.seeds, args.backend, args.scale, data)
+    sweep = sweep_from(args.name, args.grid, args.seeds, args.backend, args.scale, data, args.sample, args.random,
+                       args.sample_seed)
     folder, rows = run_sweep(sweep, out=args.out, workers=args.workers, engine=args.engine,
                              address=args.address, progress=not args.no_progress)
-    counts = {s: sum(r["status"] == s for r in rows) for s in ("finished", "non-finite", "failed")}
+    from .sweep.cell import STATUSES
+    counts = {s: sum(r["status"] == s for r in rows) for s in STATUSES}
     reused = sum(bool(r.get("reused")) for r in rows)
     print(f"sweep {sweep.study}: {len(rows)} cells, " + ", ".join(f"{n} {k}" for k, n in counts.items())
           + f" ({reused} loaded from complete folders)")
     for r in rows:
-        if r["status"] == "failed":
-            print(f"   failed: {r['cell']}: {r['error']}")
+        if r["status"] != "finished":
+            print(f"   {r['status']}: {r['cell']}: {r['error'] or r.get('detail', '')}")
     print(f"   table: {os.path.join(folder, 'sweep.csv')}")
     if args.plot:
         from .io import atomic_write_bytes
@@ -154,13 +156,23 @@ def _sweep(args) -> int:
 def _add_sweep(sub) -> None:
     from .studies import SCALES, STUDIES
     p = sub.add_parser("sweep", help="a grid of a study's settings x seeds, on a local pool or a Ray cluster",
-                       description=_sweep.__doc__,
-                       epilog="example: rnnflow sweep clipping --grid hidden=16,32 --grid lr=0.01,0.1 --seeds 0-2")
+                       description=inspect.cleandoc(_sweep.__doc__),
+                       epilog="examples:\n  rnnflow sweep clipping --grid hidden=16,32 --grid lr=0.01,0.1 --seeds 0-2\n"
+                              "  rnnflow sweep clipping --sample lr=0.001:1:log --sample hidden=8:64 --random 20 "
+                              "--sample-seed 1", formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("name", nargs="?", choices=STUDIES, metavar="STUDY", help="the study (or study = ... in --file)")
     p.add_argument("--grid", action="append", default=[], metavar="FIELD=V1,V2",
                    help="values of one settings field (repeatable); tuple fields: values split by ';'")
+    p.add_argument("--sample", action="append", default=[], metavar="FIELD=SPEC",
+                   help="draw this field at random (repeatable), SPEC LO:HI (uniform; ints: LO..HI), LO:HI:log "
+                        "(log-uniform) or A|B|C (one of); with --random N, crossed with --grid and --seeds")
+    p.add_argument("--random", type=_count(1), default=None, metavar="N",
+                   help="how many settings of the --sample fields to draw (recorded in the sweep folder: a "
+                        "re-run resumes the same cells)")
+    p.add_argument("--sample-seed", type=_count(0), default=None, metavar="S", help="seed of the --random draws (default: 0)")
     p.add_argument("--seeds", default=None, help="seeds of every setting: 0-2, 0,3,5 or 4 (default: 0)")
-    p.add_argument("--file", default=None, help="a TOML (or YAML) sweep file: study, backend, scale, seeds, [grid]")
+    p.add_argument("--file", default=None,
+                   help="a TOML (or YAML) sweep file: study, backend, scale, seeds, [grid], [sample], random, sample_seed")
     p.add_argument("--backend", choices=("torch", "jax"), default=None, help="default: torch")
     p.add_argument("--scale", choices=SCALES, default=None, help="default: smoke")
     p.add_argument("--out", type=_folder, default="results", help="results root folder (default: ./results)")
@@ -177,14 +189,37 @@ def _add_sweep(sub) -> None:
 
 def _compare(args) -> int:
     """Print the headline numbers of two or more study folders (results/<study>/<run>) side by
-    side with their differences, each against the first."""
-    from .studies.compare import compare_summaries, load_result
+    side with their differences, each against the first, and draw the arrays their data.npz
+    share (loss curves, Jacobian profiles...) overlaid, one panel per array, one line per run."""
+    from .studies.compare import compare_summaries, load_result, overlay_figure
     if len(args.runs) < 2:
         raise ValueError(f"compare: give two or more run folders, got {len(args.runs)}")
     runs = [load_result(f) for f in args.runs]
     labels = [os.path.basename(os.path.normpath(f)) for f in args.runs]
+    if len(set(labels)) < len(labels):   # one run name under two results roots: the paths from their common root
+        root = os.path.commonpath([os.path.abspath(f) for f in args.runs])
+        labels = [os.path.relpath(os.path.abspath(f), root) for f in args.runs]
+    if len(set(labels)) < len(labels):
+        labels = [f"{label} ({i + 1})" for i, label in enumerate(labels)]
     for run, label in zip(runs[1:], labels[1:]):
         print(compare_summaries(runs[0], run, labels=(labels[0], label)))
+    if args.no_figure:
+        return 0
+    fig, left = overlay_figure(args.runs, labels)
+    if fig is None:
+        print("   figure: none (the runs' data.npz share no 1-D arrays)")
+        return 0
+    import io
+
+    from .io import atomic_write_bytes
+    path = args.out or os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(args.runs[0]))), "compare",
+                                    runs[0].name, "_vs_".join(labels).replace(os.sep, "+") + ".png")
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=120)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    atomic_write_bytes(path, buf.getvalue())
+    n = sum(1 for ax in fig.axes if ax.get_visible())
+    print(f"   figure: {path} ({n} arrays overlaid" + (f", {left} more not drawn" if left else "") + ")")
     return 0
 
 
@@ -378,6 +413,9 @@ def main(argv=None) -> int:
     cmp = sub.add_parser("compare", help="headline numbers of two or more runs side by side, with differences",
                          description=_compare.__doc__)
     cmp.add_argument("runs", nargs="+", metavar="RUN", help="study results folders (two or more)")
+    cmp.add_argument("--out", default=None, metavar="PNG",
+                     help="the overlay figure's path (default: <results>/compare/<study>/<A>_vs_<B>.png)")
+    cmp.add_argument("--no-figure", action="store_true", help="print the table only")
     cmp.set_defaults(func=_compare)
     args = parser.parse_args(argv)
     try:

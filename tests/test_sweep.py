@@ -1,5 +1,6 @@
 """``rnnflow sweep`` on the local engine: a 2x2x2 grid gives 8 rows whose numbers are those of
-the same study runs made directly; a sweep SIGKILLed mid-way resumes without recomputing its
+the same study runs made directly; a row's status (finished / diverged / non-finite / failed)
+agrees with the loss curves its cell saved; a sweep SIGKILLed mid-way resumes without recomputing its
 completed cells and ends with the table of an uninterrupted sweep; bad specs are one line."""
 from __future__ import annotations
 
@@ -143,3 +144,89 @@ def test_compare_prints_two_runs_side_by_side(tmp_path, capsys):
     assert f"{abs(va - vb):.2g}" in line.split()[-1] and os.path.basename(b.folder) in out
     assert cli.main(["compare", a.folder, str(tmp_path)]) == 2
     assert "not a finished study folder" in capsys.readouterr().err
+
+
+def _outcome_from_npz(folder, skip="cliff/") -> list[str]:
+    """Each training run's outcome recomputed from the loss curves in its data.npz, by the
+    trainer's documented rule: any non-finite value: non-finite; else a loss above 1e6 x the
+    first: diverged; else finished."""
+    import numpy as np
+    with np.load(os.path.join(folder, "data.npz")) as z:
+        curves = [z[k] for k in z.files if k.endswith("/loss") and not k.startswith(skip)]
+    return ["non-finite" if not np.isfinite(c).all() else "diverged" if c.max() > 1e6 * c[0] else "finished"
+            for c in curves]
+
+
+def test_row_status_is_diverged_for_a_cell_that_really_diverges(tmp_path, capsys):
+    # init_stall (Adam) at lr 1e5: the ReLU runs' losses blow up but stay finite in float32
+    small = ["--grid", "size=8", "--grid", "hidden=16", "--grid", "epochs=2"]
+    argv = ["sweep", "init_stall", "--grid", "lr=0.001,100000", *small, "--out", str(tmp_path), "--no-progress",
+            "--workers", "1"]
+    assert cli.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "2 cells, 1 finished, 1 diverged, 0 non-finite, 0 failed" in out
+    calm, wild = _table(tmp_path)
+    assert (calm["lr"], calm["status"], wild["lr"], wild["status"]) == ("0.001", "finished", "100000", "diverged")
+    for row in (calm, wild):
+        outcomes = _outcome_from_npz(row["folder"])
+        assert len(outcomes) == int(row["training_runs"]) == 5
+        assert int(row["runs_diverged"]) == outcomes.count("diverged")
+        assert int(row["runs_non_finite"]) == outcomes.count("non-finite") == 0
+    assert outcomes.count("diverged") >= 1 and "diverged: loss grew past 1e+06" in wild["detail"]
+    assert f"diverged: {wild['cell']}: {wild['detail']}" in out
+    assert cli.main(argv) == 0   # a re-run loads both folders; the status comes from their summary.json
+    assert "(2 loaded from complete folders)" in capsys.readouterr().out
+    assert [(r["status"], r["detail"]) for r in _table(tmp_path)] == [("finished", ""), ("diverged", wild["detail"])]
+
+
+def test_row_status_is_non_finite_when_a_run_goes_inf(tmp_path):
+    # clipping at lr 1e3: the unclipped SGD run overflows (the clipped ones only diverge)
+    from rnnflow.sweep import Sweep, run_sweep
+    grid = (("lr", ("1000",)), ("hidden", ("4",)), ("steps", ("12",)), ("seeds", ("1",)), ("n_eval", ("20",)))
+    _, (row,) = run_sweep(Sweep("clipping", grid), out=str(tmp_path), workers=1, progress=False)
+    outcomes = _outcome_from_npz(row["folder"])
+    assert len(outcomes) == row["training_runs"] == 3 and "non-finite" in outcomes
+    assert row["status"] == "non-finite" and row["runs_non_finite"] >= 1 and "non-finite" in row["detail"]
+
+
+def test_row_status_rule():
+    from rnnflow.sweep.cell import row_status
+    fin, div, nan = ({"outcome": o, "detail": o} for o in ("finished", "diverged", "non-finite"))
+    assert row_status([], {"m:a": 1.0}) == ("finished", "")
+    assert row_status([fin, div], {"m:a": 1.0})[0] == "diverged"
+    assert row_status([div, nan], {"m:a": 1.0}) == ("non-finite", "1 of 2 training runs: non-finite")
+    assert row_status([{"outcome": "stopped", "detail": "s"}], {})[0] == "non-finite"
+    assert row_status([div], {"m:a": float("nan")}) == ("non-finite", "headline numbers not finite: a")
+
+
+def test_compare_draws_the_shared_arrays_overlaid(tmp_path, capsys):
+    import numpy as np
+
+    from rnnflow.studies.compare import overlay_figure
+    base = studies.get("tanh_vs_weights").SCALES["smoke"]
+    a = studies.run("tanh_vs_weights", out=str(tmp_path), progress=False)
+    b = studies.run("tanh_vs_weights", out=str(tmp_path), progress=False, settings=dataclasses.replace(base, steps=9))
+    labels = [os.path.basename(a.folder), os.path.basename(b.folder)]
+    assert cli.main(["compare", a.folder, b.folder]) == 0
+    out = capsys.readouterr().out
+    want = tmp_path / "compare" / "tanh_vs_weights" / f"{labels[0]}_vs_{labels[1]}.png"
+    assert f"figure: {want} (8 arrays overlaid)" in out
+    assert want.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    fig, left = overlay_figure([a.folder, b.folder], labels)
+    assert left == 0
+    npz = [np.load(os.path.join(f, "data.npz")) for f in (a.folder, b.folder)]
+    drawn = [ax for ax in fig.axes if ax.get_visible()]
+    keys = [k for k in npz[0].files if not k.endswith("/gap")]   # every array but the x axes
+    assert [ax.get_title().split(" (mean of")[0] for ax in drawn] == keys
+    for ax, key in zip(drawn, keys):
+        lines = ax.get_lines()
+        assert [ln.get_label() for ln in lines] == labels
+        for ln, z in zip(lines, npz):
+            y = z[key] if z[key].ndim == 1 else z[key].mean(axis=0)   # (B, N) profiles: the batch mean
+            np.testing.assert_allclose(ln.get_ydata(), y, rtol=1e-15, atol=0)
+            np.testing.assert_array_equal(ln.get_xdata(), z[key.rsplit("/", 1)[0] + "/gap"])
+        assert ax.get_xlabel() == "gap t - s (steps)" and ax.get_ylabel()
+    assert len(drawn[0].get_lines()[1].get_ydata()) < len(drawn[0].get_lines()[0].get_ydata())   # steps 9 < 15
+    other = tmp_path / "mine.png"
+    assert cli.main(["compare", a.folder, b.folder, "--out", str(other)]) == 0 and other.exists()
+    assert f"figure: {other}" in capsys.readouterr().out

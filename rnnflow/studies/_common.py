@@ -6,7 +6,9 @@ on construction), ``SCALES`` (``smoke`` | ``docs`` | ``full`` -> a ``Settings``)
 the folder layout is::
 
     <out>/<name>/<backend>-seed<S>-<scale>[-<digest>]/
-        summary.json        headline numbers, settings, status ("complete" when done)
+        summary.json        headline numbers, settings, status ("complete" when done), and
+                            "training_runs": each training run's outcome (finished / diverged /
+                            non-finite / stopped) and one-line detail, in the order they ran
         data.npz            the arrays behind every figure
         <figure>.png/.svg   one file pair per figure
         provenance.json     versions, git commit, command line, host, overrides, start/end/wall time
@@ -57,6 +59,12 @@ class StudyContext:
     figures: list = field(default_factory=list)
     arrays: dict = field(default_factory=dict)
     files: list = field(default_factory=list)   # names written into folder (for the manifest)
+    training: list = field(default_factory=list)   # {"outcome", "detail"} of each training run
+
+    def record_training(self, result) -> None:
+        """Note a :class:`~rnnflow.training.TrainResult`'s outcome for ``summary.json``'s
+        ``training_runs`` (what a sweep's row status is derived from)."""
+        self.training.append({"outcome": result.status, "detail": result.describe()})
 
     def save_figure(self, fig, stem: str) -> str:
         """Write ``fig`` as ``<stem>.png`` (150 dpi) and ``<stem>.svg``; return the PNG path."""
@@ -97,6 +105,7 @@ class StudyResult:
     figures: tuple
     seconds: float
     reused: bool                      # True: a finished folder was loaded, nothing recomputed
+    training: tuple = ()              # {"outcome", "detail"} of each training run the study made
 
 
 def _check(name, backend, seed, scale, registry):
@@ -151,10 +160,11 @@ def run_study(module, registry, *, backend: str, seed: int = 0, scale: str = "sm
             "study": module.NAME, "question": module.QUESTION, "backend": backend, "seed": int(seed),
             "scale": scale, "settings": stored, "results": results, "figures": ctx.figures,
             "seconds": seconds, "status": "complete", "overrides": overrides,
+            "training_runs": ctx.training,
         })
         write_manifest(folder, files)
     return StudyResult(module.NAME, backend, int(seed), scale, folder, results, tuple(ctx.figures),
-                       seconds, reused=False)
+                       seconds, reused=False, training=tuple(ctx.training))
 
 
 def _reuse(module, folder: str, stored: dict, backend: str, seed: int, scale: str) -> StudyResult | None:
@@ -168,7 +178,7 @@ def _reuse(module, folder: str, stored: dict, backend: str, seed: int, scale: st
         notice(f"{folder}: {problem}: recomputing")
         return None
     return StudyResult(module.NAME, backend, int(seed), scale, folder, saved["results"],
-                       tuple(saved["figures"]), saved["seconds"], reused=True)
+                       tuple(saved["figures"]), saved["seconds"], reused=True, training=tuple(saved["training"]))
 
 
 def _check_folder(folder: str, stored: dict, expected: dict) -> tuple[str | None, dict | None]:
@@ -201,7 +211,8 @@ def _check_folder(folder: str, stored: dict, expected: dict) -> tuple[str | None
         if name not in files or not name.endswith(".png"):
             return f"summary.json lists figure {path!r}, not a PNG in this folder's manifest", None
         paths.append(os.path.join(folder, name))
-    return None, {"results": results, "seconds": seconds, "figures": paths}
+    return None, {"results": results, "seconds": seconds, "figures": paths,
+                  "training": saved.get("training_runs", [])}
 
 
 def changed_settings(default, settings) -> dict:

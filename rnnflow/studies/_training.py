@@ -16,10 +16,13 @@ def one_thread(backend: str):
 
 
 def fit(ctx, model_config, params, data_fn, train_config, monitor=None):
-    """:func:`rnnflow.train` in the study's backend, quietly, on one thread."""
+    """:func:`rnnflow.train` in the study's backend, quietly, on one thread; its outcome is
+    recorded in the study's ``summary.json`` (``ctx.record_training``)."""
     with one_thread(ctx.backend):
-        return train(model_config, params, data_fn, train_config, backend=ctx.backend, progress=False,
-                     monitor=monitor)
+        result = train(model_config, params, data_fn, train_config, backend=ctx.backend, progress=False,
+                       monitor=monitor)
+    ctx.record_training(result)
+    return result
 
 
 def predict(backend: str, model_config, params, x) -> np.ndarray:

@@ -1,6 +1,8 @@
 """A study's headline numbers as text: one run as an aligned table (:func:`format_summary`), or
 two runs of one study side by side with their differences (:func:`compare_summaries`,
-typically torch | jax). Nested summary keys are joined by ' / '; floats print to 4 digits."""
+typically torch | jax). Nested summary keys are joined by ' / '; floats print to 4 digits.
+:func:`common_curves` picks the arrays several runs' ``data.npz`` share, to overlay
+(:func:`rnnflow.plotting.compare.plot_compare_curves`)."""
 from __future__ import annotations
 
 import numpy as np
@@ -82,7 +84,70 @@ def load_result(folder: str) -> StudyResult:
         with open(path) as f:
             saved = json.load(f)
         return StudyResult(saved["study"], saved["backend"], int(saved["seed"]), saved["scale"], folder,
-                           saved["results"], tuple(saved.get("figures", ())), float(saved["seconds"]), reused=True)
+                           saved["results"], tuple(saved.get("figures", ())), float(saved["seconds"]), reused=True,
+                           training=tuple(saved.get("training_runs", ())))
     except (OSError, ValueError, KeyError) as e:
         raise ValueError(f"compare: {folder!r} is not a finished study folder (no readable summary.json: "
                          f"{type(e).__name__})") from None
+
+
+X_AXES = {"gap": "gap t - s (steps)", "depths": "depth (layers)"}   # sibling arrays used as x
+
+
+def common_curves(folders, labels, limit: int = 12) -> tuple[dict, int]:
+    """The 1-D numeric arrays that every folder's ``data.npz`` holds under the same key (a
+    ``(K, N)`` array counts as the ``(N,)`` mean of its rows), at most ``limit`` of them in the first run's order:
+    ``({key: {"x": xlabel, "runs": {label: (x, y)}, "note": text}}, how many more were left out)``. ``x`` is
+    a sibling ``<prefix>/gap`` (or ``depths``) array of the same length when the folder has
+    one, else ``0 .. N-1`` ("step"); boolean arrays and the x arrays themselves are not curves."""
+    import os
+    data = []
+    for folder in folders:
+        path = os.path.join(folder, "data.npz")
+        if not os.path.exists(path):
+            return {}, 0
+        with np.load(path, allow_pickle=False) as z:
+            data.append({k: z[k] for k in z.files})
+    keys = [k for k in data[0] if all(k in d and _curve(d[k]) is not None for d in data)
+            and k.rsplit("/", 1)[-1] not in X_AXES]
+    out = {}
+    for key in keys[:limit]:
+        prefix = key.rsplit("/", 1)[0] + "/" if "/" in key else ""
+        xlabel, runs = "step", {}
+        for d, label in zip(data, labels):
+            y = _curve(d[key])
+            x = np.arange(y.size)
+            for name, text in X_AXES.items():
+                cand = d.get(prefix + name)
+                if cand is not None and _curve(cand) is not None and _curve(cand).size == y.size:
+                    x, xlabel = _curve(cand), text
+                    break
+            runs[label] = (x, y)
+        rows = {d[key].shape[0] for d in data if d[key].ndim == 2} - {1}
+        out[key] = {"x": xlabel, "runs": runs,
+                    "note": f"mean of {'/'.join(map(str, sorted(rows)))} rows" if rows else ""}
+    return out, max(0, len(keys) - limit)
+
+
+def _curve(a):
+    """``a`` as a 1-D float array of two or more points (a ``(K, N)`` array: the mean of its K
+    rows, e.g. over a batch), or None when it is not a curve."""
+    a = np.asarray(a)
+    if a.dtype.kind not in "iuf" or a.ndim not in (1, 2):
+        return None
+    if a.ndim == 2:
+        with np.errstate(all="ignore"):
+            a = a.astype(np.float64).mean(axis=0)
+    return a.astype(np.float64) if a.size >= 2 else None
+
+
+def overlay_figure(folders, labels, limit: int = 12):
+    """``(figure, n_left_out)``: the arrays the folders' ``data.npz`` share (:func:`common_curves`)
+    overlaid, one panel per array, one line per run labelled ``labels[i]``; ``(None, 0)`` when
+    they share none. What ``rnnflow compare`` draws."""
+    from ..plotting.compare import plot_compare_curves
+    curves, left = common_curves(folders, labels, limit)
+    if not curves:
+        return None, 0
+    study = load_result(folders[0]).name
+    return plot_compare_curves(curves, title=f"{study}: " + " vs ".join(labels)), left

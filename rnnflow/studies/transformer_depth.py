@@ -123,5 +123,6 @@ def _weight_grad_norms(config, ctx, xs) -> np.ndarray:
                      dtype="float64", seed=ctx.seed)
     result = train(config, init_params(config, seed=ctx.seed, dtype=np.float64), lambda step, r: (xs, y), tc,
                    backend=ctx.backend, progress=False)
+    ctx.record_training(result)
     g = result.metrics.group_norms
     return np.array([g[f"layers.{l}.fc2.weight"][0] for l in range(config.num_layers)])

@@ -43,10 +43,13 @@ def run_sweep(sweep, *, out: str = "results", workers: int | None = None, engine
     return ``(sweep folder, rows)``, rows in the cells' order. ``engine``: ``local`` (``workers``
     processes, default ``os.cpu_count()``; 1: in this process) or ``ray`` (``address``: ``auto``,
     ``ray://host:port`` or ``host:port``; None starts a local Ray). Completed cells are loaded
-    from their folders, not recomputed (the study runs' own resume)."""
+    from their folders, not recomputed (the study runs' own resume). A sweep with random
+    settings records them in its folder (``samples.json``) before any cell runs, and a re-run
+    takes them from there (:func:`recorded_draws`): the same cells, whatever the sampler."""
     from ..validation import check_choice, check_folder
     check_choice("run_sweep", "engine", engine, ("local", "ray"))
     out = check_folder("out", out)
+    sweep = recorded_draws(sweep, sweep.folder(out))
     cells = sweep.cells()
     workers = os.cpu_count() or 1 if workers is None else int(workers)
     if workers < 1:
@@ -64,6 +67,26 @@ def run_sweep(sweep, *, out: str = "results", workers: int | None = None, engine
     folder = sweep.folder(out)
     write_table(folder, sweep, rows)
     return folder, rows
+
+
+def recorded_draws(sweep, folder: str):
+    """``sweep`` with the drawn settings of ``folder/samples.json`` when it holds this spec's,
+    else ``sweep`` itself, its draws then written there (atomically); a sweep without random
+    settings is returned as it is."""
+    import dataclasses
+
+    from ..io import read_json, write_json
+    if not sweep.sample:
+        return sweep
+    path = os.path.join(folder, "samples.json")
+    if os.path.exists(path):
+        saved = read_json(path)
+        if saved.get("spec") == sweep.spec():
+            drawn = tuple(tuple((str(k), str(v)) for k, v in point) for point in saved["drawn"])
+            return sweep if drawn == sweep.drawn else dataclasses.replace(sweep, drawn=drawn)
+    os.makedirs(folder, exist_ok=True)
+    write_json(path, {"spec": sweep.spec(), "drawn": [[list(kv) for kv in point] for point in sweep.drawn]})
+    return sweep
 
 
 def _pool(cells, out, rows, bar, workers) -> None:

@@ -1,4 +1,5 @@
-"""A sweep's spec and its cells: the product of the grid's values and the seeds.
+"""A sweep's spec and its cells: the product of the grid's values, the randomly drawn
+settings (:mod:`.sample`) and the seeds.
 
 A cell is ``(study, backend, scale, seed, overrides)``, the overrides ``{field: text}`` as
 ``rnnflow run --set`` takes them (:mod:`rnnflow.overrides` parses them by the field's type).
@@ -34,13 +35,23 @@ class Cell:
 @dataclass(frozen=True)
 class Sweep:
     """A grid over a study's settings and seeds: ``grid`` maps a field to its texts (each as
-    ``--set`` takes it), ``seeds`` the seeds, every combination one cell."""
+    ``--set`` takes it), ``seeds`` the seeds, every combination one cell.
+
+    Random settings: ``sample`` holds ``FIELD=SPEC`` texts (:mod:`.sample`: ``lo:hi``,
+    ``lo:hi:log``, ``a|b|c``) and ``draws`` how many settings of those fields to draw, seeded by
+    ``sample_seed``; every drawn setting is crossed with the grid and the seeds. ``drawn`` holds
+    the drawn settings (``(((field, text), ...), ...)``); None: draw them now (a sweep resumed
+    from its folder passes the recorded ones, :func:`~rnnflow.sweep.run_sweep`)."""
 
     study: str
     grid: tuple             # ((field, (text, ...)), ...)
     seeds: tuple = (0,)
     backend: str = "torch"
     scale: str = "smoke"
+    sample: tuple = ()      # ("field=spec", ...): fields drawn at random
+    draws: int = 0          # how many settings of the sampled fields (>= 1 when sample is given)
+    sample_seed: int = 0    # seed of the draws
+    drawn: tuple | None = None   # the drawn settings; None: drawn from sample, draws, sample_seed
 
     def __post_init__(self):
         from .. import studies
@@ -59,23 +70,61 @@ class Sweep:
                                  f"of {', '.join(known)}")
             if not values:
                 raise ValueError(f"--grid {name}: give one or more values")
+        self._check_sample(module)
         for cell in self.cells():   # every value parses and passes the Settings' checks, before any run
-            apply_overrides(module.SCALES[self.scale], list(f"{k}={v}" for k, v in cell.overrides),
-                            owner=f"{self.study}.Settings")
+            try:
+                apply_overrides(module.SCALES[self.scale], list(f"{k}={v}" for k, v in cell.overrides),
+                                owner=f"{self.study}.Settings")
+            except ValueError as e:
+                if not self.sample:
+                    raise
+                raise ValueError(f"{e} (cell {cell.id}, drawn by --sample {' '.join(self.sample)})") from None
+
+    def _check_sample(self, module) -> None:
+        from .sample import draw, parse_spec
+        if isinstance(self.draws, bool) or not isinstance(self.draws, int) or self.draws < 0:
+            raise ValueError(f"--random {self.draws!r} is invalid: expected a number of settings >= 1")
+        if isinstance(self.sample_seed, bool) or not isinstance(self.sample_seed, int) or self.sample_seed < 0:
+            raise ValueError(f"--sample-seed {self.sample_seed!r} is invalid: expected a non-negative integer")
+        if bool(self.sample) != (self.draws > 0):
+            raise ValueError("--sample and --random go together: --sample FIELD=SPEC ... --random N "
+                             f"(got {len(self.sample)} --sample and --random {self.draws or 'not given'})")
+        specs = [parse_spec(item, module.SCALES[self.scale], f"{self.study}.Settings") for item in self.sample]
+        names = [s.name for s in specs]
+        for name in names:
+            if names.count(name) > 1:
+                raise ValueError(f"--sample {name} is given twice: give it once")
+            if name in dict(self.grid):
+                raise ValueError(f"--sample {name} is also in --grid: give a field one or the other")
+        if self.drawn is None:
+            object.__setattr__(self, "drawn", draw(specs, self.draws, self.sample_seed))
+        elif len(self.drawn) != self.draws or any([n for n, _ in p] != names for p in self.drawn):
+            raise ValueError(f"Sweep.drawn holds {len(self.drawn)} settings of other fields than "
+                             f"--random {self.draws} of {', '.join(names)}")
 
     def cells(self) -> list[Cell]:
-        """Every combination, settings outermost (in the grid's order), seeds innermost."""
+        """Every combination: the grid's settings outermost (in the grid's order), then the
+        drawn settings (in draw order), seeds innermost."""
         names = [n for n, _ in self.grid]
         out = []
         for combo in itertools.product(*(vals for _, vals in self.grid)):
-            for seed in self.seeds:
-                out.append(Cell(self.study, self.backend, self.scale, seed, tuple(zip(names, combo))))
+            for point in self.drawn or ((),):
+                for seed in self.seeds:
+                    out.append(Cell(self.study, self.backend, self.scale, seed, tuple(zip(names, combo)) + point))
+        return out
+
+    def spec(self) -> dict:
+        """The sweep's spec as JSON data (what ``sweep.json`` and the folder's digest hold)."""
+        out = {"study": self.study, "grid": [[n, list(v)] for n, v in self.grid],
+               "seeds": list(self.seeds), "backend": self.backend, "scale": self.scale}
+        if self.sample:   # absent otherwise, so a grid's folder name is what it was before sampling existed
+            out.update(sample=list(self.sample), draws=self.draws, sample_seed=self.sample_seed)
         return out
 
     def digest(self) -> str:
-        """8 hex digits of the SHA-256 of the spec (sorted JSON): the sweep folder's suffix."""
-        text = json.dumps({"study": self.study, "grid": [[n, list(v)] for n, v in self.grid],
-                           "seeds": list(self.seeds), "backend": self.backend, "scale": self.scale}, sort_keys=True)
+        """8 hex digits of the SHA-256 of the spec (sorted JSON): the sweep folder's suffix.
+        The drawn settings are not part of it: the folder is known before they are drawn."""
+        text = json.dumps(self.spec(), sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:8]
 
     def folder(self, out: str) -> str:
@@ -115,7 +164,8 @@ def parse_seeds(text: str) -> tuple:
 
 def load_sweep_file(path: str) -> dict:
     """A sweep file's keys: ``study``, ``backend``, ``scale``, ``seeds`` (``"0-2"`` or a list),
-    ``[grid]`` (field = list of values). TOML (``.toml``), or YAML when pyyaml is installed."""
+    ``[grid]`` (field = list of values), ``[sample]`` (field = spec text), ``random`` and
+    ``sample_seed``. TOML (``.toml``), or YAML when pyyaml is installed."""
     if path.endswith((".yaml", ".yml")):
         try:
             import yaml
@@ -130,14 +180,16 @@ def load_sweep_file(path: str) -> dict:
                 data = tomllib.load(f)
             except tomllib.TOMLDecodeError as e:
                 raise ValueError(f"--file {path!r} is not valid TOML: {e}") from None
-    known = {"study", "backend", "scale", "seeds", "grid"}
+    known = {"study", "backend", "scale", "seeds", "grid", "sample", "random", "sample_seed"}
     if not isinstance(data, dict) or set(data) - known:
         raise ValueError(f"--file {path!r}: unknown keys {sorted(set(data) - known)}: expected {sorted(known)}")
     return data
 
 
-def sweep_from(study, grid_items, seeds_text, backend, scale, file_data=None) -> Sweep:
-    """The :class:`Sweep` of the CLI's flags, a sweep file's keys filling what the flags leave."""
+def sweep_from(study, grid_items, seeds_text, backend, scale, file_data=None, sample_items=(), draws=None,
+               sample_seed=None) -> Sweep:
+    """The :class:`Sweep` of the CLI's flags, a sweep file's keys filling what the flags leave
+    (``[sample]``: field = spec, ``random``, ``sample_seed``)."""
     data = file_data or {}
     study = study or data.get("study")
     if study is None:
@@ -147,7 +199,10 @@ def sweep_from(study, grid_items, seeds_text, backend, scale, file_data=None) ->
         for k, vals in (data.get("grid") or {}).items())
     seeds = data.get("seeds", "0") if seeds_text is None else seeds_text
     seeds = tuple(seeds) if isinstance(seeds, list) else parse_seeds(seeds)
-    return Sweep(study, grid, seeds, backend or data.get("backend", "torch"), scale or data.get("scale", "smoke"))
+    sample = tuple(sample_items) if sample_items else tuple(f"{k}={v}" for k, v in (data.get("sample") or {}).items())
+    return Sweep(study, grid, seeds, backend or data.get("backend", "torch"), scale or data.get("scale", "smoke"),
+                 sample=sample, draws=data.get("random", 0) if draws is None else draws,
+                 sample_seed=data.get("sample_seed", 0) if sample_seed is None else sample_seed)
 
 
 def _text(value) -> str:

@@ -8,12 +8,12 @@ import os
 
 from ..io import atomic_write_bytes, atomic_write_text, write_json
 
-FIRST = ("cell", "seed", "backend", "scale", "status", "error")
+FIRST = ("cell", "seed", "backend", "scale", "status", "error", "detail")
 
 
 def columns(sweep, rows) -> list[str]:
-    """The grid's fields, then :data:`FIRST`, then every other key in first-seen order."""
-    cols = [n for n, _ in sweep.grid] + list(FIRST)
+    """The grid's and the sampled fields, then :data:`FIRST`, then every other key in first-seen order."""
+    cols = [n for n, _ in sweep.grid] + [n for n, _ in (sweep.drawn or ((),))[0]] + list(FIRST)
     for row in rows:
         cols += [k for k in row if k not in cols]
     return cols
@@ -30,9 +30,12 @@ def write_table(folder: str, sweep, rows) -> str:
         writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in cols})
     path = os.path.join(folder, "sweep.csv")
     atomic_write_text(path, buf.getvalue())
-    write_json(os.path.join(folder, "sweep.json"), {
-        "study": sweep.study, "backend": sweep.backend, "scale": sweep.scale, "seeds": list(sweep.seeds),
-        "grid": {n: list(v) for n, v in sweep.grid}, "cells": len(rows)})
+    about = {"study": sweep.study, "backend": sweep.backend, "scale": sweep.scale, "seeds": list(sweep.seeds),
+             "grid": {n: list(v) for n, v in sweep.grid}, "cells": len(rows)}
+    if sweep.sample:
+        about.update(sample=list(sweep.sample), random=sweep.draws, sample_seed=sweep.sample_seed,
+                     drawn=[dict(point) for point in sweep.drawn])
+    write_json(os.path.join(folder, "sweep.json"), about)
     try:
         import pyarrow as pa
         import pyarrow.parquet as pq
