@@ -61,10 +61,43 @@ def run_for_docs(name: str, backend: str, *, show_figures: bool = True,
     return result
 
 
+def sweep_for_docs(sweep, *, x: str, y: str, facet: str | None, metric: str):
+    """Run :class:`rnnflow.sweep.Sweep` ``sweep`` (in this process) into :func:`results_root`,
+    draw ``metric`` over ``x`` and ``y`` per ``facet`` value as ``rnnflow sweep --plot`` does
+    (``sweep.png`` in the sweep's folder), queue that figure for the page and print the counts
+    and the first rows of the table. Completed cells are loaded, as on the command line."""
+    import io
+
+    from rnnflow.io import atomic_write_bytes
+    from rnnflow.plotting.sweep import plot_sweep_grid
+    from rnnflow.sweep import run_sweep
+    folder, rows = run_sweep(sweep, out=results_root(), workers=1, progress=False)
+    fig = plot_sweep_grid(rows, x=x, y=y, facet=facet, metric=metric)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=150, bbox_inches="tight")
+    png = os.path.join(folder, "sweep.png")
+    atomic_write_bytes(png, buf.getvalue())
+    _TO_SHOW.append((folder, published_path(folder, png)))
+    statuses = sorted({r["status"] for r in rows})
+    print(f"sweep {sweep.study}: {len(rows)} cells, " + ", ".join(
+        f"{sum(r['status'] == s for r in rows)} {s}" for s in statuses)
+        + f" ({sum(bool(r.get('reused')) for r in rows)} loaded from complete folders)")
+    cols = [n for n, _ in sweep.grid] + ["seed", "status", metric]
+    print("  ".join(cols))
+    for r in rows[:6]:
+        print("  ".join(f"{r[c]:.4g}" if isinstance(r[c], float) else str(r[c]) for c in cols))
+    table = os.path.abspath(os.path.join(folder, "sweep.csv"))
+    print(f"... {len(rows)} rows in " + (os.path.relpath(table, CHECKOUT) if table.startswith(CHECKOUT + os.sep) else table))
+    return folder, rows
+
+
 def _alt(src: str) -> str:
-    """Alt text from a study figure's path ``.../<study>/<backend>-seed.../<figure>.png``."""
+    """Alt text from a study figure's path ``.../<study>/<backend>-seed.../<figure>.png`` (or a
+    sweep's, ``.../sweeps/<study>-<scale>-<digest>/sweep.png``)."""
     folder, name = os.path.split(os.path.abspath(src))
     study, run = os.path.basename(os.path.dirname(folder)), os.path.basename(folder)
+    if study == "sweeps":
+        return f"sweep {run}: heat maps of one headline number over the grid"
     return f"{study} study, {run.split('-')[0]}: {os.path.splitext(name)[0].replace('_', ' ')}"
 
 
