@@ -31,7 +31,6 @@ from functools import partial
 
 import numpy as np
 
-from .._backend import load
 from ..analysis.spectra import fuss_catalan_density, fuss_catalan_moment, singular_spectrum_through_depth
 from ..config import Init, MLPConfig
 from ..models import build
@@ -39,6 +38,7 @@ from ..params import init_params
 from ..plotting.spectra import plot_isometry
 from ..validation import check_int
 from ._common import check_tuple
+from ._training import one_thread
 
 NAME = "isometry"
 QUESTION = "Which deep networks keep every singular value of their input-output Jacobian near 1?"
@@ -89,11 +89,10 @@ def run(ctx) -> dict:
     rng = np.random.default_rng([ctx.seed, 3])
     spectra, results = {}, {}
     cases = [(a, i, L) for a in ACTIVATIONS for i in INITS for L in s.depths]
-    arrays = load(ctx.backend).arrays
     for act, init, L in ctx.tqdm(cases, desc=NAME):
         cfg = config(act, init, s.width, L)
         x = rng.normal(size=(s.examples, s.width))
-        with arrays.threads(1):
+        with one_thread(ctx.backend):
             sp = singular_spectrum_through_depth(build(cfg, init_params(cfg, seed=ctx.seed, dtype=np.float64),
                                                        backend=ctx.backend), x)
         log10_sq = 2 * sp.log_singular / math.log(10)                      # (B, N)

@@ -37,6 +37,7 @@ from functools import partial
 
 import numpy as np
 
+from .._backend import load
 from ..analysis import jacobians_over_time
 from ..analysis.timescales import crossing_gap, lru_eigenvalues, timescales
 from ..config import GRUConfig, Init, LRUConfig, LSTMConfig, MinGRUConfig, RNNConfig, SelectiveSSMConfig
@@ -215,7 +216,6 @@ def run(ctx) -> dict:
     cfg = archs["selective SSM"]
     x, _ = fixed_length_adding(T, 1)(0, np.random.default_rng([ctx.seed, 11, T]))
     model = build(cfg, trained["selective SSM"][1], backend=ctx.backend)
-    from .._backend import load
     arrays = load(ctx.backend).arrays
     with one_thread(ctx.backend):
         ld = arrays.numpy(model.log_decay(arrays.asarray(x.astype(np.float32)), 0)).astype(np.float64)
