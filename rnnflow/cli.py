@@ -334,6 +334,7 @@ def _add_diagnose(sub) -> None:
 # ---------------------------------------------------------------- errors and argument checks
 from .validation import count_arg  # noqa: E402
 from .lock import FolderLockedError  # noqa: E402 (a core leaf module: no framework import)
+from . import compile_cache  # noqa: E402 (imports no framework)
 
 USER_ERRORS = (ValueError, TypeError, OSError, FolderLockedError)  # what rnnflow raises for bad input or a busy folder
 
@@ -418,6 +419,7 @@ def main(argv=None) -> int:
     cmp.add_argument("--no-figure", action="store_true", help="print the table only")
     cmp.set_defaults(func=_compare)
     args = parser.parse_args(argv)
+    compile_cache.configure()   # compiled JAX programs kept on disk between runs (RNNFLOW_JAX_CACHE=off: not)
     try:
         return args.func(args)
     except USER_ERRORS as e:

@@ -5,6 +5,12 @@ Warnings are errors (see pyproject's [tool.pytest.ini_options]).
 import os
 
 os.environ.setdefault("MPLBACKEND", "Agg")
+# compiled JAX programs shared by this run's processes (the CLI's subprocesses too) and the next run
+os.environ.setdefault("RNNFLOW_JAX_CACHE", os.path.join(os.path.dirname(os.path.dirname(__file__)),
+                                                        ".pytest_cache", "jax-compile"))
+from rnnflow import compile_cache  # noqa: E402 (before jax is imported: it reads the environment)
+
+compile_cache.configure()
 
 import numpy as np
 import pytest
