@@ -10,7 +10,7 @@ import numpy as np
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 
-from ._common import new_axes
+from ._common import log_axis, new_axes
 
 
 def plot_cliff(w_grid, b_grid, loss, paths, *, ax=None):
@@ -62,8 +62,8 @@ def plot_cliff_descent(w_grid, b_grid, loss, paths: dict, *, lr: float | None = 
         step = np.linalg.norm(np.diff(path.points, axis=0), axis=1)
         top.plot(it[1:], step, ":", color=color, marker=".", markersize=4, linewidth=1.0,
                  label=f"{label}: step length")
-    right.set_yscale("log")
-    top.set_yscale("log")
+    log_axis(right)
+    log_axis(top)
     right.set_xlabel("gradient-descent iteration")
     right.set_ylabel(r"error $E(w, b)$ (solid)")
     top.set_ylabel(r"step length $\|\Delta(w, b)\|_2$ (dotted)")

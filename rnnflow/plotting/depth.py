@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import LOG10E, as_items, band, batch_stats, new_axes
+from ._common import LOG10E, as_items, band, batch_stats, log_axis, new_axes
 
 
 def plot_depth_profile(profiles, *, jacobians: bool = False, bounds: dict | None = None, ax=None):
@@ -69,7 +69,7 @@ def plot_depth_scaling(depths, values: dict, *, reference: str | None = None, ex
         ref = vals[reference][0] * (depths / depths[0]) ** exponent
         ax.plot(depths, ref, "--", color="black", linewidth=1.0,
                 label=rf"$\propto L^{{{exponent:g}}}$ through {reference} at $L$={depths[0]:g}")
-    ax.set_yscale("log")
+    log_axis(ax)
     _depth_axis(ax, depths)
     ax.set_ylabel(ylabel)
     ax.set_title(title)
@@ -115,7 +115,7 @@ def plot_weight_grad_profile(norms: dict, *, weight: str | None = None, title: s
     fig, ax = new_axes(ax)
     for label, v in vals.items():
         ax.plot(np.arange(1, v.size + 1), v, marker="o", markersize=3, label=label)
-    ax.set_yscale("log")
+    log_axis(ax)
     ax.set_xlabel("layer $l$ (1 = first)")
     w = "W_l" if weight is None else f"W^{{{weight}}}_l"
     ax.set_ylabel(rf"$\|\partial L/\partial {w}\|_F$ (loss units per weight unit)")
