@@ -110,3 +110,16 @@ def test_skipped_steps_are_marked_once_per_stretch_not_once_per_step():
     segments = [seg for seg in np.split(x, np.flatnonzero(np.isnan(x))) if np.isfinite(seg).any()]
     assert [tuple(seg[np.isfinite(seg)]) for seg in segments] == [(3, 6), (20, 21), (30, 30)]
     assert any("7 steps skipped" in t.get_text() for t in ax.get_legend().get_texts())
+
+
+def test_cliff_colour_bar_is_labelled_at_whole_decades_only():
+    from types import SimpleNamespace
+    from rnnflow.plotting import plot_cliff
+    W, B = np.meshgrid(np.linspace(0, 1, 20), np.linspace(0, 1, 20))
+    E = 10.0 ** (-6 + 5.6 * W)                                    # 1e-6 .. ~4e-1, like the cliff
+    path = SimpleNamespace(clip="none", points=np.array([[0.2, 0.2], [0.5, 0.6]]))
+    fig = plot_cliff(W, B, E, {"no clipping": path})
+    fig.draw_without_rendering()
+    bar = [ax for ax in fig.axes if ax is not fig.axes[0]][0]
+    labels = [t.get_text() for t in bar.get_yticklabels(which="both") if t.get_text()]
+    assert labels == [f"$10^{{{k}}}$" for k in range(-6, 0)], labels
