@@ -171,3 +171,21 @@ def test_runs_whose_curves_coincide_are_both_visible_and_named():
     assert over.get_linestyle() != under.get_linestyle() and over.get_zorder() > under.get_zorder()
     assert under.get_linewidth() > 2 * over.get_linewidth()       # the wide one shows round the dashes
     assert lines["other"].get_linestyle() == "-"                  # a separate curve is left alone
+
+
+def test_gradient_norms_shade_each_skipped_stretch_once():
+    from types import SimpleNamespace
+    from matplotlib.patches import Rectangle
+    from rnnflow.plotting import plot_gradient_norms
+    step = np.arange(30)
+    skipped = np.zeros(30, bool)
+    skipped[[2, 3, 4, 5, 6, 7, 15, 16]] = True                    # two stretches, eight steps
+    norms = np.tile(np.linspace(1.0, 2.0, 30)[:, None], (1, 2))
+    m = SimpleNamespace(step=step, skipped=skipped, groups=("a", "b"), group_norms={},
+                        group_norm_matrix=lambda: norms)
+    fig = plot_gradient_norms({"run": m})
+    ax = fig.axes[0]
+    spans = [p for p in ax.patches if isinstance(p, Rectangle)]
+    assert sorted((round(p.get_x() + 0.5), round(p.get_x() + p.get_width() - 0.5)) for p in spans) == [(2, 7), (15, 16)]
+    assert not [ln for ln in ax.get_lines() if len(set(ln.get_xdata())) == 1]   # no vertical line per step
+    assert "skipped steps" in [t.get_text() for t in fig.legends[0].get_texts()]

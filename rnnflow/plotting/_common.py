@@ -182,3 +182,16 @@ def show_coinciding(lines, *, log: bool = False, tol: float = 0.01) -> list[tupl
         over.set_zorder(max(under.get_zorder(), over.get_zorder()) + 0.1)
         over.set_label(f"{over.get_label()} (dashed, on {under.get_label()})")
     return names
+
+
+def skipped_stretches(steps) -> tuple[np.ndarray, np.ndarray]:
+    """``(starts, ends)`` of the runs of consecutive integers in sorted ``steps``.
+
+    >>> skipped_stretches([3, 4, 5, 9])
+    (array([3, 9]), array([5, 9]))
+    """
+    steps = np.asarray(steps, dtype=np.int64)
+    if steps.size == 0:
+        return steps, steps
+    breaks = np.flatnonzero(np.diff(steps) != 1)
+    return steps[np.r_[0, breaks + 1]], steps[np.r_[breaks, steps.size - 1]]

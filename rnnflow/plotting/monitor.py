@@ -30,7 +30,7 @@ from matplotlib.colors import BoundaryNorm, ListedColormap
 from matplotlib.figure import Figure
 
 from ..validation import check_int
-from ._common import as_items, log_axis, show_coinciding
+from ._common import as_items, log_axis, show_coinciding, skipped_stretches
 
 
 GRAD_LABEL = r"gradient entry $\partial L/\partial\theta$"
@@ -238,8 +238,8 @@ def plot_gradient_norms(runs, *, groups=None, ncols: int | None = None, title: s
     cycle so neighbours differ), one legend for the figure, outside the axes.
 
     ``runs``: a GradientHistory / TrainResult / Metrics, a list, or ``{label: run}``.
-    Steps a trainer skipped (non-finite loss or gradient) are left out and marked by
-    faint red vertical lines, so one blow-up does not squash the axis.
+    Steps a trainer skipped (non-finite loss or gradient) are left out and each stretch of
+    them is shaded faint red, so one blow-up does not squash the axis.
     ``max_groups``: at most this many lines per panel (see the module docstring); None: all.
     """
     items = as_items(runs, "run")
@@ -261,9 +261,9 @@ def plot_gradient_norms(runs, *, groups=None, ncols: int | None = None, title: s
             (line,) = ax.plot(x, v, color=cmap(0.85 * i / max(len(names) - 1, 1)), label=g, linewidth=1.0,
                               linestyle=("-", "--", ":")[i % 3])
             legend.setdefault(g, line)
-        for k, s in enumerate(x[~keep]):
-            line = ax.axvline(s, color="tab:red", alpha=0.3, linewidth=1.0)
-            legend.setdefault("skipped step", line)
+        for start, end in zip(*skipped_stretches(x[~keep])):   # one span per stretch, not one line per step
+            span = ax.axvspan(start - 0.5, end + 0.5, color="tab:red", alpha=0.2, linewidth=0)
+            legend.setdefault("skipped steps", span)
         log_axis(ax)
         ax.set_xlabel(xlabel)
         ax.set_ylabel(r"$\|\partial L/\partial\theta_k\|_2$ per group")

@@ -15,7 +15,7 @@ import math
 import numpy as np
 from matplotlib.figure import Figure
 
-from ._common import as_items, log_axis, new_axes, show_coinciding
+from ._common import as_items, log_axis, new_axes, show_coinciding, skipped_stretches
 
 
 LOSS_UNITS = {"mse_last": "mean squared error (target units$^2$)", "mse": "mean squared error (target units$^2$)",
@@ -89,19 +89,6 @@ def plot_loss_curves(runs, *, smooth: int = 1, logy: bool | None = None, baselin
     if len(items) > 1 or baseline is not None:
         ax.legend(fontsize="small")
     return fig
-
-
-def skipped_stretches(steps) -> tuple[np.ndarray, np.ndarray]:
-    """``(starts, ends)`` of the runs of consecutive integers in sorted ``steps``.
-
-    >>> skipped_stretches([3, 4, 5, 9])
-    (array([3, 9]), array([5, 9]))
-    """
-    steps = np.asarray(steps, dtype=np.int64)
-    if steps.size == 0:
-        return steps, steps
-    breaks = np.flatnonzero(np.diff(steps) != 1)
-    return steps[np.r_[0, breaks + 1]], steps[np.r_[breaks, steps.size - 1]]
 
 
 def plot_grad_norm_trace(runs, *, threshold: float | None = None, show_clipped: bool = True, ax=None) -> Figure:
