@@ -16,7 +16,7 @@ def plot_depth_profile(profiles, *, jacobians: bool = False, bounds: dict | None
     ``log ||dL/dx_l|| <= log ||dL/dx_L|| + (L - l) log_factor`` with a per-layer factor such
     as ``log(gamma * sigma_max(W))`` (``0.25 sigma_max`` for sigmoid: the 0.25^N bound).
     """
-    fig, ax = new_axes(ax)
+    fig, ax = new_axes(ax, figsize=(6.4, 5.2))
     items = as_items(profiles, "model")
     for label, factor in (bounds or {}).items():
         match = [p for name, p in items if name == label]
@@ -49,7 +49,8 @@ def plot_depth_profile(profiles, *, jacobians: bool = False, bounds: dict | None
         ax.set_xlabel(r"layer $l$ (0 = input of the stack)")
         ax.set_ylabel(r"$\log_{10}\|\partial L/\partial x_l\|_F$ (loss units per activation unit)")
         ax.set_title("Gradient flow through depth")
-    ax.legend(handles, names, loc="best", fontsize="small")
+    # below the axes: bands of very different depths fill the frame from top to bottom
+    ax.legend(handles, names, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncols=2, fontsize="small")
     return fig
 
 
