@@ -10,7 +10,7 @@ import numpy as np
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 
-from ._common import new_axes
+from ._common import log_axis, new_axes
 
 
 def plot_cliff(w_grid, b_grid, loss, paths, *, ax=None):
@@ -22,7 +22,7 @@ def plot_cliff(w_grid, b_grid, loss, paths, *, ax=None):
     fig, ax = new_axes(ax, figsize=(6.8, 5.0))
     levels = np.logspace(np.log10(max(loss.min(), 1e-6)), np.log10(loss.max()), 25)
     cs = ax.contourf(w_grid, b_grid, np.maximum(loss, levels[0]), levels=levels, norm=LogNorm(), cmap="viridis")
-    fig.colorbar(cs, ax=ax, label=r"error $E(w, b) = (\sigma(x_{50}) - 0.7)^2$")
+    _decade_ticks(fig.colorbar(cs, ax=ax, label=r"error $E(w, b) = (\sigma(x_{50}) - 0.7)^2$"))
     styles = {"none": ("tab:red", "o"), "norm": ("white", "s"), "value": ("tab:orange", "^")}
     for label, path in paths.items():
         color, marker = styles.get(path.clip, ("black", "."))
@@ -51,7 +51,6 @@ def plot_cliff_descent(w_grid, b_grid, loss, paths: dict, *, lr: float | None = 
     fig = Figure(figsize=(12.4, 4.9), layout="constrained")
     left, right = fig.subplots(1, 2, width_ratios=(1.25, 1.0))
     plot_cliff(w_grid, b_grid, loss, paths, ax=left)
-    _decade_ticks(left)
     top = right.twinx()
     for i, (label, path) in enumerate(paths.items()):
         color = _COLORS.get(path.clip, "black")
@@ -62,8 +61,8 @@ def plot_cliff_descent(w_grid, b_grid, loss, paths: dict, *, lr: float | None = 
         step = np.linalg.norm(np.diff(path.points, axis=0), axis=1)
         top.plot(it[1:], step, ":", color=color, marker=".", markersize=4, linewidth=1.0,
                  label=f"{label}: step length")
-    right.set_yscale("log")
-    top.set_yscale("log")
+    log_axis(right)
+    log_axis(top)
     right.set_xlabel("gradient-descent iteration")
     right.set_ylabel(r"error $E(w, b)$ (solid)")
     top.set_ylabel(r"step length $\|\Delta(w, b)\|_2$ (dotted)")
@@ -74,12 +73,9 @@ def plot_cliff_descent(w_grid, b_grid, loss, paths: dict, *, lr: float | None = 
     return fig
 
 
-def _decade_ticks(ax) -> None:
-    """Label the contour colour bar at whole decades (its default shows one odd tick)."""
-    for coll in ax.collections:
-        cbar = getattr(coll, "colorbar", None)
-        if cbar is not None:
-            lo, hi = float(coll.norm.vmin), float(coll.norm.vmax)
-            ticks = 10.0 ** np.arange(np.ceil(np.log10(lo)), np.floor(np.log10(hi)) + 1)
-            cbar.set_ticks(ticks, labels=[f"$10^{{{int(np.log10(t))}}}$" for t in ticks])
-            cbar.minorticks_off()
+def _decade_ticks(cbar) -> None:
+    """Label a log colour bar at whole decades only (its default adds one odd tick)."""
+    lo, hi = float(cbar.norm.vmin), float(cbar.norm.vmax)
+    ticks = 10.0 ** np.arange(np.ceil(np.log10(lo)), np.floor(np.log10(hi)) + 1)
+    cbar.set_ticks(ticks, labels=[f"$10^{{{int(np.log10(t))}}}$" for t in ticks])
+    cbar.minorticks_off()

@@ -8,6 +8,8 @@ import math
 import numpy as np
 from matplotlib.figure import Figure
 
+from ._common import log_axis
+
 
 def plot_compare_curves(curves: dict, *, title: str | None = None, ncols: int = 3) -> Figure:
     """``curves``: ``{key: {"x": xlabel, "runs": {label: (x (N,), y (N,))}, "note": text}}`` (the
@@ -31,7 +33,7 @@ def plot_compare_curves(curves: dict, *, title: str | None = None, ncols: int = 
         leaf = key.rsplit("/", 1)[-1]
         finite = np.concatenate(ys) if ys else np.array([])
         if not leaf.startswith("log") and finite.size and finite.min() > 0 and finite.max() > 100 * finite.min():
-            ax.set_yscale("log")
+            log_axis(ax)
         ax.set_xlabel(panel["x"])
         ax.set_ylabel(leaf + (" (natural log)" if leaf.startswith("log_") else ""))
         ax.set_title(key + (f" ({panel['note']})" if panel.get("note") else ""), fontsize=9)

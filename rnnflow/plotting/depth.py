@@ -3,19 +3,20 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import LOG10E, as_items, band, batch_stats, new_axes
+from ._common import LOG10E, as_items, band, band_handle, batch_stats, log_axis, new_axes
 
 
 def plot_depth_profile(profiles, *, jacobians: bool = False, bounds: dict | None = None, ax=None):
     """Figure of ``log10 ||dL/dx_l||_F`` vs layer ``l``, one line per
-    :class:`rnnflow.analysis.DepthProfile` (a profile, a list, or ``{label: profile}``).
+    :class:`rnnflow.analysis.DepthProfile` (a profile, a list, or ``{label: profile}``): the
+    mean over the examples, shaded from their min to their max (the legend says so).
 
     ``jacobians=True`` plots the layer-to-layer ``log10 ||dx_{l+1}/dx_l||_2`` instead.
     ``bounds={label: log_factor}`` overlays, for that profile, the upper bound
     ``log ||dL/dx_l|| <= log ||dL/dx_L|| + (L - l) log_factor`` with a per-layer factor such
     as ``log(gamma * sigma_max(W))`` (``0.25 sigma_max`` for sigmoid: the 0.25^N bound).
     """
-    fig, ax = new_axes(ax)
+    fig, ax = new_axes(ax, figsize=(6.4, 5.2))
     items = as_items(profiles, "model")
     for label, factor in (bounds or {}).items():
         match = [p for name, p in items if name == label]
@@ -33,6 +34,12 @@ def plot_depth_profile(profiles, *, jacobians: bool = False, bounds: dict | None
             band(ax, p.layer[:-1] + 0.5, p.log_jacobian_spectral * LOG10E, label=label, marker="o")
         else:
             band(ax, p.layer, p.log_grad_norm * LOG10E, label=label, marker="o")
+    handles, names = ax.get_legend_handles_labels()
+    shaded = band_handle({label: p.log_jacobian_spectral if jacobians else p.log_grad_norm for label, p in items},
+                         "examples in the batch")
+    if shaded is not None:
+        handles.append(shaded[0])
+        names.append(shaded[1])
     if jacobians:
         ax.axhline(0.0, color="grey", linewidth=0.6)
         ax.set_xlabel(r"between layers $l$ and $l+1$ (layer index)")
@@ -42,12 +49,14 @@ def plot_depth_profile(profiles, *, jacobians: bool = False, bounds: dict | None
         ax.set_xlabel(r"layer $l$ (0 = input of the stack)")
         ax.set_ylabel(r"$\log_{10}\|\partial L/\partial x_l\|_F$ (loss units per activation unit)")
         ax.set_title("Gradient flow through depth")
-    ax.legend(loc="best", fontsize="small")
+    # below the axes: bands of very different depths fill the frame from top to bottom
+    ax.legend(handles, names, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncols=2, fontsize="small")
     return fig
 
 
 def plot_depth_scaling(depths, values: dict, *, reference: str | None = None, exponent: float = -0.5,
-                       ylabel: str = "value", title: str = "Scaling with depth", ax=None):
+                       ylabel: str = "value", title: str = "Scaling with depth", left_out: dict | None = None,
+                       ax=None):
     """Log-log figure of a quantity against the number of layers ``L``, one line per variant,
     with a reference power law ``c L^exponent`` through ``values[reference]`` at the
     smallest depth (e.g. Xiong et al.'s ``O(1/sqrt(L))`` for a pre-LN last-layer gradient).
@@ -57,11 +66,14 @@ def plot_depth_scaling(depths, values: dict, *, reference: str | None = None, ex
         values: ``{label: (n,) positive values}``, one per variant.
         reference: the label the power law is anchored to (None: no reference line).
         exponent: the power law's exponent.
+        left_out: ``{label: why}`` for variants not drawn (e.g. decades above the others, so
+            they would flatten them): each gets a legend row ``not drawn: label (why)``, so no
+            curve goes missing unexplained.
     """
     depths, vals = _per_depth(depths, values, "values", positive=True)
     if reference is not None and reference not in vals:
         raise ValueError(f"reference={reference!r} is not one of {sorted(vals)}")
-    fig, ax = new_axes(ax)
+    fig, ax = new_axes(ax, figsize=(6.8, 5.8))
     for label, v in vals.items():
         slope = round(float(np.polyfit(np.log(depths), np.log(v), 1)[0]), 2) + 0.0  # no "-0.00"
         ax.plot(depths, v, marker="o", label=f"{label} (fitted exponent {slope:+.2f})")
@@ -69,11 +81,14 @@ def plot_depth_scaling(depths, values: dict, *, reference: str | None = None, ex
         ref = vals[reference][0] * (depths / depths[0]) ** exponent
         ax.plot(depths, ref, "--", color="black", linewidth=1.0,
                 label=rf"$\propto L^{{{exponent:g}}}$ through {reference} at $L$={depths[0]:g}")
-    ax.set_yscale("log")
+    for label, why in (left_out or {}).items():
+        ax.plot([], [], " ", label=f"not drawn: {label} ({why})")
+    log_axis(ax)
     _depth_axis(ax, depths)
     ax.set_ylabel(ylabel)
     ax.set_title(title)
-    ax.legend(loc="best", fontsize="small")
+    # below the axes: the lines span the frame, and the rows (fitted exponents, notes) are long
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), fontsize="small")
     return fig
 
 
@@ -115,7 +130,7 @@ def plot_weight_grad_profile(norms: dict, *, weight: str | None = None, title: s
     fig, ax = new_axes(ax)
     for label, v in vals.items():
         ax.plot(np.arange(1, v.size + 1), v, marker="o", markersize=3, label=label)
-    ax.set_yscale("log")
+    log_axis(ax)
     ax.set_xlabel("layer $l$ (1 = first)")
     w = "W_l" if weight is None else f"W^{{{weight}}}_l"
     ax.set_ylabel(rf"$\|\partial L/\partial {w}\|_F$ (loss units per weight unit)")

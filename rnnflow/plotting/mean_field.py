@@ -7,6 +7,8 @@ from matplotlib.colors import TwoSlopeNorm
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullLocator
 
+from ._common import log_axis
+
 
 def plot_phase_diagram(sigma_w2, sigma_b2, grid: dict, slopes=(), *, activation: str = "tanh", tol: float = 0.01):
     """Two panels. Left: the predicted per-layer slope ``ln(chi_1) / 2`` over ``(sigma_w^2,
@@ -80,7 +82,7 @@ def plot_trainability(result, *, chance: float = float(np.log(10.0))):
                    for a in fine])
     ax.plot(fine, np.minimum(6 * xi, ds.max() * 1.5), color="cyan", linewidth=2, label=r"$6\,\xi_c$")
     ax.set_ylim(ds.min() * 0.8, ds.max() * 1.25)
-    ax.set_yscale("log")
+    log_axis(ax)
     ax.set_yticks(ds, [str(int(d)) for d in ds])
     ax.yaxis.set_minor_locator(NullLocator())
     ax.set_xlabel(r"$\sigma_w^2$ (weight variance x fan-in)")

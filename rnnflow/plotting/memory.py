@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import new_axes
+from ._common import log_axis, new_axes
 
 _LABEL = {"plain": r"plain, $\partial h/\partial\lambda$",
           "normalized": r"$\sqrt{1-\lambda^2}\,x_t$, $\partial h/\partial\lambda$",
@@ -26,8 +26,8 @@ def plot_curse_of_memory(result, *, ax=None):
         (line,) = ax.plot(fine, np.sqrt(sensitivity_mean_square(fine, c)), linewidth=1.2)
         ax.errorbar(e, rms, yerr=err, fmt="o", color=line.get_color(), markersize=4, capsize=2,
                     label=f"{_LABEL[c]}: fitted {result.exponent(c):+.3f} (theory {PREDICTED_EXPONENT[c]:+.1f})")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
+    log_axis(ax, "x")
+    log_axis(ax)
     ax.set_xlabel(r"$1-\lambda$ (distance of the eigenvalue from 1)")
     ax.set_ylabel(r"$\sqrt{E\,(\partial h_t/\partial\theta)^2}$ (state units per parameter unit)")
     ax.set_title("Curse of memory: points Monte-Carlo, lines closed forms")

@@ -30,7 +30,7 @@ from matplotlib.colors import BoundaryNorm, ListedColormap
 from matplotlib.figure import Figure
 
 from ..validation import check_int
-from ._common import as_items
+from ._common import as_items, log_axis, show_coinciding, skipped_stretches
 
 
 GRAD_LABEL = r"gradient entry $\partial L/\partial\theta$"
@@ -212,7 +212,7 @@ def plot_mean_gradients(histories, *, groups=None, ncols: int | None = None, ysc
         ax.axhline(0.0, color="grey", linewidth=0.6)
         ax.set_yscale(yscale)
         ax.set_title(g, fontsize="small")
-        ax.set_xlabel("iteration")
+        ax.set_xlabel("iteration (optimizer updates)")
         ax.set_ylabel(f"mean {GRAD_LABEL}", fontsize="small")
         if len(items) > 1:
             ax.legend(fontsize="small")
@@ -224,7 +224,7 @@ def _norm_series(run):
     """``(x, (N, G) norms, groups, x label, skipped mask or None)`` from a GradientHistory,
     TrainResult or Metrics."""
     if hasattr(run, "hist_counts"):
-        return run.iteration, run.norm, run.groups, "iteration", None
+        return run.iteration, run.norm, run.groups, "iteration (optimizer updates)", None
     m = getattr(run, "metrics", run)
     if not hasattr(m, "group_norms"):
         raise TypeError(f"expected a GradientHistory, TrainResult or Metrics, got {type(run).__name__}")
@@ -238,8 +238,8 @@ def plot_gradient_norms(runs, *, groups=None, ncols: int | None = None, title: s
     cycle so neighbours differ), one legend for the figure, outside the axes.
 
     ``runs``: a GradientHistory / TrainResult / Metrics, a list, or ``{label: run}``.
-    Steps a trainer skipped (non-finite loss or gradient) are left out and marked by
-    faint red vertical lines, so one blow-up does not squash the axis.
+    Steps a trainer skipped (non-finite loss or gradient) are left out and each stretch of
+    them is shaded faint red, so one blow-up does not squash the axis.
     ``max_groups``: at most this many lines per panel (see the module docstring); None: all.
     """
     items = as_items(runs, "run")
@@ -261,10 +261,10 @@ def plot_gradient_norms(runs, *, groups=None, ncols: int | None = None, title: s
             (line,) = ax.plot(x, v, color=cmap(0.85 * i / max(len(names) - 1, 1)), label=g, linewidth=1.0,
                               linestyle=("-", "--", ":")[i % 3])
             legend.setdefault(g, line)
-        for k, s in enumerate(x[~keep]):
-            line = ax.axvline(s, color="tab:red", alpha=0.3, linewidth=1.0)
-            legend.setdefault("skipped step", line)
-        ax.set_yscale("log")
+        for start, end in zip(*skipped_stretches(x[~keep])):   # one span per stretch, not one line per step
+            span = ax.axvspan(start - 0.5, end + 0.5, color="tab:red", alpha=0.2, linewidth=0)
+            legend.setdefault("skipped steps", span)
+        log_axis(ax)
         ax.set_xlabel(xlabel)
         ax.set_ylabel(r"$\|\partial L/\partial\theta_k\|_2$ per group")
         if len(items) > 1:
@@ -284,7 +284,8 @@ def plot_group_norm_comparison(runs, groups, *, group_labels: dict | None = None
     runs:   ``{label: TrainResult | Metrics | GradientHistory}``.
     groups: flat parameter keys, e.g. ``("layers.0.linear.weight", "head.weight")``.
     group_labels: ``{group: panel title}`` (default: the key).
-    Steps a trainer skipped (non-finite) are left out.
+    Steps a trainer skipped (non-finite) are left out. Runs whose lines lie on top of each
+    other in a panel are drawn so both show, and say so in the legend.
     """
     items = as_items(runs, "run")
     groups = list(groups)
@@ -309,16 +310,19 @@ def plot_group_norm_comparison(runs, groups, *, group_labels: dict | None = None
         ax.set_visible(False)
     any_zero = False
     for j, (ax, g) in enumerate(zip(axes, groups)):
+        lines = []
         for label, x, v, xlabel in series:
             col = v[:, j]
             zero = col == 0
             any_zero |= bool(zero.any())
             all_zero = bool(zero.all())
             (line,) = ax.plot(x, np.where(col > 0, col, np.nan), label=None if all_zero else label, linewidth=1.0)
+            lines.append(line)
             if zero.any():
                 ax.plot(x[zero], np.full(zero.sum(), floor), "_", color=line.get_color(), markersize=4,
                         label=f"{label}: " + ("always" if all_zero else "sometimes") + " exactly 0 (on the floor)")
-        ax.set_yscale("log")
+        log_axis(ax)
+        show_coinciding(lines, log=True)
         ax.set_xlabel(xlabel)
         ax.set_title((group_labels or {}).get(g, g), fontsize="medium")
         if j % ncols == 0:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 
-from ._common import new_axes
+from ._common import log_axis, new_axes
 
 
 def plot_success_vs_length(rates: dict, *, threshold: float | None = None, chance: float | None = None,
@@ -28,7 +28,7 @@ def plot_success_vs_length(rates: dict, *, threshold: float | None = None, chanc
     if chance is not None:
         ax.axhline(chance, color="grey", linestyle=":", linewidth=1.2, label=f"{chance_label} ({chance:.2f})")
     if len(lengths) > 1 and lengths[-1] / lengths[0] >= 4:
-        ax.set_xscale("log")
+        log_axis(ax, "x")
     ax.set_xticks(lengths, [str(T) for T in lengths])
     ax.minorticks_off()
     ax.set_ylim(-0.03, 1.03)

@@ -15,7 +15,7 @@ import math
 import numpy as np
 from matplotlib.figure import Figure
 
-from ._common import as_items, new_axes
+from ._common import as_items, log_axis, new_axes, show_coinciding, skipped_stretches
 
 
 LOSS_UNITS = {"mse_last": "mean squared error (target units$^2$)", "mse": "mean squared error (target units$^2$)",
@@ -55,7 +55,9 @@ def _spans_decades(values, decades: float = 2.0) -> bool:
 
 def plot_loss_curves(runs, *, smooth: int = 1, logy: bool | None = None, baseline: float | None = None,
                      baseline_label: str = "baseline", ax=None) -> Figure:
-    """Loss against step for one or more runs, overlaid.
+    """Loss against step for one or more runs, overlaid. Runs whose curves lie on top of each
+    other are drawn so both show (the later dashed over the earlier, widened) and named in the
+    legend.
 
     smooth:   trailing moving-average window (1: raw); the raw curve stays faint behind.
     logy:     log y-axis; None chooses it when the losses span two decades or more.
@@ -63,7 +65,7 @@ def plot_loss_curves(runs, *, smooth: int = 1, logy: bool | None = None, baselin
     """
     fig, ax = new_axes(ax)
     items = as_items(runs, "run")
-    all_losses, names = [], set()
+    all_losses, names, lines = [], set(), []
     for label, run in items:
         x, loss, xlabel, name = _series(run)
         names.add(name)
@@ -73,11 +75,13 @@ def plot_loss_curves(runs, *, smooth: int = 1, logy: bool | None = None, baselin
             (line,) = ax.plot(x, _smooth(raw, smooth), label=label, linewidth=1.4)
             ax.plot(x, raw, color=line.get_color(), alpha=0.25, linewidth=0.7)
         else:
-            ax.plot(x, raw, label=label, linewidth=1.2)
+            (line,) = ax.plot(x, raw, label=label, linewidth=1.2)
+        lines.append(line)
     if baseline is not None:
         ax.axhline(baseline, color="black", linestyle="--", linewidth=1.0, label=baseline_label)
     if logy if logy is not None else _spans_decades(np.concatenate(all_losses)):
-        ax.set_yscale("log")
+        log_axis(ax)
+    show_coinciding(lines, log=ax.get_yscale() == "log")
     ax.set_xlabel(f"{xlabel} (optimizer updates)" if xlabel == "step" else xlabel)
     name = names.pop() if len(names) == 1 else None
     ax.set_ylabel(f"loss: {LOSS_UNITS[name]}" if name in LOSS_UNITS else "loss")
@@ -85,19 +89,6 @@ def plot_loss_curves(runs, *, smooth: int = 1, logy: bool | None = None, baselin
     if len(items) > 1 or baseline is not None:
         ax.legend(fontsize="small")
     return fig
-
-
-def skipped_stretches(steps) -> tuple[np.ndarray, np.ndarray]:
-    """``(starts, ends)`` of the runs of consecutive integers in sorted ``steps``.
-
-    >>> skipped_stretches([3, 4, 5, 9])
-    (array([3, 9]), array([5, 9]))
-    """
-    steps = np.asarray(steps, dtype=np.int64)
-    if steps.size == 0:
-        return steps, steps
-    breaks = np.flatnonzero(np.diff(steps) != 1)
-    return steps[np.r_[0, breaks + 1]], steps[np.r_[breaks, steps.size - 1]]
 
 
 def plot_grad_norm_trace(runs, *, threshold: float | None = None, show_clipped: bool = True, ax=None) -> Figure:
@@ -145,7 +136,7 @@ def plot_grad_norm_trace(runs, *, threshold: float | None = None, show_clipped: 
                       f"skipped (non-finite), first at {steps[0]}")
     for t in ([threshold] if threshold is not None else sorted(thresholds)):
         ax.axhline(t, color="black", linestyle=":", linewidth=1.2, label=f"clip threshold c = {t:g}")
-    ax.set_yscale("log")
+    log_axis(ax)
     ax.set_xlabel("step (optimizer updates)")
     ax.set_ylabel(r"global gradient norm $\|\partial L/\partial\theta\|_2$")
     ax.set_title("Gradient norm before clipping")

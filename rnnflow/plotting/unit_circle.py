@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.figure import Figure
 
-from ._common import LOG10E, new_axes
+from ._common import LOG10E, log_axis, new_axes
 
 FLOOR_DECADES = -12.0   # the reach plot's y range ends here; curves below are clipped (said on the plot)
 
@@ -27,7 +27,7 @@ def plot_state_reach(curves: dict, *, threshold: float = 1e-6, title: str | None
             ax.plot(gap[out[0]], FLOOR_DECADES, marker="v", color=line.get_color(), ms=7, clip_on=False)
     ax.axhline(np.log10(threshold), color="0.3", ls="--", lw=1, label=f"{threshold:g} of the start")
     ax.plot([], [], ls="none", marker="v", color="0.3", ms=7, label="leaves the frame (below 1e-12)")
-    ax.set_xscale("log")
+    log_axis(ax, "x")
     ax.set_ylim(FLOOR_DECADES, 1.0)
     ax.set_xlabel(r"gap $T - t$ (steps, log scale)")
     ax.set_ylabel(r"$\log_{10}\|\partial h_T/\partial h_t\|_2$ (median over examples)")
@@ -65,7 +65,7 @@ def plot_eigenvalues(init: list, trained: list | None = None, *, horizon: float 
         left.legend(loc="lower left", fontsize="small")
         if horizon is not None:
             right.axhline(1 / horizon, color="0.2", ls="--", lw=1, label=rf"$1 - |\lambda| = 1/T$, T = {horizon:g}")
-        right.set_yscale("log")
+        log_axis(right)
         right.set_xlim(-np.pi, np.pi)
         right.set_xlabel(r"phase $\arg\lambda$ (rad)")
         right.set_ylabel(r"$1 - |\lambda|$ (log scale; lower: longer memory)")
@@ -90,7 +90,7 @@ def plot_timescales(init, trained=None, *, horizon: float | None = None, title: 
         ax.hist(np.clip(tau, bins[0], bins[-1]), bins=bins, histtype="step", lw=1.8, color=color, label=label)
     if horizon is not None:
         ax.axvline(horizon, color="0.2", ls="--", lw=1.2, label=f"task horizon T = {horizon:g}")
-    ax.set_xscale("log")
+    log_axis(ax, "x")
     ax.set_xlabel(r"timescale $\tau = -1/\log|\lambda|$ (steps, log scale)")
     ax.set_ylabel("units")
     ax.set_title(title or "Timescales of the recurrence", fontsize="medium")

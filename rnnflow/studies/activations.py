@@ -36,6 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._backend import load
+from ..activations import LEAKY_SLOPE
 from ..config import Init, MLPConfig
 from ..params import init_params
 from ..plotting import plot_gradient_histograms, plot_group_norm_comparison, plot_loss_curves, plot_mean_gradients
@@ -124,10 +125,22 @@ def run(ctx) -> dict:
     fig = plot_loss_curves(runs, smooth=spe, logy=True)
     fig.axes[0].set_title(f"Training loss (moving average over one epoch = {spe} iterations)\n{where}",
                           fontsize="medium")
+    _why_coinciding(fig)
     ctx.save_figure(fig, "loss")
     fig = plot_group_norm_comparison(
         {k: r.gradients for k, r in runs.items()}, (WEIGHTS[0], WEIGHTS[-1]),
         group_labels={WEIGHTS[0]: f"first layer (fc1, {side * side} -> 10)", WEIGHTS[-1]: "last layer (fc4, 10 -> 10)"},
         title=f"Weight-gradient norm of the first and last layers, {where}")
+    _why_coinciding(fig)
     ctx.save_figure(fig, "grad_norms")
     return results
+
+
+def _why_coinciding(fig) -> None:
+    """Say under ``fig`` why Leaky ReLU's line lies on ReLU's, where the plot found that it does
+    (a short run: at smoke scale, or early in a longer one)."""
+    labels = [line.get_label() for ax in fig.axes for line in ax.get_lines()]
+    if "Leaky ReLU (dashed, on ReLU)" in labels:
+        fig.supxlabel(f"Leaky ReLU differs from ReLU only below zero (slope {LEAKY_SLOPE:g} instead of 0), and both start "
+                      "from the same weights and batches,\nso over a short run their curves coincide.",
+                      fontsize="small", color="dimgray")

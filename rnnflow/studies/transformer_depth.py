@@ -38,6 +38,7 @@ VARIANTS = {  # label: (norm placement, residual)
     "residual, no LayerNorm": ("none", True),
 }
 INPUT_SIZE = 8
+OFF_SCALE_DECADES = 2   # last_layer_vs_depth leaves out (and names) a variant this far above the rest
 
 
 @dataclass(frozen=True)
@@ -105,10 +106,16 @@ def run(ctx) -> dict:
               for label in VARIANTS}
     ctx.save_figure(plot_depth_ratio(s.depths, ratios, title=f"First-layer vs last-layer gradient at init "
                                                              f"({ctx.backend})"), "ratio_vs_depth")
-    last = {label: [10.0 ** results[f"{label}, L={d}"]["log10_weight_grad_last"] for d in s.depths]
-            for label in VARIANTS if label != "residual, no LayerNorm"}  # that one sits decades above
+    last = {label: np.array([10.0 ** results[f"{label}, L={d}"]["log10_weight_grad_last"] for d in s.depths])
+            for label in VARIANTS}
+    off = "residual, no LayerNorm"   # grows with depth; decades above the others, it would flatten them
+    left_out = {}
+    if np.log10(last[off].max() / max(v.max() for k, v in last.items() if k != off)) > OFF_SCALE_DECADES:
+        lo, hi = np.log10(last.pop(off)[[0, -1]])
+        left_out[off] = (f"$10^{{{lo:.1f}}}$ at $L$={s.depths[0]}, $10^{{{hi:.1f}}}$ at $L$={s.depths[-1]}: "
+                         f"over {OFF_SCALE_DECADES} decades above the others")
     fig = plot_depth_scaling(
-        s.depths, last, reference="pre-LN", exponent=-0.5,
+        s.depths, last, reference="pre-LN", exponent=-0.5, left_out=left_out,
         ylabel=r"$\|\partial L/\partial W^{fc2}_{L}\|_F$, last layer (loss units per weight unit)",
         title=f"Last layer's weight gradient at init vs depth ({ctx.backend})")
     ctx.save_figure(fig, "last_layer_vs_depth")
