@@ -7,6 +7,9 @@ import sys
 sys.path.insert(0, os.path.abspath(".."))
 sys.path.insert(0, os.path.abspath("_ext"))  # rnnflow_docs: the gallery pages' helper and image scraper
 os.environ.setdefault("MPLBACKEND", "Agg")
+from rnnflow import compile_cache  # noqa: E402 (imports no framework)
+
+compile_cache.configure()  # the gallery's JAX programs kept on disk for the next build (RNNFLOW_JAX_CACHE=off: not)
 
 project = "rnnflow"
 author = "the rnnflow developers"

