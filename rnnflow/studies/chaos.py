@@ -9,8 +9,10 @@ Jacobians ``diag(1 - h_{t+1}^2) W`` come from the model in the study's backend t
 * ``lambda_max`` against ``g`` at ``N = width`` next to the mean-field ``(1/2) ln chi``
   (:func:`rnnflow.analysis.chaos.mean_field_max_exponent`: ``ln g`` below 1, positive above;
   Sompolinsky, Crisanti & Sommers 1988), and the ``g`` where the measured ``lambda_max`` changes
-  sign (linear interpolation between the gains around the first sign change);
-* the same ``lambda_max`` by two trajectories ``1e-8`` apart
+  sign (interpolated; the first and the last change, as a finite network can sit at
+  ``lambda_max = 0`` -- a limit cycle or torus -- just above ``g = 1``), and the smallest gain from
+  which on ``lambda_max`` exceeds three standard errors;
+* the same ``lambda_max`` by two trajectories ``1e-8`` apart over the same steps
   (:func:`~rnnflow.analysis.chaos.largest_exponent_direct`), each with a block-mean standard error;
 * the spectra for ``N`` in ``sizes`` at each ``g`` of ``size_gains`` against ``i/N``: they
   collapse onto one curve (Engelken, Wolf & Abbott 2020: the spectrum is size-invariant), so the
@@ -64,8 +66,7 @@ class Settings:
     sizes: tuple[int, ...]          # N of the size collapse, increasing
     size_gains: tuple[float, ...]   # g of the size collapse, increasing
     warmup: int                     # steps that settle the state and the tangent basis
-    steps: int                      # steps averaged (QR method)
-    direct_steps: int               # steps averaged (two trajectories)
+    steps: int                      # steps averaged, by both methods (the same window of the trajectory)
     blocks: int                     # blocks of the standard errors
     reortho: int                    # steps between QRs (1: every step)
 
@@ -74,8 +75,7 @@ class Settings:
         _width(owner, "width", self.width)
         check_int(owner, "warmup", self.warmup, 0)
         check_int(owner, "blocks", self.blocks, 2)
-        for name in ("steps", "direct_steps"):
-            check_int(owner, name, getattr(self, name), max(self.blocks, 2))
+        check_int(owner, "steps", self.steps, max(self.blocks, 2))
         check_int(owner, "reortho", self.reortho)
         if self.reortho > self.steps:
             raise ValueError(f"{owner}.reortho={self.reortho!r} is invalid: expected an integer in "
@@ -89,13 +89,13 @@ class Settings:
 
 SCALES = {
     "smoke": Settings(width=24, gains=(0.5, 1.5, 2.5), sizes=(16, 32), size_gains=(2.0,), warmup=20,
-                      steps=40, direct_steps=40, blocks=4, reortho=1),
+                      steps=40, blocks=4, reortho=1),
     "docs": Settings(width=200, gains=(0.5, 0.75, 0.9, 1.0, 1.1, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0),
-                     sizes=(100, 200, 400), size_gains=(2.0, 4.0), warmup=300, steps=1500, direct_steps=3000,
+                     sizes=(100, 200, 400), size_gains=(2.0, 4.0), warmup=500, steps=1500,
                      blocks=20, reortho=1),
     "full": Settings(width=400, gains=(0.5, 0.75, 0.9, 0.95, 1.0, 1.05, 1.1, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0),
                      sizes=(100, 200, 400, 800), size_gains=(2.0, 4.0), warmup=1000, steps=5000,
-                     direct_steps=10000, blocks=20, reortho=1),
+                     blocks=20, reortho=1),
 }
 
 
@@ -105,12 +105,22 @@ def config(N: int, g: float) -> RNNConfig:
                      init_hh=Init("normal", std=g / math.sqrt(N)))
 
 
-def crossing(gains, lam) -> float | None:
-    """The ``g`` of the first sign change of ``lam`` from ``< 0`` to ``>= 0``, linearly interpolated."""
-    for (g0, l0), (g1, l1) in zip(zip(gains, lam), zip(gains[1:], lam[1:])):
-        if l0 < 0 <= l1:
-            return float(g0 + (g1 - g0) * (-l0) / (l1 - l0))
-    return None
+def crossing(gains, lam, last: bool = False) -> float | None:
+    """The ``g`` of the first (``last``: the last) sign change of ``lam`` from ``< 0`` to ``>= 0``,
+    linearly interpolated; None without one."""
+    found = [float(g0 + (g1 - g0) * (-l0) / (l1 - l0))
+             for (g0, l0), (g1, l1) in zip(zip(gains, lam), zip(gains[1:], lam[1:])) if l0 < 0 <= l1]
+    return (found[-1] if last else found[0]) if found else None
+
+
+def chaotic_from(gains, lam, se, z: float = 3.0) -> float | None:
+    """The smallest gain from which on every ``lam - z se > 0`` (significantly chaotic); None if none."""
+    out = None
+    for g, l, e in reversed(list(zip(gains, lam, se))):
+        if l - z * e <= 0:
+            break
+        out = float(g)
+    return out
 
 
 def _measure(ctx, N: int, g: float, direct: bool) -> dict:
@@ -120,7 +130,7 @@ def _measure(ctx, N: int, g: float, direct: bool) -> dict:
     with one_thread(ctx.backend):
         sp = lyapunov_spectrum(model, h0=h0, steps=s.steps, warmup=s.warmup, reortho=s.reortho, trace=True,
                                backend=ctx.backend)
-        d = largest_exponent_direct(model, h0, steps=s.direct_steps, warmup=s.warmup, blocks=s.blocks) \
+        d = largest_exponent_direct(model, h0, steps=s.steps, warmup=s.warmup, blocks=s.blocks) \
             if direct else None
     e = sp.exponents[0]
     return {"exponents": e, "running": sp.running[:, 0], "trace_steps": sp.trace_steps,
@@ -153,8 +163,10 @@ def run(ctx) -> dict:
         if m["direct"] is not None:
             ctx.save_arrays(**{f"N{N}/g{g:g}/direct_local": m["direct"].local[:, 0]})
     lam = [results[f"N={s.width}, g={g:g}"]["lambda_max"] for g in s.gains]
+    se = [results[f"N={s.width}, g={g:g}"]["lambda_max_stderr"] for g in s.gains]
     z = [abs(results[f"N={s.width}, g={g:g}"]["direct_minus_qr_in_stderrs"]) for g in s.gains]
-    results["transition"] = {"crossing_g": crossing(s.gains, lam), "mean_field_crossing_g": 1.0,
+    results["transition"] = {"crossing_g": crossing(s.gains, lam), "last_crossing_g": crossing(s.gains, lam, True),
+                             "chaotic_from_g": chaotic_from(s.gains, lam, se), "mean_field_crossing_g": 1.0,
                              "max_abs_direct_minus_qr_in_stderrs": float(max(z))}
     grid = np.linspace(min(s.gains) * 0.9, max(s.gains) * 1.05, 241)
     theory = np.array([mean_field_max_exponent(float(g)) for g in grid])
