@@ -80,52 +80,58 @@ def plot_dimension_entropy(gains, runs, sized: dict, *, width: int, title: str |
     g = np.asarray(gains, float)
     fig = Figure(figsize=(10.0, 4.0), layout="constrained")
     axes = fig.subplots(1, 2)
-    for ax, key, label in ((axes[0], "kaplan_yorke", r"Kaplan-Yorke dimension $D_{KY}/N$"),
-                           (axes[1], "entropy_rate", r"entropy rate $H/N = \frac{1}{N}\sum_{\lambda_i>0}\lambda_i$"
-                                                     " (nats/step/unit)")):
+    for ax, key, label in ((axes[0], "kaplan_yorke", r"Kaplan-Yorke dimension per unit $D_{KY}/N$"),
+                           (axes[1], "entropy_rate", r"entropy rate per unit $H/N$ (nats/step/unit)")):
         ax.plot(g, [r[key] / width for r in runs], "o-", color="C0", label=f"N = {width} (g sweep)")
         sizes = sorted({N for N, _ in sized})
-        for j, N in enumerate(sizes):
+        for j, N in enumerate(n for n in sizes if n != width):
             pts = sorted((gg, r[key] / N) for (NN, gg), r in sized.items() if NN == N)
             ax.plot(*zip(*pts), ["v", "^", "D", "P"][j % 4], color=f"C{j + 1}", mfc="none", ms=8, label=f"N = {N}")
         ax.axvline(1, color="0.6", lw=0.8, ls=":")
         ax.set_xlabel(r"gain $g$")
         ax.set_ylabel(label)
         ax.legend(fontsize="small", loc="upper left")
+    axes[1].set_title(r"$H = \Sigma_{\lambda_i > 0}\, \lambda_i$ (Pesin)", fontsize="medium")
+    axes[0].set_title(r"$D_{KY} = j + \Sigma_{i \leq j} \lambda_i / |\lambda_{j+1}|$", fontsize="medium")
     if title:
         fig.suptitle(title, fontsize="medium")
     return fig
 
 
 def plot_convergence(run: dict, *, g: float, mean_field: float | None = None, title: str | None = None):
-    """The running estimates of ``lambda_1``, ``lambda_{N/4}``, ``lambda_{N/2}`` and ``lambda_N``
-    against steps averaged (log scale), with the two-trajectory running mean and the mean-field
-    ``lambda_max``; right, ``|running - final|`` of ``lambda_1`` against ``1/sqrt(t)``."""
+    """Left: the running estimate of ``lambda_1`` (QR) and the two-trajectory running mean against
+    steps averaged (log scale), with the mean-field ``lambda_max``. Right: the distance of the running
+    ``lambda_1``, ``lambda_{N/2}`` and ``lambda_N`` from their final values, with a ``t^{-1/2}`` guide
+    (the rate of a time average of weakly correlated local exponents)."""
     r, t = np.asarray(run["running"]), np.asarray(run["trace_steps"])
     N = r.shape[1]
     fig = Figure(figsize=(11.0, 4.2), layout="constrained")
     ax, ax2 = fig.subplots(1, 2)
-    for j, i in enumerate(sorted({0, N // 4, N // 2, N - 1})):
-        ax.plot(t, r[:, i], color=f"C{j}", lw=1.2, label=rf"$\lambda_{{{i + 1}}}$ (QR)")
+    ax.plot(t, r[:, 0], color="C0", lw=1.4, label=r"$\lambda_1$, QR method")
     d = run.get("direct")
     if d is not None:
         s = np.arange(1, d.local.shape[0] + 1)
-        ax.plot(s, np.cumsum(d.local[:, 0]) / s, color="C0", ls="--", lw=1, label=r"$\lambda_1$, two trajectories")
+        ax.plot(s, np.cumsum(d.local[:, 0]) / s, color="C3", ls="--", lw=1.2, label=r"$\lambda_1$, two trajectories")
     if mean_field is not None:
-        ax.axhline(mean_field, color="0.2", ls=":", lw=1, label=r"mean field $\lambda_{\max}$")
+        ax.axhline(mean_field, color="0.2", ls=":", lw=1.2, label=rf"mean field $\lambda_{{\max}}$ = {mean_field:.4f}")
     ax.set_xscale("log")
     ax.set_xlabel("steps averaged after warmup")
-    ax.set_ylabel(r"running estimate (nats/step)")
+    ax.set_ylabel(r"running estimate of $\lambda_1$ (nats/step)")
     ax.set_title(f"g = {g:g}, N = {N}", fontsize="medium")
-    ax.legend(fontsize="x-small", loc="best")
+    ax.legend(fontsize="small", loc="best")
+    keep = t < t[-1] // 2
+    for j, i in enumerate(sorted({0, N // 2, N - 1})):
+        err = np.abs(r[:, i] - r[-1, i])
+        ok = keep & (err > 0)
+        ax2.loglog(t[ok], err[ok], color=f"C{j}", lw=1, label=rf"$\lambda_{{{i + 1}}}$")
     err = np.abs(r[:, 0] - r[-1, 0])
-    keep = (t < t[-1] // 2) & (err > 0)
-    ax2.loglog(t[keep], err[keep], color="C0", lw=1, label=r"$|\hat\lambda_1(t) - \hat\lambda_1(T)|$")
-    if keep.any():
-        c = float(np.median(err[keep] * np.sqrt(t[keep])))
-        ax2.loglog(t[keep], c / np.sqrt(t[keep]), color="0.3", ls="--", lw=1, label=r"$\propto t^{-1/2}$")
+    ok = keep & (err > 0)
+    if ok.any():
+        c = float(np.median(err[ok] * np.sqrt(t[ok])))
+        ax2.loglog(t[ok], c / np.sqrt(t[ok]), color="0.3", ls="--", lw=1, label=r"$\propto t^{-1/2}$")
     ax2.set_xlabel("steps averaged after warmup")
-    ax2.set_ylabel(r"distance from the final estimate (nats/step)")
+    ax2.set_ylabel(r"$|\hat\lambda_i(t) - \hat\lambda_i(T)|$ (nats/step)")
+    ax2.set_title("distance from the final estimate (QR)", fontsize="medium")
     ax2.legend(fontsize="small")
     if title:
         fig.suptitle(title, fontsize="medium")
