@@ -36,10 +36,11 @@ torch_result = run_for_docs("chaos", "torch")
 # by a finite-size margin (at the origin it is :math:`\ln|\mathrm{eig}_{\max} W|`, and the largest
 # eigenvalue of a finite Gaussian matrix sits outside the circle of radius :math:`g`). Between
 # :math:`g=1` and about 1.25 this network of 200 units sits at :math:`\lambda_{\max}\approx 0` (a
-# limit cycle or torus: finite networks reach chaos through quasi-periodicity), so the measured sign
+# fixed point, limit cycle or torus within the error bars: finite networks reach chaos through
+# quasi-periodicity), so the measured sign
 # change is near :math:`g=1` but noisy; from :math:`g=1.5` on :math:`\lambda_{\max}` is clearly
-# positive and follows :math:`\tfrac12\ln\chi` from below, within a few hundredths that shrink
-# with :math:`N`. The two-trajectory estimate agrees with the QR method within its error bars.
+# positive and follows :math:`\tfrac12\ln\chi` from below: about 0.01 below at :math:`N=200`, less
+# at :math:`N=400` (the finite-size correction). The two-trajectory estimate agrees with the QR method within its error bars.
 # Plotted against :math:`i/N`, the spectra of 100, 200 and 400 units fall on one curve: the
 # spectrum is size-invariant, so :math:`D_{KY}` (about a quarter of the units at :math:`g=2` to 4)
 # and the entropy rate grow in proportion to :math:`N`. The numbers are in the table above.
