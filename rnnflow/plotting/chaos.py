@@ -10,9 +10,11 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure
 
 
-def plot_transition(gains, runs, theory_g, theory, *, width: int, title: str | None = None):
+def plot_transition(gains, runs, theory_g, theory, *, width: int, crossing: float | None = None,
+                    title: str | None = None):
     """Top: measured ``lambda_max`` (QR, with standard errors) and the two-trajectory estimate
-    against ``g``, the mean-field ``(1/2) ln chi`` curve and ``lambda = 0``. Bottom: direct minus
+    against ``g``, the mean-field ``(1/2) ln chi`` curve, ``lambda = 0`` and the interpolated first
+    sign change ``crossing`` (if given). Bottom: direct minus
     QR with the combined standard error as error bar."""
     g = np.asarray(gains, float)
     lam = np.array([r["exponents"][0] for r in runs])
@@ -23,6 +25,9 @@ def plot_transition(gains, runs, theory_g, theory, *, width: int, title: str | N
     ax.axhline(0, color="0.6", lw=0.8)
     ax.axvline(1, color="0.6", lw=0.8, ls=":")
     ax.errorbar(g, lam, yerr=se, fmt="o", color="C0", ms=5, capsize=3, label=f"QR method, N = {width}")
+    if crossing is not None:
+        ax.plot([crossing], [0.0], "x", color="k", ms=9, mew=2, zorder=4,
+                label=f"measured sign change, g = {crossing:.3f}")
     d = [r.get("direct") for r in runs]
     if all(x is not None for x in d):
         dl = np.array([x.exponent[0] for x in d])

@@ -174,6 +174,7 @@ def run(ctx) -> dict:
     sweep = [runs[s.width, g] for g in s.gains]
     title = f"({ctx.backend}, float64, {s.steps} QR steps after {s.warmup} warmup)"
     ctx.save_figure(plot_transition(s.gains, sweep, grid, theory, width=s.width,
+                                    crossing=results["transition"]["crossing_g"],
                                     title=f"Transition to chaos of h' = tanh(W h), N = {s.width} {title}"),
                     "transition")
     ctx.save_figure(plot_size_collapse({g: {N: runs[N, g]["exponents"] for N in s.sizes} for g in s.size_gains},
