@@ -93,3 +93,18 @@ def test_layernorm_keeps_depth_trainable_and_pre_ln_scales_like_inverse_sqrt_dep
         return np.polyfit(np.log10(depths), w, 1)[0]
     assert -0.9 < exponent("pre-LN") < -0.3          # Xiong et al.: O(1/sqrt(L))
     assert abs(exponent("post-LN")) < 0.15           # flat in depth
+
+
+def test_chaos_sets_in_near_g_one_follows_mean_field_and_collapses_in_size(docs_run, backend):
+    s = docs_run("chaos", backend)
+    tr = s["transition"]
+    assert 0.9 < tr["crossing_g"] < 1.3 and tr["chaotic_from_g"] <= 1.5
+    assert tr["max_abs_direct_minus_qr_in_stderrs"] < 3          # the two estimates agree
+    for g in (1.5, 2.0, 2.5, 3.0, 4.0):                           # finite N: below mean field, by < 0.03
+        row = s[f"N=200, g={g:g}"]
+        assert -0.03 < row["lambda_max"] - row["mean_field_lambda_max"] < 0.005, g
+    for g in (0.5, 0.75):                                         # the origin: ln|eig_max W| > ln g
+        assert s[f"N=200, g={g:g}"]["lambda_max"] > math.log(g)
+    for g in (2, 4):                                              # D_KY / N does not depend on N
+        d = [s[f"N={N}, g={g}"]["kaplan_yorke_per_N"] for N in (100, 200, 400)]
+        assert max(d) - min(d) < 0.02 and 0.2 < min(d), (g, d)

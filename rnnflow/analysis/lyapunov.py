@@ -22,22 +22,58 @@ from .step_jacobians import StepJacobians, check_finite_steps, chunk_size
 from .trace import check_layer, check_sequence
 
 
+COND_LIMIT = 1e12   # largest max|R_ii| / min|R_ii| of an un-orthonormalised block (reortho > 1)
+
+
+def _check_index(name: str, value, lo: int, hi: int, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not lo <= value <= hi:
+        raise ValueError(f"{name}={value!r} is invalid: expected an integer in [{lo}, {what}]")
+    return int(value)
+
+
+def _check_conditioning(r: np.ndarray, d: np.ndarray, reortho: int, since: int, t: int) -> None:
+    """Refuse a block whose basis lost its small directions to rounding: its R-diagonal ``d``
+    (``log|R_ii|``, ``(B, k)``) spans more than :data:`COND_LIMIT`, or it over/underflowed."""
+    if not np.isfinite(r).all():
+        raise ValueError(f"reortho={reortho} is too large: the tangent basis over/underflowed within "
+                         f"{since} steps without re-orthonormalisation (block ending at step {t}); lower reortho")
+    span = float((d.max(axis=1) - d.min(axis=1)).max())        # log(max|R_ii| / min|R_ii|)
+    if span > np.log(COND_LIMIT):
+        per_step = span / since
+        ok = max(1, int(np.log(COND_LIMIT) / per_step))
+        raise ValueError(f"reortho={reortho} is too large for these step Jacobians: after {since} steps "
+                         f"without re-orthonormalisation the tangent basis is ill-conditioned (R-diagonal ratio "
+                         f"{np.exp(min(span, 700.0)):.1e} > {COND_LIMIT:.0e}, block ending at step {t}), so its "
+                         f"smallest directions are lost to rounding; lower reortho (<= {ok} here) or ask for fewer "
+                         f"exponents k")
+
+
 def lyapunov_exponents(steps: StepJacobians, k: int | None = None, *, warmup: int = 0,
-                       seed: int = 0) -> LyapunovSpectrum:
+                       seed: int = 0, reortho: int = 1, trace: bool = False) -> LyapunovSpectrum:
     """The ``k`` largest Lyapunov exponents (default all ``N``) per example.
 
-    steps:  ``A_t`` for ``t = 1..T`` (batch ``B``), in forward time order.
-    warmup: leading steps that only align the basis (their ``R_t`` are discarded).
-    seed:   seed of the random initial basis ``Q_0``.
+    steps:   ``A_t`` for ``t = 1..T`` (batch ``B``), in forward time order.
+    warmup:  leading steps that only align the basis (their ``R_t`` are discarded; QR every step).
+    seed:    seed of the random initial basis ``Q_0``.
+    reortho: after warmup, QR every ``reortho`` steps and only multiply the basis in between
+             (``Z = A_{t+m} ... A_{t+1} Q``, ``Q R = Z``; the last block may be shorter). The
+             basis' columns then separate like ``exp((lambda_1 - lambda_k) m)``: a block whose
+             R-diagonal ratio exceeds :data:`COND_LIMIT` (1e12) raises ``ValueError`` (lower
+             ``reortho``) rather than return exponents rounding has corrupted. ``1``: as before.
+    trace:   also return the local exponents per block and their running mean
+             (:attr:`LyapunovSpectrum.local`, :attr:`~LyapunovSpectrum.running`; ``(n, B, k)``
+             float64, ``n = ceil((T - warmup) / reortho)``: 8 n B k bytes).
     """
     T, B, N = steps.T, steps.B, steps.N
-    k = N if k is None else k
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= N:
-        raise ValueError(f"k={k!r} is invalid: expected an integer in [1, N={N}]")
+    k = _check_index("k", N if k is None else k, 1, N, f"N={N}")
     if isinstance(warmup, bool) or not isinstance(warmup, (int, np.integer)) or not 0 <= warmup < T:
         raise ValueError(f"warmup={warmup!r} is invalid: expected an integer in [0, T={T})")
+    reortho = _check_index("reortho", reortho, 1, T - warmup, f"T - warmup = {T - warmup}] (steps between QRs")
+    if not isinstance(trace, bool):
+        raise ValueError(f"trace={trace!r} is invalid: expected True or False")
     q = np.broadcast_to(random_basis(N, k, seed), (B, N, k)).copy()
     acc = np.zeros((B, k))
+    local, ends, since = [], [], 0
     C = chunk_size(B, N)
     with np.errstate(divide="ignore"):
         for lo in range(0, T, C):
@@ -48,15 +84,32 @@ def lyapunov_exponents(steps: StepJacobians, k: int | None = None, *, warmup: in
             else:
                 blk = steps.block(lo, hi)
             for j in range(hi - lo):
+                t = lo + j
                 if steps.is_elman:
                     z = blk[j][:, :, None] * np.matmul(steps.weight, q)   # diag(d) W Q
                 else:
                     z = np.matmul(blk[j], q)                              # (B, N, k)
-                q, r = np.linalg.qr(z)
-                if lo + j >= warmup:
-                    acc += np.log(np.abs(np.diagonal(r, axis1=1, axis2=2)))
-    exps = -np.sort(-(acc / (T - warmup)), axis=1)
-    return LyapunovSpectrum(exponents=exps, steps=T - warmup, warmup=int(warmup))
+                since += 1
+                if t < warmup or (t + 1 - warmup) % reortho == 0 or t == T - 1:
+                    q, r = np.linalg.qr(z)
+                    d = np.log(np.abs(np.diagonal(r, axis1=1, axis2=2)))  # (B, k)
+                    if since > 1:
+                        _check_conditioning(r, d, reortho, since, t + 1)
+                    if t >= warmup:
+                        acc += d
+                        if trace:
+                            local.append(d / since)
+                            ends.append(t + 1 - warmup)
+                    since = 0
+                else:
+                    q = z
+    order = np.argsort(-(acc / (T - warmup)), axis=1, kind="stable")      # descending, per example
+    exps = np.take_along_axis(acc / (T - warmup), order, axis=1)
+    if not trace:
+        return LyapunovSpectrum(exponents=exps, steps=T - warmup, warmup=int(warmup), reortho=reortho)
+    loc = np.take_along_axis(np.stack(local), order[None], axis=2)        # (n, B, k)
+    return LyapunovSpectrum(exponents=exps, steps=T - warmup, warmup=int(warmup), reortho=reortho,
+                            local=loc, trace_steps=np.asarray(ends))
 
 
 def _driving_inputs(xs, T: int | None, batch: int, input_size: int | None):
@@ -80,7 +133,8 @@ def _driving_inputs(xs, T: int | None, batch: int, input_size: int | None):
 def lyapunov_spectrum(model, xs=None, h0=None, *, params=None, steps: int | None = None, warmup: int = 100,
                       k: int | None = None, layer: int = 0, batch: int = 1,
                       input_size: int | None = None, backend: str | None = None,
-                      analytic: bool = True, seed: int = 0, route: str = "auto") -> LyapunovSpectrum:
+                      analytic: bool = True, seed: int = 0, route: str = "auto", reortho: int = 1,
+                      trace: bool = False) -> LyapunovSpectrum:
     """Lyapunov exponents of a recurrent cell (QR/Benettin method), sorted descending.
 
     Driving: ``xs=None``: autonomous, ``x_t = 0``; ``xs`` of shape ``(I,)`` or ``(B, I)``:
@@ -95,7 +149,11 @@ def lyapunov_spectrum(model, xs=None, h0=None, *, params=None, steps: int | None
 
     ``route``: as in :func:`jacobians_over_time`. For a diagonal model the exponents are
     exactly the time averages of ``log|a_t|`` per real state coordinate after ``warmup``,
-    sorted (:func:`rnnflow.analysis.diagonal.lyapunov`; no QR, ``seed`` unused).
+    sorted (:func:`rnnflow.analysis.diagonal.lyapunov`; no QR, ``seed`` and ``reortho`` unused,
+    ``trace=True`` refused: pass ``route="dense"``).
+
+    ``reortho``, ``trace``: as in :func:`lyapunov_exponents` (QR every ``reortho`` steps after
+    warmup; the local exponents and the running estimate).
     """
     if steps is not None and (isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1):
         raise ValueError(f"steps={steps!r} is invalid: expected an integer >= 1")
@@ -114,7 +172,11 @@ def lyapunov_spectrum(model, xs=None, h0=None, *, params=None, steps: int | None
     if T <= warmup:
         raise ValueError(f"warmup={warmup} leaves no steps of the T={T} inputs to average")
     if diagonal.check_route(route, model):
+        if trace:
+            raise ValueError("trace=True is not available on the diagonal route (its exponents are exact time "
+                             "averages of log|a_t|, no QR blocks): pass route='dense' for the QR method's trace")
         check_sequence(np.shape(seq))
         return diagonal.lyapunov(bk, model, seq, h0, check_layer(layer, model.config.num_layers), k, warmup)
     tr = run_trace(bk, model, seq, h0, layer)
-    return lyapunov_exponents(trace_step_jacobians(bk, model, tr, layer, analytic), k, warmup=warmup, seed=seed)
+    return lyapunov_exponents(trace_step_jacobians(bk, model, tr, layer, analytic), k, warmup=warmup, seed=seed,
+                              reortho=reortho, trace=trace)

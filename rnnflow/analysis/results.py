@@ -139,16 +139,26 @@ class LyapunovSpectrum:
 
     ``Q_t R_t = A_t Q_{t-1}``;  ``lambda_i = (1 / steps) sum_t log |(R_t)_ii|`` over the
     steps after ``warmup`` (natural log, per step; ``> 0`` expands, ``< 0`` contracts).
+    With ``reortho = m`` the QR runs every ``m`` steps after warmup (``Q R = A_{t+m} ... A_{t+1} Q``).
 
     Args:
       exponents:  ``(B, k)`` sorted descending, per example
       steps:      steps averaged over
       warmup:     initial steps whose ``R_t`` were discarded (state and basis settle)
+      reortho:    steps between re-orthonormalisations after warmup
+      local:      ``(n, B, k)`` or None (``trace=False``): the local (time-resolved) exponents,
+                  ``log |(R)_ii|`` of each QR block divided by the block's length, in the
+                  columns of ``exponents`` (the same sort); ``n = ceil(steps / reortho)``
+      trace_steps: ``(n,)`` or None: steps after warmup at the end of each block
+                  (``reortho, 2 reortho, ..., steps``; the last block may be shorter)
     """
 
     exponents: np.ndarray
     steps: int
     warmup: int
+    reortho: int = 1
+    local: np.ndarray | None = None
+    trace_steps: np.ndarray | None = None
 
     @property
     def max_exponent(self) -> np.ndarray:
@@ -159,3 +169,37 @@ class LyapunovSpectrum:
     def mean(self) -> np.ndarray:
         """``(k,)`` exponents averaged over the batch."""
         return self.exponents.mean(axis=0)
+
+    @property
+    def running(self) -> np.ndarray | None:
+        """``(n, B, k)`` the convergence trace: the running estimate after each block,
+        ``sum_{blocks <= b} len * local / trace_steps[b]`` (its last row is ``exponents``);
+        None without ``trace=True``."""
+        if self.local is None:
+            return None
+        lengths = np.diff(self.trace_steps, prepend=0)[:, None, None]
+        return np.cumsum(self.local * lengths, axis=0) / self.trace_steps[:, None, None]
+
+
+@dataclass(frozen=True)
+class DirectExponent:
+    """The largest Lyapunov exponent from two nearby trajectories (renormalised every step).
+
+    ``d_t = y_t - h_t`` after one step from ``y_{t-1} = h_{t-1} + eps u_{t-1}``;
+    ``lambda_1 ~ (1/S) sum_t log(|d_t| / eps)``, ``u_t = d_t / |d_t|``.
+
+    Args:
+      exponent: ``(B,)`` the estimate per example (natural log per step)
+      stderr:   ``(B,)`` its standard error from ``blocks`` consecutive block means,
+                ``std(block means, ddof=1) / sqrt(blocks)``
+      local:    ``(S, B)`` ``log(|d_t| / eps)`` per step after warmup
+      steps, warmup, eps, blocks: as passed
+    """
+
+    exponent: np.ndarray
+    stderr: np.ndarray
+    local: np.ndarray
+    steps: int
+    warmup: int
+    eps: float
+    blocks: int

@@ -22,7 +22,7 @@ from ._common import (
 from .compare import compare_summaries as compare_summaries, format_summary as format_summary
 
 STUDIES = ("jacobian_decay", "tanh_vs_weights", "transformer_depth", "clipping", "activations", "init_stall", "long_range",
-           "mean_field", "curse_of_memory", "unit_circle", "isometry")
+           "mean_field", "curse_of_memory", "unit_circle", "isometry", "chaos")
 
 
 def get(name: str):
