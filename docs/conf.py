@@ -33,6 +33,7 @@ autodoc_member_order = "bysource"
 autodoc_typehints = "description"
 napoleon_google_docstring = True
 napoleon_numpy_docstring = True
+napoleon_custom_sections = [("Fields", "params_style")]   # a NamedTuple's fields (as Attributes would, but no second entry beside autodoc's own)
 suppress_warnings = ["config.cache"]
 
 sphinx_gallery_conf = {

@@ -12,11 +12,12 @@ import numpy as np
 class SequenceOutput(NamedTuple):
     """What a recurrent net or Transformer returns for input ``x`` of shape ``(T, B, I)``.
 
-    y:      ``(T, B, O)`` readout, or the top layer's states when there is no head.
-    hidden: recurrent: ``(L, T, B, H)``, ``hidden[l, t]`` is layer l's ``h_{t+1}``;
-            Transformer: ``(L+1, T, B, D)``, the residual stream entering layer 0
-            (after embedding and positions) and leaving each layer.
-    cell:   LSTM cell states ``(L, T, B, H)``; ``None`` for other models.
+    Fields:
+        y:      ``(T, B, O)`` readout, or the top layer's states when there is no head.
+        hidden: recurrent: ``(L, T, B, H)``, ``hidden[l, t]`` is layer l's ``h_{t+1}``;
+                Transformer: ``(L+1, T, B, D)``, the residual stream entering layer 0
+                (after embedding and positions) and leaving each layer.
+        cell:   LSTM cell states ``(L, T, B, H)``; ``None`` for other models.
     """
 
     y: Any
@@ -27,10 +28,11 @@ class SequenceOutput(NamedTuple):
 class MLPOutput(NamedTuple):
     """What the deep MLP returns for input ``x`` of shape ``(B, I)``.
 
-    y:        ``(B, O)`` logits / predictions.
-    hidden:   ``(L, B, W)`` output of every hidden layer.
-    bn_stats: per layer ``{"running_mean", "running_var"}`` after this call
-              (updated in train mode), or ``None`` without BatchNorm.
+    Fields:
+        y:        ``(B, O)`` logits / predictions.
+        hidden:   ``(L, B, W)`` output of every hidden layer.
+        bn_stats: per layer ``{"running_mean", "running_var"}`` after this call
+                  (updated in train mode), or ``None`` without BatchNorm.
     """
 
     y: Any
@@ -41,17 +43,18 @@ class MLPOutput(NamedTuple):
 class Trace(NamedTuple):
     """A recurrence's trajectory, in the model's dtype.
 
-    states:     tuple of ``(T+1, B, H_i)``, one per state part (LSTM: ``(h, c)``);
-                ``states[i][t]`` is part ``i`` of ``h_t`` (``t = 0`` is ``h0``).
-    inputs:     ``(T, B, I)`` the inputs ``x_1..x_T`` of this layer.
-    cell:       ``"rnn" | "lstm" | "gru" | "step"`` (a user step function).
-    activation: Elman activation name, else ``None``.
-    weight_hh:  rnnflow model: layer's ``W_hh`` ``(G, H)`` (``G = H`` Elman, ``4H`` LSTM,
-                ``3H`` GRU), else ``None``.
-    preact:     rnnflow model: Elman ``(T, B, H)`` pre-activations ``a_t`` (``h_t = phi(a_t)``);
-                LSTM ``(T, B, 4H)`` gate pre-activations ``x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh``
-                (``i, f, g, o``); GRU ``(T, B, 4H)`` ``[a_r, a_z, x_t W_in^T + b_in,
-                h_{t-1} W_hn^T + b_hn]``; else ``None``.
+    Fields:
+        states:     tuple of ``(T+1, B, H_i)``, one per state part (LSTM: ``(h, c)``);
+                    ``states[i][t]`` is part ``i`` of ``h_t`` (``t = 0`` is ``h0``).
+        inputs:     ``(T, B, I)`` the inputs ``x_1..x_T`` of this layer.
+        cell:       ``"rnn" | "lstm" | "gru" | "step"`` (a user step function).
+        activation: Elman activation name, else ``None``.
+        weight_hh:  rnnflow model: layer's ``W_hh`` ``(G, H)`` (``G = H`` Elman, ``4H`` LSTM,
+                    ``3H`` GRU), else ``None``.
+        preact:     rnnflow model: Elman ``(T, B, H)`` pre-activations ``a_t`` (``h_t = phi(a_t)``);
+                    LSTM ``(T, B, 4H)`` gate pre-activations ``x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh``
+                    (``i, f, g, o``); GRU ``(T, B, 4H)`` ``[a_r, a_z, x_t W_in^T + b_in,
+                    h_{t-1} W_hn^T + b_hn]``; else ``None``.
     """
 
     states: tuple

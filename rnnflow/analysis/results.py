@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-LOG10E = float(np.log10(np.e))  # natural log -> log10: multiply
+LOG10E = float(np.log10(np.e))  #: natural log -> log10: multiply
 
 
 @dataclass(frozen=True)

@@ -24,10 +24,10 @@ import numpy as np
 
 from .result import Factor
 
-VANISH = 1e-6       # a gradient below this fraction of its start has vanished
-EXPLODE = 1e6       # ... above this multiple has exploded
-DPHI = 0.01         # a unit with phi' below this is saturated
-SATURATED = 0.5     # more than this fraction of saturated units makes saturation the factor
+VANISH = 1e-6       #: a gradient below this fraction of its start has vanished
+EXPLODE = 1e6       #: a gradient above this multiple of its start has exploded
+DPHI = 0.01         #: a unit with phi' below this is saturated
+SATURATED = 0.5     #: more than this fraction of saturated units makes saturation the factor
 
 CURES = {  # (factor, direction): (what to try, the study that shows it)
     ("recurrent weight", "vanishing"): (

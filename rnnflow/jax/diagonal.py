@@ -128,6 +128,7 @@ class DiagonalNet:
         return CELLS[self.config.cell]
 
     def initial_state(self, batch: int):
+        """The zero state ``(L, B, S)``: every layer's, for ``batch`` sequences."""
         return jnp.zeros((self.config.num_layers, batch, self.config.state_width), self.dtype)
 
     def step_function(self):

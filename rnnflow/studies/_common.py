@@ -40,7 +40,9 @@ from ..lock import LOCK, FolderLock
 from ..provenance import provenance, run_provenance
 from ..validation import check_folder, count_arg, fail
 
+#: every study's scales: seconds (tests), the docs' figures, the full run
 SCALES = ("smoke", "docs", "full")
+#: the backends a study runs in
 BACKENDS = ("torch", "jax")
 DEFAULT_OUT = "results"
 

@@ -38,8 +38,8 @@ import numpy as np
 
 from ..validation import check_count, check_float_dtype, check_generator, fail
 
-ADDING_BASELINE_MSE = 1.0 / 24.0   # MSE of always predicting 0.5: Var((a + b) / 2)
-ADDING_THRESHOLD = 0.04            # squared error below which a sequence counts as solved
+ADDING_BASELINE_MSE = 1.0 / 24.0   #: MSE of always predicting 0.5: Var((a + b) / 2)
+ADDING_THRESHOLD = 0.04            #: squared error below which a sequence counts as solved
 
 
 def adding_batch(rng, batch: int, T: int, *, dtype=np.float32):

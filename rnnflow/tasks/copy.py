@@ -28,7 +28,7 @@ import numpy as np
 
 from ..validation import check_count, check_float_dtype, check_generator
 
-COPY_BLANK = 0   # label of the blank; data symbols are 1..n_symbols, the marker n_symbols + 1
+COPY_BLANK = 0   #: label of the blank; data symbols are 1..n_symbols, the marker n_symbols + 1
 
 
 def copy_batch(rng, batch: int, T: int, *, n_symbols: int = 8, n_copy: int = 10, dtype=np.float32):

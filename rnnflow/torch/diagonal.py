@@ -123,6 +123,7 @@ class DiagonalNet(nn.Module):
         return self.embed.weight.dtype
 
     def initial_state(self, batch: int):
+        """The zero state ``(L, B, S)``: every layer's, for ``batch`` sequences."""
         return torch.zeros(self.config.num_layers, batch, self.config.state_width, dtype=self.dtype)
 
     def step_function(self):

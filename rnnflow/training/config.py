@@ -38,11 +38,15 @@ import numpy as np
 from ..config import MLPConfig
 from ..validation import check_bool, check_choice, check_int, check_real, fail, python_numbers
 
+#: the values of TrainConfig.optimizer
 OPTIMIZERS = ("sgd", "momentum", "adam", "rmsprop")
+#: the values of TrainConfig.clip
 CLIP_MODES = ("none", "norm", "value")
 SEQUENCE_LOSSES = ("mse_last", "xent_last", "xent_all")
 FLAT_LOSSES = ("mse", "xent")
+#: the values of TrainConfig.loss (``*_last``/``*_all``: sequence models; ``mse``/``xent``: an MLP)
 LOSSES = SEQUENCE_LOSSES + FLAT_LOSSES
+#: the values of TrainConfig.nonfinite: skip the step, stop the run, or raise
 NONFINITE_POLICIES = ("skip", "stop", "raise")
 DTYPES = ("float32", "float64")
 CLIP_NORM_EPS = 1e-6   # torch.nn.utils.clip_grad_norm_ divides by (norm + 1e-6)

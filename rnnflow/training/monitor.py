@@ -105,14 +105,15 @@ class GradientStats:
     backend's kind, so a compiled train step can return it (a JAX pytree, ``names``,
     ``counts`` and ``edges`` static).
 
-    names:     (P,) parameter names (pytree paths), in the gradients' order
-    counts:    (P,) entries per parameter (ints)
-    sum:       (P,) sum of each gradient's entries
-    norm:      (P,) L2 norm of each gradient
-    edges:     None, or the (K+1,) fixed bin edges the histograms use (floats)
-    hist:      None, or (P, K) entries per bin (a bin ``[e_k, e_k+1)``, the last one closed)
-    below / above / nonfinite: None, or (P,) finite entries under ``edges[0]`` / over
-               ``edges[-1]``, and NaN/Inf entries
+    Attributes:
+        names:     (P,) parameter names (pytree paths), in the gradients' order
+        counts:    (P,) entries per parameter (ints)
+        sum:       (P,) sum of each gradient's entries
+        norm:      (P,) L2 norm of each gradient
+        edges:     None, or the (K+1,) fixed bin edges the histograms use (floats)
+        hist:      None, or (P, K) entries per bin (a bin ``[e_k, e_k+1)``, the last one closed)
+        below / above / nonfinite: None, or (P,) finite entries under ``edges[0]`` / over
+                   ``edges[-1]``, and NaN/Inf entries
     """
 
     names: tuple[str, ...]
@@ -133,18 +134,19 @@ class GradientStats:
 class GradientHistory:
     """A monitor's records as arrays (G groups, N iterations, E histograms, K bins).
 
-    groups:          (G,) group names
-    iteration:       (N,) int64, 0-based iteration index
-    epoch:           (N,) int64, the epoch each iteration belongs to
-    loss:            (N,) float64 (NaN where no loss was given)
-    mean:            (N, G) mean gradient entry per group
-    norm:            (N, G) gradient L2 norm per group
-    hist_epoch:      (E,) int64, the epoch each histogram closes
-    hist_edges:      (E, G, K+1) bin edges
-    hist_counts:     (E, G, K) int64 entries per bin
-    hist_below / hist_above / hist_nonfinite: (E, G) int64 entries outside a fixed
-                     range / NaN or Inf
-    bins, bin_range: the binning (``bin_range`` None: adaptive)
+    Attributes:
+        groups:          (G,) group names
+        iteration:       (N,) int64, 0-based iteration index
+        epoch:           (N,) int64, the epoch each iteration belongs to
+        loss:            (N,) float64 (NaN where no loss was given)
+        mean:            (N, G) mean gradient entry per group
+        norm:            (N, G) gradient L2 norm per group
+        hist_epoch:      (E,) int64, the epoch each histogram closes
+        hist_edges:      (E, G, K+1) bin edges
+        hist_counts:     (E, G, K) int64 entries per bin
+        hist_below / hist_above / hist_nonfinite: (E, G) int64 entries outside a fixed
+                         range / NaN or Inf
+        bins, bin_range: the binning (``bin_range`` None: adaptive)
     """
 
     groups: tuple[str, ...]
@@ -477,7 +479,9 @@ class GradientMonitorBase(abc.ABC):
     """Per-group gradient statistics: per iteration the mean entry and L2 norm of each
     group's gradient and the loss, per epoch histograms (see :mod:`rnnflow.training.monitor`).
 
-    Args (keyword-only, the same in both backends):
+    The arguments are keyword-only and the same in both backends.
+
+    Args:
       bins: histogram bins.
       bin_range: None (adaptive: each histogram spans its own min..max) or a fixed
         ``(lo, hi)``; entries outside are counted as below/above. A fixed range lets a
