@@ -150,13 +150,13 @@ def largest_exponent_direct(model, h0=None, *, steps: int, warmup: int = 100, ep
     ``lambda_1 = (1/S) sum_{t > warmup} log(|d_t| / eps)``, ``u_t = d_t / |d_t|``
     (``u_0`` random). Both trajectories advance as one batch of ``2B``.
 
-    model: an rnnflow recurrent model or config (``params``, ``backend``), run autonomously
-           (``x_t = 0``, layer 0, float64) from ``h0`` as in :func:`lyapunov_spectrum`
-           (``(L, B, H)``; an LSTM pair), or a NumPy map ``f(h) -> h'`` on ``(B, N)`` float64
-           with ``h0`` ``(B, N)``.
-    eps:   the separation, in ``[1e-12, 1e-4]``: large enough that float64 rounding of ``d``
-           (``~1e-16 / eps`` relative) is negligible, small enough to stay linear.
-    blocks: consecutive blocks for the standard error (:func:`block_stderr`).
+    * ``model``: an rnnflow recurrent model or config (``params``, ``backend``), run autonomously
+      (``x_t = 0``, layer 0, float64) from ``h0`` as in :func:`lyapunov_spectrum`
+      (``(L, B, H)``; an LSTM pair), or a NumPy map ``f(h) -> h'`` on ``(B, N)`` float64
+      with ``h0`` ``(B, N)``.
+    * ``eps``: the separation, in ``[1e-12, 1e-4]``: large enough that float64 rounding of ``d``
+      (``~1e-16 / eps`` relative) is negligible, small enough to stay linear.
+    * ``blocks``: consecutive blocks for the standard error (:func:`block_stderr`).
     """
     owner = "largest_exponent_direct"
     steps = check_count(owner, "steps", steps, 2)

@@ -52,17 +52,17 @@ def lyapunov_exponents(steps: StepJacobians, k: int | None = None, *, warmup: in
                        seed: int = 0, reortho: int = 1, trace: bool = False) -> LyapunovSpectrum:
     """The ``k`` largest Lyapunov exponents (default all ``N``) per example.
 
-    steps:   ``A_t`` for ``t = 1..T`` (batch ``B``), in forward time order.
-    warmup:  leading steps that only align the basis (their ``R_t`` are discarded; QR every step).
-    seed:    seed of the random initial basis ``Q_0``.
-    reortho: after warmup, QR every ``reortho`` steps and only multiply the basis in between
-             (``Z = A_{t+m} ... A_{t+1} Q``, ``Q R = Z``; the last block may be shorter). The
-             basis' columns then separate like ``exp((lambda_1 - lambda_k) m)``: a block whose
-             R-diagonal ratio exceeds :data:`COND_LIMIT` (1e12) raises ``ValueError`` (lower
-             ``reortho``) rather than return exponents rounding has corrupted. ``1``: as before.
-    trace:   also return the local exponents per block and their running mean
-             (:attr:`LyapunovSpectrum.local`, :attr:`~LyapunovSpectrum.running`; ``(n, B, k)``
-             float64, ``n = ceil((T - warmup) / reortho)``: 8 n B k bytes).
+    * ``steps``: ``A_t`` for ``t = 1..T`` (batch ``B``), in forward time order.
+    * ``warmup``: leading steps that only align the basis (their ``R_t`` are discarded; QR every step).
+    * ``seed``: seed of the random initial basis ``Q_0``.
+    * ``reortho``: after warmup, QR every ``reortho`` steps and only multiply the basis in between
+      (``Z = A_{t+m} ... A_{t+1} Q``, ``Q R = Z``; the last block may be shorter). The
+      basis' columns then separate like ``exp((lambda_1 - lambda_k) m)``: a block whose
+      R-diagonal ratio exceeds :data:`COND_LIMIT` (1e12) raises ``ValueError`` (lower
+      ``reortho``) rather than return exponents rounding has corrupted. ``1``: as before.
+    * ``trace``: also return the local exponents per block and their running mean
+      (:attr:`LyapunovSpectrum.local`, :attr:`~LyapunovSpectrum.running`; ``(n, B, k)``
+      float64, ``n = ceil((T - warmup) / reortho)``: 8 n B k bytes).
     """
     T, B, N = steps.T, steps.B, steps.N
     k = _check_index("k", N if k is None else k, 1, N, f"N={N}")
