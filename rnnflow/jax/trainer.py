@@ -32,6 +32,7 @@ from ..models import model_kind
 from ..training.config import CLIP_NORM_EPS, TrainConfig
 from ..training.loop import trainable_keys
 from ..training.packing import PACKED_PREFIX, Packing, make_packing
+from ..training.padding import can_pad, pad_time
 from .build import as_dtype
 from .diagonal import diagonal_forward
 from .mlp import mlp_forward
@@ -59,14 +60,17 @@ def make_transformation(train_config: TrainConfig) -> optax.GradientTransformati
     return optax.rmsprop(c.lr, decay=c.rms_alpha, eps=c.eps, initial_scale=0.0, eps_in_sqrt=False)
 
 
-def compute_loss(loss: str, y_pred, y):
-    """The scalar loss ``loss`` (see :mod:`rnnflow.training.config`) of ``y_pred`` against ``y``."""
+def compute_loss(loss: str, y_pred, y, length=None):
+    """The scalar loss ``loss`` (see :mod:`rnnflow.training.config`) of ``y_pred`` against ``y``;
+    ``length``: a padded batch's own length (:mod:`rnnflow.training.padding`), whose last step
+    ``y_pred[length - 1]`` the ``*_last`` losses read instead of ``y_pred[-1]``."""
+    last = y_pred[-1] if length is None else jax.lax.dynamic_index_in_dim(y_pred, length - 1, 0, keepdims=False)
     if loss == "mse_last":
-        return jnp.mean((y_pred[-1] - y) ** 2)         # (B, O) vs (B, O)
+        return jnp.mean((last - y) ** 2)         # (B, O) vs (B, O)
     if loss == "mse":
         return jnp.mean((y_pred - y) ** 2)
     if loss in ("xent_last", "xent_all", "xent"):
-        logits = y_pred[-1] if loss == "xent_last" else y_pred  # (B, C) / (T, B, C) / (B, C)
+        logits = last if loss == "xent_last" else y_pred  # (B, C) / (T, B, C) / (B, C)
         return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
     raise ValueError(f"loss={loss!r} is invalid")
 
@@ -178,20 +182,22 @@ def forward(params, x, config, *, key=None):
 
 @functools.lru_cache(maxsize=32)
 def _grad_fn(model_config, loss: str):
-    """jit(trainable, buffers, x, y, key, step) -> (loss, grads, new buffers, group norms, global norm);
-    ``trainable`` and ``grads`` packed (:mod:`rnnflow.training.packing`), norms per flat group;
-    the dropout key ``fold_in(key, step)`` is folded inside the program."""
+    """jit(trainable, buffers, x, y, key, step, length) -> (loss, grads, new buffers, group norms,
+    global norm); ``trainable`` and ``grads`` packed (:mod:`rnnflow.training.packing`), norms per
+    flat group; the dropout key ``fold_in(key, step)`` is folded inside the program; ``length``:
+    None, or a padded batch's own length (a traced int32: one program for every length)."""
     packing = make_packing(model_config, trainable_keys(model_config))
 
-    def loss_fn(trainable, buffers, x, y, key):
+    def loss_fn(trainable, buffers, x, y, key, length):
         params = packing.nest({**trainable, **buffers}, model_config)
         y_pred, stats = forward(params, x, model_config, key=key)
         new_buffers = {f"layers.{l}.bn.{name}": v for l, s in enumerate(stats or []) for name, v in s.items()}
-        return compute_loss(loss, y_pred, y), new_buffers
+        return compute_loss(loss, y_pred, y, length), new_buffers
 
-    def step(trainable, buffers, x, y, key, step):
+    def step(trainable, buffers, x, y, key, step, length=None):
         key = jax.random.fold_in(key, step)
-        (value, new_buffers), grads = jax.value_and_grad(loss_fn, has_aux=True)(trainable, buffers, x, y, key)
+        (value, new_buffers), grads = jax.value_and_grad(loss_fn, has_aux=True)(trainable, buffers, x, y, key,
+                                                                               length)
         norms = packed_group_norms(grads, packing)
         return value, grads, {**buffers, **new_buffers}, norms, jnp.linalg.norm(norms)
     return jax.jit(step)
@@ -225,8 +231,10 @@ def _update_key(cfg: TrainConfig) -> TrainConfig:
 class Stepper:
     """Parameters, optimizer state and the pending gradients (:class:`rnnflow.training.loop.Stepper`)."""
 
-    def __init__(self, model_config, flat, cfg: TrainConfig, opt_state, monitor):
+    def __init__(self, model_config, flat, cfg: TrainConfig, opt_state, monitor, max_length=None):
         self.cfg, self.keys = cfg, trainable_keys(model_config)
+        # variable-length batches padded to one compiled length where that is exact
+        self.pad_to = max_length if max_length is not None and can_pad(model_config, cfg.loss) else None
         self.packing = make_packing(model_config, self.keys)  # a Transformer's layers: (L, ...) arrays
         dt = as_dtype(cfg.dtype)  # refuses float64 without JAX's 64-bit mode
         packed = self.packing.pack({k: np.asarray(flat[k]) for k in self.keys})
@@ -245,8 +253,11 @@ class Stepper:
     def compute(self, step, x, y):
         if y.dtype == np.int64:
             y = y.astype(np.int32)  # labels: int32 works with or without 64-bit mode
+        length = None
+        if self.pad_to is not None:
+            length, x = np.int32(x.shape[0]), pad_time(x, self.pad_to)
         value, grads, buffers, norms, norm = self._grad(
-            self.trainable, self.buffers, x, y, self._key, np.uint32(step))
+            self.trainable, self.buffers, x, y, self._key, np.uint32(step), length)
         # the update is dispatched at once (JAX runs asynchronously) and committed by apply
         # only when the loop asks for it; the step's statistics come back in one transfer.
         # Two programs, not one: fusing them changes XLA's float rounding (the records would

@@ -134,7 +134,8 @@ def _dropout_seed(seed: int, step: int) -> int:
 class Stepper:
     """One model, its optimizer and the pending gradients (:class:`rnnflow.training.loop.Stepper`)."""
 
-    def __init__(self, model_config, flat, cfg: TrainConfig, opt_state, monitor):
+    def __init__(self, model_config, flat, cfg: TrainConfig, opt_state, monitor, max_length=None):
+        del max_length   # torch compiles nothing: each batch runs at its own length
         self.cfg, self.keys = cfg, trainable_keys(model_config)
         with torch.random.fork_rng(devices=[]):  # nn.Linear's default init draws from it
             self.model = build(model_config, unflatten(flat, model_config), dtype=np.dtype(cfg.dtype))

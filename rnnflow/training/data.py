@@ -28,12 +28,14 @@ DIGIT_FORMS = ("flat", "rows", "pixels")
 
 def adding_data(T: int, batch_size: int, *, dtype=np.float32):
     """The adding problem (:func:`rnnflow.tasks.adding_batch`); the length varies per batch
-    in ``[T, T + T // 10]`` (JAX compiles once per distinct length)."""
+    in ``[T, T + T // 10]``, declared as ``data_fn.max_length = T + T // 10`` (the JAX trainer
+    pads to it and compiles one program: :mod:`rnnflow.training.padding`)."""
     check_int("adding_data", "T", T, lo=2)
     check_int("adding_data", "batch_size", batch_size)
 
     def data_fn(step, rng):
         return adding_batch(rng, batch_size, T, dtype=dtype)
+    data_fn.max_length = T + T // 10
     return data_fn
 
 

@@ -27,6 +27,7 @@ from .._backend import load
 from ..params import check_params, flatten, init_params, is_buffer, map_with_path, param_shapes, unflatten
 from ..validation import check_folder
 from .config import TrainConfig, check_loss_for_model, output_size
+from .padding import check_length, data_max_length
 from .records import MetricsLog, NonFiniteEvent, TrainResult, run_status
 from .resume import open_run
 from .results import Checkpoint, ResultsDir, run_meta
@@ -34,7 +35,9 @@ from .results import Checkpoint, ResultsDir, run_meta
 
 class Stepper(Protocol):
     """What a backend implements for :func:`run` (``rnnflow/{torch,jax}/trainer.py``), built as
-    ``Stepper(model_config, flat_params, train_config, optimizer_state_or_None, monitor)``."""
+    ``Stepper(model_config, flat_params, train_config, optimizer_state_or_None, monitor,
+    max_length=None)``; ``max_length``: the data function's bound on a batch's length
+    (:mod:`rnnflow.training.padding`), which a compiling backend may pad batches to."""
 
     keys: tuple[str, ...]   # trainable flat schema keys: the gradient groups, in schema order
 
@@ -218,7 +221,8 @@ def _run(backend: str, make_stepper: Callable, model_config, params, data_fn, tr
         folder.write_meta(meta)
         folder.write_summary("running", cfg.steps, log.freeze(), events, backend=backend)
 
-    stepper = make_stepper(model_config, flat, cfg, opt_state, monitor)
+    max_length = data_max_length(data_fn)
+    stepper = make_stepper(model_config, flat, cfg, opt_state, monitor, max_length=max_length)
     if recorder is not None and mon_state is not None:
         recorder.load_state_dict(mon_state)
 
@@ -236,6 +240,7 @@ def _run(backend: str, make_stepper: Callable, model_config, params, data_fn, tr
             if not (isinstance(batch, (tuple, list)) and len(batch) == 2):
                 raise TypeError(f"data_fn(step={step}) must return a pair (x, y), got {type(batch).__name__}")
             x, y = check_batch(cfg, model_config, *batch, step)
+            check_length(x, max_length, step)
             loss, norm, norms = stepper.compute(step, x, y)
             bad_groups = tuple(k for k, n in zip(keys, norms) if not math.isfinite(n))
             kind = "loss" if not math.isfinite(loss) else "grad" if bad_groups or not math.isfinite(norm) else None
