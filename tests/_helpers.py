@@ -31,3 +31,14 @@ def garble(path, n: int = 32) -> None:
     mid = len(data) // 2
     data[mid:mid + n] = bytes(255 - b for b in data[mid:mid + n])
     pathlib.Path(path).write_bytes(bytes(data))
+
+
+def flat_numbers(d, prefix=""):
+    """``{"a/b": float}`` of every number in a nested summary dict (bools left out)."""
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(flat_numbers(v, f"{prefix}{k}/"))
+        elif isinstance(v, (int, float)) and not isinstance(v, bool):
+            out[prefix + k] = float(v)
+    return out

@@ -11,6 +11,8 @@ import os
 
 import numpy as np
 import pytest
+
+from ._helpers import flat_numbers
 from scipy.integrate import quad
 
 import rnnflow
@@ -163,14 +165,7 @@ def test_direct_estimate_through_both_backends_matches_numpy():
         np.testing.assert_allclose(got.local, ref.local, atol=1e-6)
 
 
-def _numbers(d, prefix=""):
-    out = {}
-    for k, v in d.items():
-        if isinstance(v, dict):
-            out.update(_numbers(v, f"{prefix}{k}/"))
-        elif isinstance(v, (int, float)) and not isinstance(v, bool):
-            out[prefix + k] = float(v)
-    return out
+_numbers = flat_numbers
 
 
 def test_chaos_study_smoke_both_backends_agree(tmp_path):

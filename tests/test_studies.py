@@ -14,6 +14,8 @@ import textwrap
 import numpy as np
 import pytest
 
+from ._helpers import flat_numbers
+
 from rnnflow import studies
 from rnnflow.cli import main
 
@@ -27,14 +29,7 @@ def _as_json(obj):
     return json.loads(json.dumps(obj))
 
 
-def _numbers(d, prefix=""):
-    out = {}
-    for k, v in d.items():
-        if isinstance(v, dict):
-            out.update(_numbers(v, f"{prefix}{k}/"))
-        elif isinstance(v, (int, float)) and not isinstance(v, bool):
-            out[prefix + k] = float(v)
-    return out
+_numbers = flat_numbers
 
 
 @pytest.mark.parametrize("name", ANALYSIS_STUDIES)
