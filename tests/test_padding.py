@@ -101,3 +101,23 @@ def test_pad_time_appends_zeros():
     p = pad_time(x, 5)
     assert p.shape == (5, 2, 2) and np.array_equal(p[:3], x) and not p[3:].any()
     assert pad_time(x, 3) is x
+
+
+@pytest.mark.parametrize("loss", ["mse_last", "xent_last"])
+def test_compute_loss_at_length_reads_the_batch_own_last_step(loss):
+    """Both backends: the loss of a batch padded past ``length`` equals the loss of the
+    unpadded batch, and differs from reading the padded array's last step."""
+    import torch
+    import jax.numpy as jnp
+    from rnnflow.torch.trainer import compute_loss as tloss
+    from rnnflow.jax.trainer import compute_loss as jloss
+    rng = np.random.default_rng(0)
+    y_pred = rng.normal(size=(7, 3, 4))             # (T_pad, B, O), own length 5
+    y = rng.normal(size=(3, 4)) if loss == "mse_last" else np.array([0, 3, 1])
+    want = float(tloss(loss, torch.tensor(y_pred[:5]), torch.tensor(y)))
+    got_t = float(tloss(loss, torch.tensor(y_pred), torch.tensor(y), 5))
+    got_j = float(jloss(loss, jnp.asarray(y_pred), jnp.asarray(y), jnp.int32(5)))
+    padded_end = float(tloss(loss, torch.tensor(y_pred), torch.tensor(y)))
+    assert got_t == pytest.approx(want, rel=1e-12)
+    assert got_j == pytest.approx(want, rel=1e-6)
+    assert abs(padded_end - want) > 1e-3

@@ -44,14 +44,17 @@ def make_optimizer(train_config: TrainConfig, params) -> torch.optim.Optimizer:
     return torch.optim.RMSprop(params, lr=c.lr, alpha=c.rms_alpha, eps=c.eps, foreach=True)
 
 
-def compute_loss(loss: str, y_pred, y):
-    """The scalar loss ``loss`` (see :mod:`rnnflow.training.config`) of ``y_pred`` against ``y``."""
+def compute_loss(loss: str, y_pred, y, length=None):
+    """The scalar loss ``loss`` (see :mod:`rnnflow.training.config`) of ``y_pred`` against ``y``;
+    ``length``: a padded batch's own length (:mod:`rnnflow.training.padding`), whose last step
+    ``y_pred[length - 1]`` the ``*_last`` losses read instead of ``y_pred[-1]``."""
+    last = y_pred[-1] if length is None else y_pred[int(length) - 1]
     if loss == "mse_last":
-        return F.mse_loss(y_pred[-1], y)               # (B, O) vs (B, O)
+        return F.mse_loss(last, y)                     # (B, O) vs (B, O)
     if loss == "mse":
         return F.mse_loss(y_pred, y)
     if loss == "xent_last":
-        return F.cross_entropy(y_pred[-1], y)          # (B, C) logits, (B,) labels
+        return F.cross_entropy(last, y)                # (B, C) logits, (B,) labels
     if loss == "xent_all":
         return F.cross_entropy(y_pred.reshape(-1, y_pred.shape[-1]), y.reshape(-1))  # (T*B, C), (T*B,)
     if loss == "xent":
