@@ -104,3 +104,34 @@ def test_site_builds_with_warnings_as_errors(tmp_path):
         assert not remote, f"{page.name} loads a remote script: {remote}"
         if "\\(" in page.read_text() or "\\[" in page.read_text():
             assert "_static/mathjax/tex-svg.js" in page.read_text(), f"{page.name} has math but no MathJax"
+
+
+def test_the_pages_workflow_publishes_what_make_docs_builds():
+    """.github/workflows/docs.yml (the README's publishing job) runs `make docs` and uploads the
+    folder the Makefile's docs target writes, on the Python the project supports."""
+    yaml = pytest.importorskip("yaml")
+    flow = yaml.safe_load((ROOT / ".github" / "workflows" / "docs.yml").read_text())
+    build, deploy = flow["jobs"]["build"], flow["jobs"]["deploy"]
+    runs = [s["run"] for s in build["steps"] if "run" in s]
+    assert runs == ["make docs"]
+    make = (ROOT / "Makefile").read_text()
+    target = re.search(r"^docs:.*?(?=^\S)", make, re.S | re.M).group(0)
+    uploaded = [s["with"]["path"] for s in build["steps"] if s.get("uses", "").startswith("actions/upload-pages-artifact")]
+    assert uploaded and f"-b html docs {uploaded[0]}" in target
+    python = [s["with"]["python-version"] for s in build["steps"] if s.get("uses", "").startswith("actions/setup-python")]
+    least = re.search(r'requires-python = ">=(\d+)\.(\d+)"', (ROOT / "pyproject.toml").read_text()).groups()
+    assert python and tuple(map(int, python[0].split("."))) >= tuple(map(int, least))
+    assert deploy["needs"] == "build" and deploy["permissions"] == {"pages": "write", "id-token": "write"}
+    assert deploy["steps"][-1]["uses"].startswith("actions/deploy-pages")
+
+
+def test_readme_links_resolve_and_name_every_study_page():
+    readme = (ROOT / "README.md").read_text()
+    links = re.findall(r"\]\(([^)#\s]+)\)", readme)
+    local = [l for l in links if "://" not in l]
+    assert local, "the README links no docs page"
+    missing = [l for l in local if not (ROOT / l).exists()]
+    assert not missing, f"README links to files that do not exist: {missing}"
+    pages = {p.name for p in (DOCS / "gallery").glob("plot_*.py")}
+    linked = {pathlib.Path(l).name for l in local}
+    assert pages <= linked, f"gallery pages the README does not link: {sorted(pages - linked)}"
