@@ -34,14 +34,17 @@ bench: install  ## benchmark tables (not tests); flax is the peer of one table
 
 docs: install  ## regenerate every figure at docs scale (both backends) and build the site
 	@# fresh: wipe results/docs, so every figure comes from this build; RESUME=1 keeps the
-	@# studies an interrupted build finished and computes only the rest
+	@# studies an interrupted build finished and computes only the rest. The studies run first,
+	@# one per core (docs/_ext/precompute.py); the pages then reuse their folders and draw
 	@start=$$(date +%s); \
 	if [ "$(RESUME)" != "1" ]; then rm -rf results/docs; fi; \
+	$(PY) docs/_ext/precompute.py --scale docs --out results/docs; \
 	RNNFLOW_SCALE=docs RNNFLOW_DOCS_REUSE=1 $(PY) -m sphinx -W --keep-going -b html docs docs/_build/html && \
 	echo "docs built in $$(( $$(date +%s) - start )) s: open docs/_build/html/index.html"
 
 docs-smoke: install  ## the same build at smoke scale (seconds per study; the test suite does this too)
-	RNNFLOW_SCALE=smoke RNNFLOW_DOCS_OUT=results/docs-smoke $(PY) -m sphinx -W --keep-going -q -b html docs docs/_build/smoke
+	$(PY) docs/_ext/precompute.py --scale smoke --out results/docs-smoke; \
+	RNNFLOW_SCALE=smoke RNNFLOW_DOCS_OUT=results/docs-smoke RNNFLOW_DOCS_REUSE=1 $(PY) -m sphinx -W --keep-going -q -b html docs docs/_build/smoke
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info

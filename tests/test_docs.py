@@ -88,12 +88,23 @@ def test_site_builds_with_warnings_as_errors(tmp_path):
     # PYTHONPATH: build with this checkout's package (the copy's conf.py points at tmp_path)
     env = dict(os.environ, RNNFLOW_SCALE="smoke", RNNFLOW_DOCS_OUT=str(tmp_path / "results"), MPLBACKEND="Agg",
                PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+    # as `make docs` does: the studies first, one per core, then the pages reuse their folders
+    pre = subprocess.run([sys.executable, str(DOCS / "_ext" / "precompute.py"), "--scale", "smoke",
+                          "--out", str(tmp_path / "results")], capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert pre.returncode == 0, pre.stdout[-3000:] + pre.stderr[-3000:]
+    assert f"{2 * len(studies.STUDIES)}/{2 * len(studies.STUDIES)} runs" in pre.stdout
+    env["RNNFLOW_DOCS_REUSE"] = "1"
     proc = subprocess.run([sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html",
                            "-d", str(tmp_path / "doctrees"), str(src), str(tmp_path / "html")],
                           capture_output=True, text=True, env=env, cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
     for name in studies.STUDIES:
         assert list((tmp_path / "results" / name).glob("*/summary.json")), name
+    pages = list((tmp_path / "html" / "auto_examples").glob("plot_*.html"))
+    assert len(pages) >= len(studies.STUDIES)
+    for page in pages:   # reused, not recomputed
+        text = page.read_text()
+        assert "computed in" not in text and ("reused;" in text or "plot_11_sweep" in page.name), page.name
     gallery = list((tmp_path / "html" / "_images").glob("sphx_glr_plot_*"))
     assert len(gallery) >= len(studies.STUDIES)
     # math renders offline: MathJax is served from the site itself, and no page loads a remote script
