@@ -43,7 +43,7 @@ docs: install  ## regenerate every figure at docs scale (both backends) and buil
 	echo "docs built in $$(( $$(date +%s) - start )) s: open docs/_build/html/index.html"
 
 docs-smoke: install  ## the same build at smoke scale (seconds per study; the test suite does this too)
-	$(PY) docs/_ext/precompute.py --scale smoke --out results/docs-smoke; \
+	rm -rf results/docs-smoke; $(PY) docs/_ext/precompute.py --scale smoke --out results/docs-smoke; \
 	RNNFLOW_SCALE=smoke RNNFLOW_DOCS_OUT=results/docs-smoke RNNFLOW_DOCS_REUSE=1 $(PY) -m sphinx -W --keep-going -q -b html docs docs/_build/smoke
 
 clean:
