@@ -55,7 +55,7 @@ class SpectrumSettings:
 
     every: int = 1                   # a record after every `every`-th monitor epoch (and one at the start)
     k: int = 4                       # top-k Lyapunov exponents per layer (0: none, only the matrices)
-    probe_batch: int = 4             # sequences in the fixed probe batch
+    probe_batch: int = 2             # sequences in the fixed probe batch (cost: linear in it)
     probe_length: int | None = None  # steps of each probe sequence (None: the data's own length)
     warmup: int | None = None        # leading probe steps that only align the basis (None: a fifth)
     seed: int = 0                    # seed of the probe batch and of the QR's initial basis
