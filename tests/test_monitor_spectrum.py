@@ -19,7 +19,9 @@ from rnnflow.training.spectrum import SpectrumSettings, probe_inputs
 BACKENDS = ("torch", "jax")
 RNN = rnnflow.RNNConfig(6, 7, output_size=6)
 LSTM = rnnflow.LSTMConfig(6, 5, output_size=6)
+GRU = rnnflow.GRUConfig(6, 5, output_size=6)
 LRU = rnnflow.LRUConfig(6, 4, 5, output_size=6)
+MINGRU = rnnflow.MinGRUConfig(6, 4, 5, output_size=6)
 SETTINGS = SpectrumSettings(k=3, probe_batch=2, warmup=3)
 STEPS, EVERY = 6, 2
 
@@ -58,12 +60,12 @@ def same_set(a, b, tol):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("config", [RNN, LSTM], ids=["rnn", "lstm"])
+@pytest.mark.parametrize("config", [RNN, LSTM, GRU], ids=["rnn", "lstm", "gru"])
 def test_records_equal_numpy_and_lyapunov_on_the_checkpointed_params(backend, config, tmp_path):
     r = fit(backend, config, out_dir=tmp_path, checkpoint_every=EVERY, keep_checkpoints=10)
     sp = r.gradients.spectrum
     assert sp.epoch.tolist() == [0, 1, 2, 3] and sp.iteration.tolist() == [0, 2, 4, 6]
-    gates = {rnnflow.RNNConfig: 1, rnnflow.LSTMConfig: 4}[type(config)]
+    gates = {rnnflow.RNNConfig: 1, rnnflow.LSTMConfig: 4, rnnflow.GRUConfig: 3}[type(config)]
     H = config.hidden_size
     assert sp.eigenvalues.shape == (4, gates, H) and sp.lyapunov.shape == (4, 1, 2, 3)
     probe = probe_inputs(data(), SETTINGS, np.float64)
@@ -96,12 +98,26 @@ def test_lru_records_its_lambda():
     np.testing.assert_allclose(sp.lyapunov[-1, 0, 0], np.sort(np.log(np.abs(lam)))[::-1][[0, 0, 1]], rtol=1e-10)
 
 
-@pytest.mark.parametrize("config", [RNN, LSTM], ids=["rnn", "lstm"])
+@pytest.mark.parametrize("config", [RNN, LSTM, MINGRU], ids=["rnn", "lstm", "mingru"])
 def test_torch_and_jax_records_agree(config):
     t, j = (fit(b, config).gradients.spectrum for b in BACKENDS)
     for name in ("spectral_radius", "sigma_max", "lyapunov"):
         np.testing.assert_allclose(getattr(t, name), getattr(j, name), rtol=1e-9, atol=1e-11, err_msg=name)
     np.testing.assert_allclose(t.eigenvalues, j.eigenvalues, atol=1e-9)
+
+
+def test_input_dependent_decay_records_its_effective_lambda():
+    """minGRU: lambda_i = exp(mean_t log a_t,i), whose logs, sorted, are the exponents of a
+    one-sequence probe (k = S: all of them), from the trained params by a direct call."""
+    S = MINGRU.state_width
+    mon = monitor("torch", SpectrumSettings(k=S, probe_batch=1, warmup=3))
+    r = rnnflow.train(MINGRU, None, data(), train_config(), backend="torch", progress=False, monitor=mon)
+    sp = r.gradients.spectrum
+    probe = probe_inputs(data(), SpectrumSettings(probe_batch=1), np.float64)
+    direct = lyapunov_spectrum(MINGRU, probe, params=r.params, k=S, warmup=3, backend="torch").exponents[0]
+    np.testing.assert_allclose(np.log(np.abs(sp.eigenvalues[-1, 0])), direct, rtol=1e-10, atol=1e-13)
+    np.testing.assert_allclose(sp.lyapunov[-1, 0, 0], direct, rtol=1e-10, atol=1e-13)
+    assert np.all(np.abs(sp.eigenvalues) < 1)                          # a gated decay contracts
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

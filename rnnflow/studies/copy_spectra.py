@@ -61,7 +61,7 @@ class Settings:
         for name in ("delay", "n_copy", "n_symbols", "hidden", "batch", "n_eval", "probe_batch"):
             check_int(owner, name, getattr(self, name))
         check_int(owner, "epoch_steps", self.epoch_steps)
-        check_int(owner, "steps", self.steps, self.epoch_steps)
+        check_int(owner, "steps", self.steps)
         check_real(owner, "lr", self.lr, lo=0.0, lo_open=True)
         check_int(owner, "k", self.k, 0)
         if self.k > self.hidden:
