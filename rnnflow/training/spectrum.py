@@ -7,22 +7,24 @@ that moment, per recurrent layer ``l``:
 * the eigenvalues of "the recurrent matrix", sorted by ``|lambda|`` descending, then by phase,
   its spectral radius ``max |lambda|`` and its largest singular value ``sigma_max``:
 
-  =================  ==========================================================================
-  RNN                ``W_hh`` (H, H) of ``h' = phi(W_ih x + W_hh h + b)``: one matrix per layer
-  LSTM / GRU         each gate's (H, H) block of ``weight_hh``: LSTM ``i, f, g, o``, GRU ``r, z, n``
-                     (the gates' pre-activations' dependence on ``h``; the cell candidate ``g`` /
-                     ``n`` is the block that plays ``W_hh``'s part)
-  LRU                the complex ``lambda = exp(-exp(nu_log) + i exp(theta_log))`` (N,): the state
-                     Jacobian is ``diag(lambda)``, so ``sigma_max = max |lambda|``
-  minGRU / minLSTM / the decay ``a_t`` depends on the input, so there is no fixed matrix: the
-  selective SSM      effective ``lambda = exp(mean_{t > warmup, b} log |a_t|)`` (S,) per state
-                     coordinate on the probe batch (its log is the coordinate's Lyapunov exponent)
-  =================  ==========================================================================
+  ======================  ===================================================================
+  RNN                     ``W_hh`` (H, H) of ``h' = phi(W_ih x + W_hh h + b)``: one matrix per
+                          layer
+  LSTM, GRU               each gate's (H, H) block of ``weight_hh``: LSTM ``i, f, g, o``, GRU
+                          ``r, z, n`` (the gates' pre-activations' dependence on ``h``; the
+                          candidate ``g`` / ``n`` is the block that plays ``W_hh``'s part)
+  LRU                     the complex ``lambda = exp(-exp(nu_log) + i exp(theta_log))`` (N,):
+                          the state Jacobian is ``diag(lambda)``, so ``sigma_max = max |lambda|``
+  minGRU, minLSTM, SSM    the decay ``a_t`` depends on the input, so there is no fixed matrix:
+                          the effective ``lambda = exp(mean_{t > warmup, b} log |a_t|)`` (S,)
+                          per state coordinate on the probe batch (its log is the coordinate's
+                          Lyapunov exponent)
+  ======================  ===================================================================
 
 * the top-``k`` Lyapunov exponents (:func:`rnnflow.analysis.lyapunov_spectrum`, QR method;
   exact time averages of ``log |a_t|`` for a diagonal model) of each layer, driven by a fixed
   probe batch: ``probe_batch`` sequences of the training data, drawn once
-  (:func:`probe_inputs`: ``data_fn(0, default_rng([seed, PROBE_TAG]))``, never a training batch),
+  (:func:`probe_inputs`: ``data_fn(0, default_rng([seed, PROBE_TAG]))``, not a training batch),
   from ``h_0 = 0``, the first ``warmup`` steps only aligning the basis. The same probe and the
   same initial basis (seed ``seed``) at every record, so a change is the parameters' doing.
 
@@ -44,7 +46,7 @@ from ..config import DIAGONAL_CONFIGS, GRUConfig, LRUConfig, LSTMConfig, RNNConf
 from ..params import flatten
 from ..validation import check_int, fail
 
-PROBE_TAG = 0x5EC7   # the probe batch's rng is default_rng([seed, PROBE_TAG]): no training step's
+PROBE_TAG = 2**62 + 0x5EC7   # the probe batch's rng is default_rng([seed, PROBE_TAG]), a step no run reaches
 GATES = {RNNConfig: ("",), LSTMConfig: ("i", "f", "g", "o"), GRUConfig: ("r", "z", "n")}
 
 
