@@ -86,6 +86,12 @@ def test_records_equal_numpy_and_lyapunov_on_the_checkpointed_params(backend, co
     back = GradientHistory.load(tmp_path).spectrum
     np.testing.assert_array_equal(back.eigenvalues, sp.eigenvalues)
     assert back.matrices == sp.matrices and back.settings == SETTINGS.to_dict()
+    rows = (tmp_path / "gradient_spectrum.csv").read_text().splitlines()
+    assert rows[0] == "epoch,iteration,name,quantity,value" and len(rows) == 1 + 4 * (2 * gates + 3)
+    last = [r.split(",") for r in rows if r.startswith("3,6,")]
+    assert float(next(r[4] for r in last if r[3] == "sigma_max")) == sp.sigma_max[-1, 0]
+    assert float(next(r[4] for r in last if r[3] == "lyapunov_1")) == pytest.approx(sp.lambda_max[-1, 0], rel=1e-15)
+    assert rnnflow.training.load_result(tmp_path).gradients.spectrum.epoch.tolist() == [0, 1, 2, 3]
 
 
 def test_lru_records_its_lambda():
@@ -130,6 +136,9 @@ def test_resume_gives_the_uninterrupted_records(backend, tmp_path):
     assert sp.epoch.tolist() == whole.epoch.tolist()
     for name in ("eigenvalues", "spectral_radius", "sigma_max", "lyapunov"):
         np.testing.assert_allclose(getattr(sp, name), getattr(whole, name), rtol=1e-12, atol=1e-14, err_msg=name)
+    again = fit(backend, RNN, out_dir=tmp_path, checkpoint_every=EVERY)          # finished: read back as is
+    assert again.resumed_from == STEPS
+    np.testing.assert_array_equal(again.gradients.spectrum.lyapunov, sp.lyapunov)
 
 
 @pytest.mark.parametrize("field,value,match", [

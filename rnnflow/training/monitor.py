@@ -48,6 +48,7 @@ from ..validation import check_int, fail
 from .spectrum import SpectrumHistory, SpectrumRecorder, as_settings
 
 GROUP_BY = ("parameter", "module")
+SPECTRUM_CSV = "gradient_spectrum.csv"   # the spectrum record's tidy table, next to gradients.npz
 
 
 # Names in the order the parameter schema (and the torch modules) define them, so that
@@ -216,7 +217,8 @@ class GradientHistory:
 
     def save(self, directory) -> dict[str, str]:
         """Write ``gradients.npz``, ``gradient_iterations.csv`` and ``gradient_histograms.csv``
-        (atomically) into ``directory``; returns their paths."""
+        (and with a spectrum record ``gradient_spectrum.csv``), atomically, into ``directory``;
+        returns their paths."""
         os.makedirs(directory, exist_ok=True)
         paths = {"npz": os.path.join(directory, "gradients.npz"),
                  "iterations": os.path.join(directory, "gradient_iterations.csv"),
@@ -224,6 +226,9 @@ class GradientHistory:
         save_npz(paths["npz"], self.to_arrays())
         atomic_write_text(paths["iterations"], self.iterations_csv())
         atomic_write_text(paths["histograms"], self.histograms_csv())
+        if self.spectrum is not None:
+            paths["spectrum"] = os.path.join(directory, SPECTRUM_CSV)
+            atomic_write_text(paths["spectrum"], self.spectrum.csv_text())
         return paths
 
     def to_tensorboard(self, logdir, *, run: str | None = None) -> str:

@@ -189,6 +189,22 @@ class SpectrumHistory:
             return np.full(self.lyapunov.shape[:2], np.nan)
         return self.lyapunov[..., 0].mean(axis=-1)
 
+    def csv_text(self) -> str:
+        """Long format ``epoch,iteration,name,quantity,value``: per record each matrix's
+        ``spectral_radius`` and ``sigma_max``, and each layer's (``layers.l``) Lyapunov exponents
+        ``lyapunov_1..k``, the mean over the probe examples (the eigenvalues are in the npz)."""
+        lines = ["epoch,iteration,name,quantity,value"]
+        mean = self.lyapunov.mean(axis=2) if self.lyapunov.size else self.lyapunov[:, :, 0]   # (R, L, k)
+        for r in range(len(self.epoch)):
+            head = f"{int(self.epoch[r])},{int(self.iteration[r])}"
+            for j, m in enumerate(self.matrices):
+                lines.append(f"{head},{m},spectral_radius,{float(self.spectral_radius[r, j])!r}")
+                lines.append(f"{head},{m},sigma_max,{float(self.sigma_max[r, j])!r}")
+            for layer in range(mean.shape[1]):
+                for i in range(mean.shape[2]):
+                    lines.append(f"{head},layers.{layer},lyapunov_{i + 1},{float(mean[r, layer, i])!r}")
+        return "\n".join(lines) + "\n"
+
     def to_arrays(self) -> dict[str, np.ndarray]:
         out = {name: getattr(self, name) for name in _ARRAYS}
         out["matrices"] = np.array(self.matrices, dtype=str)
