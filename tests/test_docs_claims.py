@@ -108,3 +108,19 @@ def test_chaos_sets_in_near_g_one_follows_mean_field_and_collapses_in_size(docs_
     for g in (2, 4):                                              # D_KY / N does not depend on N
         d = [s[f"N={N}, g={g}"]["kaplan_yorke_per_N"] for N in (100, 200, 400)]
         assert max(d) - min(d) < 0.02 and 0.2 < min(d), (g, d)
+
+
+def test_copy_spectra_lstm_reaches_the_edge_the_tanh_rnn_stays_below_it(docs_run, backend):
+    s = docs_run("copy_spectra", backend)
+    rnn, lstm = s["tanh RNN"], s["LSTM"]
+    for row in (rnn, lstm):                                       # orthogonal init: all on the unit circle
+        for m, v in row.items():
+            if m.startswith("layers."):
+                assert v["spectral_radius_init"] == pytest.approx(1.0, abs=1e-5)
+                assert v["outside_unit_circle_init"] == 0 and v["outside_unit_circle_final"] >= 20, m
+                assert v["spectral_radius_final"] > 1.4 and v["sigma_max_final"] > 3.5, m
+    assert rnn["lambda_max_init"] < -0.05 and lstm["lambda_max_init"] < -0.05
+    assert rnn["lambda_max_final"] < 0 < lstm["lambda_max_final"] < 0.1
+    assert rnn["lambda_max_highest"] < 0.01                      # at or below the edge throughout
+    assert lstm["copy_accuracy"] > 0.5 and s["chance_accuracy"] < rnn["copy_accuracy"] < 0.4
+    assert lstm["final_loss"] < 0.5 * s["baseline_loss"] and rnn["final_loss"] < s["baseline_loss"]

@@ -85,3 +85,27 @@ def test_bad_arguments():
         lyapunov_spectrum(model, None)
     with pytest.raises(ValueError, match="warmup"):
         lyapunov_spectrum(model, np.zeros((10, 1, 2)), warmup=10)
+
+
+def test_lstm_tangent_push_equals_the_dense_step_jacobian_times_the_basis(rng):
+    """The LSTM's A Q without A (gated_jacobians.lstm_tangent), which the QR iteration takes,
+    against the dense A_t of lstm_step_jacobians, and the exponents it gives against the dense form."""
+    from rnnflow.analysis.gated_jacobians import lstm_step_jacobians, lstm_tangent
+    n, B, H, k = 5, 3, 4, 3
+    pre, c, w = rng.normal(size=(n, B, 4 * H)), rng.normal(size=(n, B, H)), rng.normal(size=(4 * H, H))
+    q = rng.normal(size=(B, 2 * H, k))
+    dense, push = lstm_step_jacobians(pre, c, w), lstm_tangent(pre, c, w)
+    for j in range(n):
+        np.testing.assert_allclose(push(j, q), dense[j] @ q, rtol=1e-13, atol=1e-13)
+    cfg = rnnflow.LSTMConfig(3, 6)
+    xs = rng.normal(size=(60, 2, 3))
+    got = lyapunov_spectrum(cfg, xs, params=rnnflow.init_params(cfg, 1, np.float64), k=5, warmup=10,
+                            backend="torch").exponents
+    from rnnflow.analysis.backends import prepare
+    from rnnflow.analysis.jacobians import run_trace, trace_step_jacobians
+    model, bk, x, h0 = prepare(cfg, xs, None, params=rnnflow.init_params(cfg, 1, np.float64), backend="torch",
+                               sequence=False)
+    steps = trace_step_jacobians(bk, model, run_trace(bk, model, x, h0, 0), 0, True)
+    assert steps.tangent_fn is not None
+    ref = lyapunov_exponents(StepJacobians.dense(steps.block(0, 60)), 5, warmup=10)
+    np.testing.assert_allclose(got, ref.exponents, rtol=1e-12, atol=1e-14)

@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..types import Trace
-from .step_jacobians import StepJacobians, dense_from_split
+from .step_jacobians import StepJacobians, check_finite_steps, dense_from_split
 
 GATED = ("lstm", "gru")
 
@@ -55,6 +55,31 @@ def lstm_step_parts(preact: np.ndarray, c_prev: np.ndarray, weight_hh: np.ndarra
     np.multiply(k[..., None], dcdh, out=dhdh)
     dhdh += (tc * o * (1.0 - o))[..., None] * w[3]
     return left, k * f, f                                                         # dh'/dc, dc'/dc diagonals
+
+
+def lstm_tangent(preact: np.ndarray, c_prev: np.ndarray, weight_hh: np.ndarray, lo: int = 0):
+    """``push(j, Q) = A_j Q`` ``(B, 2H, k)`` for the LSTM steps of ``preact`` ``(n, B, 4H)`` and
+    ``c_prev`` ``(n, B, H)``, ``Q`` ``(B, 2H, k)`` (rows ``h`` then ``c``), never forming ``A_j``::
+
+        z_c = (g i (1-i)) W_i Q_h + (c f (1-f)) W_f Q_h + (i (1-g^2)) W_g Q_h + f Q_c
+        z_h = o (1 - tanh(c')^2) z_c + (tanh(c') o (1-o)) W_o Q_h
+
+    (the products of :func:`lstm_step_parts`, summed in another order). Raises ``ValueError``
+    naming the first step (``lo`` + 1-based index) whose coefficients are not finite."""
+    H = preact.shape[-1] // 4
+    ai, af, ag, ao = np.split(preact, 4, axis=-1)                                # (n, B, H) each
+    i, f, o, g = _sigmoid(ai), _sigmoid(af), _sigmoid(ao), np.tanh(ag)
+    tc = np.tanh(f * c_prev + i * g)
+    coef = np.stack([g * i * (1.0 - i), c_prev * f * (1.0 - f), i * (1.0 - g * g), f,
+                     o * (1.0 - tc * tc), tc * o * (1.0 - o)], axis=2)[..., None]  # (n, B, 6, H, 1)
+    check_finite_steps(coef, lo)
+
+    def push(j: int, q: np.ndarray) -> np.ndarray:
+        a = coef[j]                                                               # (B, 6, H, 1)
+        wq = np.matmul(weight_hh, q[:, :H])                                       # (B, 4H, k)
+        zc = a[:, 0] * wq[:, :H] + a[:, 1] * wq[:, H:2 * H] + a[:, 2] * wq[:, 2 * H:3 * H] + a[:, 3] * q[:, H:]
+        return np.concatenate([a[:, 4] * zc + a[:, 5] * wq[:, 3 * H:], zc], axis=1)
+    return push
 
 
 def lstm_step_jacobians(preact: np.ndarray, c_prev: np.ndarray, weight_hh: np.ndarray) -> np.ndarray:
@@ -89,7 +114,10 @@ def gated_step_jacobians(tr: Trace) -> StepJacobians:
     carry = tr.states[1] if tr.cell == "lstm" else tr.states[0]    # c_{t-1} (LSTM) or h_{t-1} (GRU)
     N = sum(tr.sizes)
     if tr.cell == "lstm":
-        return StepJacobians.split(lambda lo, hi: lstm_step_parts(
-            pre[lo:hi].astype(np.float64), carry[lo:hi].astype(np.float64), w), tr.T, tr.B, N)
+        return StepJacobians.split(
+            lambda lo, hi: lstm_step_parts(pre[lo:hi].astype(np.float64), carry[lo:hi].astype(np.float64), w),
+            tr.T, tr.B, N,
+            tangent_fn=lambda lo, hi: lstm_tangent(pre[lo:hi].astype(np.float64), carry[lo:hi].astype(np.float64),
+                                                   w, lo))
     return StepJacobians.lazy(lambda lo, hi: gru_step_jacobians(
         pre[lo:hi].astype(np.float64), carry[lo:hi].astype(np.float64), w), tr.T, tr.B, N)

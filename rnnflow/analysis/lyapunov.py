@@ -81,12 +81,23 @@ def lyapunov_exponents(steps: StepJacobians, k: int | None = None, *, warmup: in
             if steps.is_elman:
                 blk = steps.dphi[lo:hi]
                 check_finite_steps(blk, lo)
+            elif steps.tangent_fn is not None:
+                push = steps.tangent_fn(lo, hi)
+            elif steps.is_split:
+                left, dh, dc = steps.split_block(lo, hi)
             else:
                 blk = steps.block(lo, hi)
             for j in range(hi - lo):
                 t = lo + j
                 if steps.is_elman:
                     z = blk[j][:, :, None] * np.matmul(steps.weight, q)   # diag(d) W Q
+                elif steps.tangent_fn is not None:                        # A Q without forming A
+                    z = push(j, q)
+                elif steps.is_split:                                      # [L | diag blocks] Q, no dense A
+                    H = N // 2
+                    z = np.matmul(left[j], q[:, :H])                      # (B, N, k)
+                    z[:, :H] += dh[j][:, :, None] * q[:, H:]
+                    z[:, H:] += dc[j][:, :, None] * q[:, H:]
                 else:
                     z = np.matmul(blk[j], q)                              # (B, N, k)
                 since += 1

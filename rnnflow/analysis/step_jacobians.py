@@ -11,6 +11,11 @@ Three forms, one container (index ``i`` holds ``A_{i+1}``, i.e. the step fed by 
           diagonal (LSTM): a function ``(lo, hi) -> (L, d_h, d_c)`` with ``L`` ``(n, B, N, H)``
           the ``h``-columns and ``d_h, d_c`` ``(n, B, H)`` the diagonals of ``dh'/dc`` and
           ``dc'/dc``; ``M A_t = [M L_t | M_h d_h + M_c d_c]`` is half the flops of a dense step.
+
+Any form may also carry ``tangent_fn``: ``(lo, hi) -> push`` with ``push(j, Q) = A_{lo+j+1} Q``
+for a basis ``Q`` ``(B, N, k)``, computed without forming ``A`` (the LSTM's: ``W_hh Q_h`` and
+the gates' derivatives, O(B H^2 k) a step instead of the split form's O(B H^2) entries to build);
+the Lyapunov QR iteration, which only ever needs ``A_t Q``, takes it.
 """
 from __future__ import annotations
 
@@ -31,6 +36,7 @@ class StepJacobians:
     dphi: np.ndarray | None = None      # (T, B, N), elman form
     weight: np.ndarray | None = None    # (N, N), elman form
     split_fn: Callable[[int, int], tuple] | None = None   # split form: (lo, hi) -> (L, d_h, d_c)
+    tangent_fn: Callable[[int, int], Callable] | None = None   # (lo, hi) -> push(j, Q) = A Q
 
     @classmethod
     def dense(cls, a) -> StepJacobians:
@@ -58,11 +64,13 @@ class StepJacobians:
         return cls(dphi.shape[0], dphi.shape[1], dphi.shape[2], dphi=dphi, weight=weight)
 
     @classmethod
-    def split(cls, fn: Callable[[int, int], tuple], T: int, B: int, N: int) -> StepJacobians:
-        """From ``fn(lo, hi) -> (L (n, B, N, H), d_h (n, B, H), d_c (n, B, H))``, ``N = 2H``."""
+    def split(cls, fn: Callable[[int, int], tuple], T: int, B: int, N: int,
+              tangent_fn: Callable[[int, int], Callable] | None = None) -> StepJacobians:
+        """From ``fn(lo, hi) -> (L (n, B, N, H), d_h (n, B, H), d_c (n, B, H))``, ``N = 2H``
+        (and optionally ``tangent_fn``, see the module docstring)."""
         if N % 2:
             raise ValueError(f"a split-form step Jacobian needs N = 2H, got N={N}")
-        return cls(int(T), int(B), int(N), split_fn=fn)
+        return cls(int(T), int(B), int(N), split_fn=fn, tangent_fn=tangent_fn)
 
     @property
     def is_elman(self) -> bool:

@@ -99,11 +99,12 @@ _grad_stats = jax.jit(lambda leaves: (jnp.stack([jnp.sum(g) for g in leaves]),
 class GradientMonitor(GradientMonitorBase):
     """Per-group gradient statistics from gradient pytrees.
 
-    Args: ``bins, bin_range, hist_every, by, params`` as :class:`rnnflow.torch.GradientMonitor`
+    Args: ``bins, bin_range, hist_every, by, params, spectrum`` as :class:`rnnflow.torch.GradientMonitor`
     (see :class:`~rnnflow.training.monitor.GradientMonitorBase`).
     """
 
     natural_order = True   # dict keys come sorted from a pytree: sort numbers numerically
+    backend = "jax"
 
     def record(self, grads=None, *, loss=None) -> None:
         """Record one iteration's gradients: any pytree (a schema dict, nested or flat, a

@@ -1,5 +1,5 @@
 """Result -> matplotlib Figure, one file per quantity (jacobians, decomposition, lyapunov, reach,
-depth, clipping, monitor, training); headless (no pyplot), no framework imports.
+depth, clipping, monitor, spectrum, training); headless (no pyplot), no framework imports.
 
 Every function takes results of :mod:`rnnflow.analysis` or :mod:`rnnflow.training` and returns
 a :class:`matplotlib.figure.Figure` (``fig.savefig("x.png")`` saves it); most accept ``ax=`` to
@@ -21,6 +21,9 @@ from .monitor import (
     plot_group_norm_comparison as plot_group_norm_comparison, plot_mean_gradients as plot_mean_gradients,
 )
 from .reach import plot_reach as plot_reach
+from .spectrum import (
+    plot_eigenvalue_migration as plot_eigenvalue_migration, plot_spectrum_trace as plot_spectrum_trace,
+)
 from .ssm import plot_decay_heatmap as plot_decay_heatmap
 from .success import plot_success_vs_length as plot_success_vs_length
 from .training import (
@@ -35,5 +38,5 @@ __all__ = [
     "plot_grad_norm_trace", "plot_loss_panels", "plot_grad_norm_panels", "plot_group_norm_comparison",
     "plot_success_vs_length",
     "plot_elman_decomposition_panels", "plot_depth_ratio", "plot_weight_grad_profile",
-    "plot_decay_heatmap",
+    "plot_decay_heatmap", "plot_eigenvalue_migration", "plot_spectrum_trace",
 ]

@@ -23,7 +23,7 @@ from .compare import compare_summaries as compare_summaries, format_summary as f
 
 #: the studies' names, as ``rnnflow run <name>`` takes them
 STUDIES = ("jacobian_decay", "tanh_vs_weights", "transformer_depth", "clipping", "activations", "init_stall", "long_range",
-           "mean_field", "curse_of_memory", "unit_circle", "isometry", "chaos")
+           "mean_field", "curse_of_memory", "unit_circle", "isometry", "chaos", "copy_spectra")
 
 
 def get(name: str):

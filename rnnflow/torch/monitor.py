@@ -79,13 +79,16 @@ class GradientMonitor(GradientMonitorBase):
     Args:
       module: the model to watch, or None to :meth:`attach` later (``rnnflow.train``
         attaches its own model), or to pass the gradients to :meth:`record` yourself.
-      bins, bin_range, hist_every, by, params: as :class:`rnnflow.jax.GradientMonitor`
+      bins, bin_range, hist_every, by, params, spectrum: as :class:`rnnflow.jax.GradientMonitor`
         (see :class:`~rnnflow.training.monitor.GradientMonitorBase`).
     """
 
+    backend = "torch"
+
     def __init__(self, module=None, *, bins: int = 30, bin_range=None, hist_every: int = 1,
-                 by: str = "parameter", params=None):
-        super().__init__(bins=bins, bin_range=bin_range, hist_every=hist_every, by=by, params=params)
+                 by: str = "parameter", params=None, spectrum=None):
+        super().__init__(bins=bins, bin_range=bin_range, hist_every=hist_every, by=by, params=params,
+                         spectrum=spectrum)
         self.module = None
         self._handles: list = []
         self._hooked: list[torch.Tensor] = []        # the watched parameters, in key order

@@ -4,7 +4,8 @@ the step loop, gradient-monitor storage and ready-made data functions.
 The trainer is :func:`train` (also :func:`rnnflow.train`), which takes the backend by
 name; a backend supplies only its ``Stepper`` (``rnnflow/{torch,jax}/trainer.py``) and its
 ``GradientMonitor`` (:class:`rnnflow.torch.GradientMonitor`, :class:`rnnflow.jax.GradientMonitor`,
-one contract: :class:`~rnnflow.training.monitor.GradientMonitorBase`).
+one contract: :class:`~rnnflow.training.monitor.GradientMonitorBase`), whose optional spectrum
+record (:mod:`rnnflow.training.spectrum`) follows the eigenvalues and Lyapunov exponents.
 """
 from __future__ import annotations
 
@@ -17,6 +18,10 @@ from .loop import check_batch as check_batch, data_rng as data_rng, train as tra
 from .monitor import (
     GradientHistory as GradientHistory, GradientRecorder as GradientRecorder, GradientStats as GradientStats,
 )
+from .spectrum import (
+    SpectrumHistory as SpectrumHistory, SpectrumRecorder as SpectrumRecorder, SpectrumSettings as SpectrumSettings,
+    probe_inputs as probe_inputs,
+)
 from .records import Metrics as Metrics, NonFiniteEvent as NonFiniteEvent, TrainResult as TrainResult
 from .results import (
     CheckpointError as CheckpointError, ForeignCheckpointError as ForeignCheckpointError,
@@ -27,6 +32,7 @@ from .results import (
 __all__ = [
     "TrainConfig", "OPTIMIZERS", "CLIP_MODES", "LOSSES", "NONFINITE_POLICIES",
     "Metrics", "NonFiniteEvent", "TrainResult", "GradientHistory", "GradientRecorder", "GradientStats",
+    "SpectrumSettings", "SpectrumHistory", "SpectrumRecorder", "probe_inputs",
     "ResultsDir", "load_result", "config_to_dict", "config_from_dict", "CheckpointError", "ForeignCheckpointError",
     "train", "check_batch", "data_rng", "trainable_keys", "adding_data", "copy_data", "digits_data",
 ]

@@ -30,6 +30,7 @@ from .config import TrainConfig, check_loss_for_model, output_size
 from .padding import check_length, data_max_length
 from .records import MetricsLog, NonFiniteEvent, TrainResult, run_status
 from .resume import open_run
+from .spectrum import probe_inputs
 from .results import Checkpoint, ResultsDir, run_meta
 
 
@@ -139,6 +140,9 @@ def train(model_config, params, data_fn, train_config: TrainConfig, *, backend: 
         ``train_config.hist_every`` steps it closes an "epoch" (histograms). A torch one must
         be unattached: it is attached to the model while training and removed after.
         Default: a ``GradientMonitor()`` when ``hist_every > 0``, else none.
+        With ``spectrum=...`` it also records the recurrent matrices' eigenvalues, sigma_max and
+        Lyapunov exponents (:mod:`rnnflow.training.spectrum`) on a probe batch from ``data_fn``
+        before the first step and after every ``SpectrumSettings.every``-th epoch.
 
     Returns:
       :class:`~rnnflow.training.TrainResult`: status "finished", "stopped" (policy "stop"),
@@ -164,6 +168,9 @@ def check_monitor(monitor, train_config: TrainConfig, backend: str, monitor_clas
     if not isinstance(monitor, monitor_class):
         raise TypeError(f"monitor must be a rnnflow.{backend}.GradientMonitor (backend={backend!r}), got "
                         f"{type(monitor).__module__}.{type(monitor).__name__}")
+    if monitor.recorder.spectrum is not None and not train_config.hist_every:
+        raise ValueError("TrainConfig.hist_every=0 is invalid with a monitor's spectrum record: expected an integer "
+                         ">= 1, the steps per monitor epoch (SpectrumSettings.every counts those epochs)")
     return monitor
 
 
@@ -225,6 +232,10 @@ def _run(backend: str, make_stepper: Callable, model_config, params, data_fn, tr
     stepper = make_stepper(model_config, flat, cfg, opt_state, monitor, max_length=max_length)
     if recorder is not None and mon_state is not None:
         recorder.load_state_dict(mon_state)
+    if recorder is not None and recorder.spectrum is not None:
+        monitor.bind_model(model_config, probe_inputs(data_fn, recorder.spectrum.settings, cfg.dtype))
+        if mon_state is None:                  # the record before the first step (a resumed run has it)
+            monitor.record_spectrum(stepper.params())
 
     def checkpoint(done: int, status: str = "running") -> Checkpoint:
         return Checkpoint(step=done, params=stepper.params(), optimizer=stepper.optimizer_state(),
@@ -253,7 +264,7 @@ def _run(backend: str, make_stepper: Callable, model_config, params, data_fn, tr
                 stepper.discard()
             log.append(step, loss, norm, clipped, norms, skipped=kind is not None)
             if monitor is not None and cfg.hist_every and (step + 1) % cfg.hist_every == 0:
-                monitor.epoch_end()
+                monitor.epoch_end(params=stepper.params() if monitor.spectrum_due() else None)
             bar.update(1)
             if kind is not None:
                 event = NonFiniteEvent(step, kind, bad_groups, cfg.nonfinite)

@@ -45,8 +45,10 @@ import numpy as np
 from ..io import atomic_write_text, load_npz, save_npz
 from ..params import is_buffer
 from ..validation import check_int, fail
+from .spectrum import SpectrumHistory, SpectrumRecorder, as_settings
 
 GROUP_BY = ("parameter", "module")
+SPECTRUM_CSV = "gradient_spectrum.csv"   # the spectrum record's tidy table, next to gradients.npz
 
 
 # Names in the order the parameter schema (and the torch modules) define them, so that
@@ -147,6 +149,8 @@ class GradientHistory:
         hist_below / hist_above / hist_nonfinite: (E, G) int64 entries outside a fixed
                          range / NaN or Inf
         bins, bin_range: the binning (``bin_range`` None: adaptive)
+        spectrum:        None, or the :class:`~rnnflow.training.spectrum.SpectrumHistory` of a
+                         monitor with ``spectrum=...`` (eigenvalues, sigma_max, Lyapunov exponents)
     """
 
     groups: tuple[str, ...]
@@ -163,6 +167,7 @@ class GradientHistory:
     hist_nonfinite: np.ndarray
     bins: int
     bin_range: tuple[float, float] | None
+    spectrum: SpectrumHistory | None = None
 
     def histogram(self, group: str, k: int = -1):
         """``(edges (K+1,), counts (K,))`` of histogram ``k`` for ``group``."""
@@ -174,13 +179,17 @@ class GradientHistory:
         out["groups"] = np.array(self.groups, dtype=str)
         out["bins"] = np.array(self.bins)
         out["bin_range"] = np.array(self.bin_range if self.bin_range is not None else (np.nan, np.nan))
+        if self.spectrum is not None:
+            out.update({f"spectrum/{k}": v for k, v in self.spectrum.to_arrays().items()})
         return out
 
     @classmethod
     def from_arrays(cls, arrays) -> "GradientHistory":
         rng = tuple(float(v) for v in np.asarray(arrays["bin_range"]))
+        spec = {k[len("spectrum/"):]: v for k, v in arrays.items() if k.startswith("spectrum/")}
         return cls(groups=tuple(str(g) for g in np.asarray(arrays["groups"])),
                    bins=int(arrays["bins"]), bin_range=None if math.isnan(rng[0]) else rng,
+                   spectrum=SpectrumHistory.from_arrays(spec) if spec else None,
                    **{name: np.asarray(arrays[name]) for name in _ARRAY_FIELDS})
 
     def iterations_csv(self) -> str:
@@ -208,7 +217,8 @@ class GradientHistory:
 
     def save(self, directory) -> dict[str, str]:
         """Write ``gradients.npz``, ``gradient_iterations.csv`` and ``gradient_histograms.csv``
-        (atomically) into ``directory``; returns their paths."""
+        (and with a spectrum record ``gradient_spectrum.csv``), atomically, into ``directory``;
+        returns their paths."""
         os.makedirs(directory, exist_ok=True)
         paths = {"npz": os.path.join(directory, "gradients.npz"),
                  "iterations": os.path.join(directory, "gradient_iterations.csv"),
@@ -216,6 +226,9 @@ class GradientHistory:
         save_npz(paths["npz"], self.to_arrays())
         atomic_write_text(paths["iterations"], self.iterations_csv())
         atomic_write_text(paths["histograms"], self.histograms_csv())
+        if self.spectrum is not None:
+            paths["spectrum"] = os.path.join(directory, SPECTRUM_CSV)
+            atomic_write_text(paths["spectrum"], self.spectrum.csv_text())
         return paths
 
     def to_tensorboard(self, logdir, *, run: str | None = None) -> str:
@@ -292,7 +305,8 @@ class GradientRecorder:
     """
 
     def __init__(self, *, bins: int = 30, bin_range: Sequence[float] | None = None,
-                 hist_every: int = 1, by: str = "parameter", params: Sequence[str] | None = None):
+                 hist_every: int = 1, by: str = "parameter", params: Sequence[str] | None = None,
+                 spectrum=None):
         c = "GradientMonitor"
         check_int(c, "bins", bins)
         if bin_range is not None:
@@ -311,6 +325,8 @@ class GradientRecorder:
                 fail(c, "params", params, "None (all parameters) or a list of flat parameter keys")
             params = tuple(params)
         self.bins, self.bin_range, self.hist_every, self.by, self.params = bins, bin_range, hist_every, by, params
+        settings = as_settings(spectrum)
+        self.spectrum = None if settings is None else SpectrumRecorder(settings)
         self.keys: tuple[str, ...] | None = None     # monitored parameter keys, in order
         self.groups: tuple[str, ...] = ()
         self._group_index = np.zeros(0, np.int64)    # key i -> group index
@@ -411,11 +427,15 @@ class GradientRecorder:
             hist_edges=np.stack([h[1] for h in self._hists]) if E else np.zeros((0, G, K + 1)),
             hist_counts=np.stack([h[2] for h in self._hists]) if E else np.zeros((0, G, K), np.int64),
             hist_below=extra[..., 0], hist_above=extra[..., 1], hist_nonfinite=extra[..., 2],
-            bins=K, bin_range=self.bin_range)
+            bins=K, bin_range=self.bin_range,
+            spectrum=None if self.spectrum is None else self.spectrum.history())
 
     def settings(self) -> dict:
-        return {"bins": self.bins, "bin_range": self.bin_range, "hist_every": self.hist_every,
-                "by": self.by, "params": self.params}
+        out = {"bins": self.bins, "bin_range": self.bin_range, "hist_every": self.hist_every,
+               "by": self.by, "params": self.params}
+        if self.spectrum is not None:   # absent (not None) without one: older folders' meta still matches
+            out["spectrum"] = self.spectrum.settings.to_dict()
+        return out
 
     def state_dict(self) -> dict[str, np.ndarray]:
         """Everything recorded so far, as arrays (for checkpoints)."""
@@ -434,6 +454,12 @@ class GradientRecorder:
         mine = {k: str(v) if k == "by" else v for k, v in self.settings().items() if k in theirs}
         if theirs != mine:
             raise ValueError(f"saved gradient monitor settings {theirs} differ from this monitor's {mine}")
+        saved = h.spectrum is not None
+        if saved != (self.spectrum is not None):
+            raise ValueError("saved gradient monitor " + ("has" if saved else "has no") + " spectrum record, this "
+                             "monitor " + ("has none" if saved else "has one") + ": pass the same spectrum= setting")
+        if saved:
+            self.spectrum.load_history(h.spectrum)
         keys = tuple(str(k) for k in np.asarray(state["keys"]))
         self.keys = None
         if keys:
@@ -491,14 +517,22 @@ class GradientMonitorBase(abc.ABC):
         (per owning module, ``"layers.0"``) or an int ``d`` (per first ``d`` parts of the
         name: ``by=2`` makes ``"blocks.3"`` one group of a big model).
       params: None (every parameter) or the names to watch (e.g. weights only).
+      spectrum: None (off), True (the default
+        :class:`~rnnflow.training.spectrum.SpectrumSettings`) or a ``SpectrumSettings``: a record
+        of the recurrent matrices' eigenvalues, spectral radius, sigma_max and the top-k Lyapunov
+        exponents on a fixed probe batch every ``every``-th epoch and before the first step
+        (:mod:`rnnflow.training.spectrum`). :func:`rnnflow.train` feeds it; in your own loop call
+        :meth:`bind_model` once, :meth:`record_spectrum` before training and pass
+        ``epoch_end(params=...)`` when :meth:`spectrum_due`.
     """
 
     natural_order = False   # list non-schema names as given (torch) or naturally sorted (JAX)
+    backend = ""            # the backend's name, which runs the spectrum's probe
 
     def __init__(self, *, bins: int = 30, bin_range=None, hist_every: int = 1,
-                 by: str = "parameter", params=None):
+                 by: str = "parameter", params=None, spectrum=None):
         self.recorder = GradientRecorder(bins=bins, bin_range=bin_range, hist_every=hist_every,
-                                         by=by, params=params)
+                                         by=by, params=params, spectrum=spectrum)
         self._last: dict | None = None  # {key: gradient} of the last iteration, for a histogram
         self._last_stats = None         # (GradientStats, key indices) of the last record_stats
 
@@ -576,8 +610,43 @@ class GradientMonitorBase(abc.ABC):
                                     None if loss is None else float(loss))
         self._last, self._last_stats = None, ((stats, idx) if wants else None)
 
-    def epoch_end(self) -> None:
-        """Close the epoch: histograms of the last recorded gradients, if scheduled."""
+    # ------------------------------------------------------------ the spectrum record
+    def bind_model(self, model_config, probe) -> None:
+        """Fix the model and the probe inputs ``(T, P, I)`` of the spectrum record
+        (:func:`rnnflow.training.spectrum.probe_inputs` draws them from a ``data_fn``)."""
+        self._spectrum("bind_model").bind(model_config, probe, self.backend)
+
+    def spectrum_due(self) -> bool:
+        """Whether the epoch closing next ends with a spectrum record (then pass
+        ``epoch_end(params=...)``)."""
+        s = self.recorder.spectrum
+        return s is not None and (self.recorder.epoch + 1) % s.settings.every == 0
+
+    def record_spectrum(self, params) -> None:
+        """A spectrum record now, from the NumPy schema ``params`` (flat or nested), labelled
+        with the epochs closed so far (0 before training) and the iterations recorded."""
+        self._spectrum("record_spectrum").record(params, self.recorder.epoch, self.recorder.iterations)
+
+    def _spectrum(self, what: str) -> SpectrumRecorder:
+        if self.recorder.spectrum is None:
+            raise ValueError(f"GradientMonitor.{what}: this monitor has no spectrum record (spectrum=None); "
+                             "construct it with spectrum=True or a SpectrumSettings")
+        return self.recorder.spectrum
+
+    def epoch_end(self, params=None) -> None:
+        """Close the epoch: histograms of the last recorded gradients, if scheduled; and, when
+        :meth:`spectrum_due`, a spectrum record from ``params`` (the NumPy schema dict after the
+        epoch's last update), which it then needs."""
+        due = self.spectrum_due()
+        if due and params is None:
+            raise ValueError("GradientMonitor.epoch_end: this epoch ends with a spectrum record "
+                             f"(SpectrumSettings.every={self.recorder.spectrum.settings.every}): pass "
+                             "epoch_end(params=...), the NumPy schema params after the epoch's last update")
+        self._close_epoch()
+        if due:
+            self.record_spectrum(params)
+
+    def _close_epoch(self) -> None:
         if self._last_stats is not None:
             stats, idx = self._last_stats
             hist, *extra = self._host([stats.hist, stats.below, stats.above, stats.nonfinite])

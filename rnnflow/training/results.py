@@ -9,6 +9,7 @@ Layout of ``out_dir``::
     metrics.csv          the same, one row per step
     params_final.npz     final parameters, flat schema keys ("layers.0.weight_hh")
     gradients.npz, gradient_iterations.csv, gradient_histograms.csv   (with a monitor)
+    gradient_spectrum.csv                                              (with its spectrum record)
     provenance.json      one entry per session (start or resume): versions, git commit, argv, time
     manifest.json        size and SHA-256 of each file above, written last (rnnflow.integrity)
     checkpoints/step_00000100.npz   one file per checkpoint: params/*, opt/*, metrics/*,
@@ -53,7 +54,7 @@ from ..io import atomic_write_text, json_safe, load_npz, read_json, save_npz, wr
 from ..lock import FolderLock
 from ..params import flatten, unflatten
 from .config import RESUMABLE_CHANGES, TrainConfig
-from .monitor import GradientHistory
+from .monitor import SPECTRUM_CSV, GradientHistory
 from .records import Metrics, NonFiniteEvent, TrainResult, run_status
 
 OPTIMIZER_SLOTS = {"sgd": (), "momentum": ("trace",), "adam": ("mu", "nu"), "rmsprop": ("nu",)}
@@ -269,7 +270,9 @@ class ResultsDir:
         self.write_summary(lifecycle, result.train_config.steps, m, result.events,
                            backend=result.backend, **result.status_summary())
         names = [n for n in RESULT_FILES if os.path.exists(self.file(n))]
-        write_manifest(self.path, names + (list(GRADIENT_FILES) if result.gradients is not None else []))
+        grads = [] if result.gradients is None else list(GRADIENT_FILES) + (
+            [SPECTRUM_CSV] if result.gradients.spectrum is not None else [])
+        write_manifest(self.path, names + grads)
 
 
 def load_result(out_dir) -> TrainResult:
