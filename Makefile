@@ -21,7 +21,7 @@ demo: install  ## the main job (small default); prints where its outputs went
 
 test: install  ## the test suite (CI runs this)
 	@$(PY) -c "import torch, jax; print('torch', torch.__version__, '| jax', jax.__version__)"
-	$(PY) -m pytest -m "not slow" -q
+	$(PY) -m pytest -m "not slow" -q -n auto --durations=10   # one worker per core (pytest-xdist)
 
 test-slow: install  ## the docs pages' claims at docs scale, both backends (kept out of `make test`)
 	$(PY) -m pytest -m slow -q

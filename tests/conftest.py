@@ -26,7 +26,8 @@ try:
     import torch
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
-    torch.set_num_threads(2)
+    # one thread per pytest-xdist worker (make test runs one per core), two when run alone
+    torch.set_num_threads(1 if os.environ.get("PYTEST_XDIST_WORKER") else 2)
 except ImportError:  # pragma: no cover
     torch = None
 
