@@ -105,3 +105,38 @@ def test_depth_of_rnnflow_models(config, backend):
         y = model(torch.as_tensor(x)).y.detach().numpy()
         w = model.head.weight.detach().numpy()
         np.testing.assert_allclose(res.log_grad_norm[:, -1], 0.5 * np.log(((y @ w) ** 2).sum(1)), atol=1e-10)
+
+
+@pytest.mark.parametrize("backend", ["torch", "jax"])
+@pytest.mark.parametrize("config", [
+    rnnflow.TransformerConfig(3, d_model=8, num_heads=2, num_layers=3, output_size=2, norm="post"),
+    rnnflow.TransformerConfig(3, d_model=8, num_heads=2, num_layers=3, output_size=2, norm="none"),
+    rnnflow.TransformerConfig(3, d_model=8, num_heads=2, num_layers=2, output_size=2, norm="pre", residual=False),
+    rnnflow.MLPConfig(4, 3, width=6, depth=3, activation="tanh", residual=True, batchnorm=True),
+], ids=["post-ln", "no-ln", "pre-ln-no-residual", "mlp-batchnorm"])
+def test_param_grads_equal_autograd_of_the_whole_model(config, backend):
+    """param_grads=True: every block parameter's ||dL/dW_l|| from the rescaled layer-by-layer
+    pass equals torch autograd's gradient of the whole model's loss (one backward())."""
+    import torch
+    params = rnnflow.init_params(config, 0, np.float64)
+    transformer = isinstance(config, rnnflow.TransformerConfig)
+    x = np.random.default_rng(1).standard_normal((4, B, 3) if transformer else (5, 4))
+    res = gradient_through_depth(rnnflow.build(config, params, backend=backend), x, param_grads=True)
+    ref = rnnflow.build(config, params, backend="torch")
+    y = ref(torch.as_tensor(x)).y
+    ((y * y).sum() / 2).backward()
+    L = config.num_layers if transformer else config.depth
+    want = {name: np.array([np.linalg.norm(dict(ref.layers[l].named_parameters())[name].grad.numpy())
+                            for l in range(L)]) for name, _ in ref.layers[0].named_parameters()}
+    assert sorted(res.log_param_grad_norm) == sorted(want)
+    top = max(v.max() for v in want.values())
+    for name, w in want.items():   # absolute in units of the largest (BatchNorm's linear.bias is 0 exactly)
+        np.testing.assert_allclose(np.exp(res.log_param_grad_norm[name]) / top, w / top, atol=1e-12, err_msg=name)
+    assert gradient_through_depth(rnnflow.build(config, params, backend=backend), x).log_param_grad_norm is None
+
+
+def test_param_grads_need_an_rnnflow_stack():
+    import torch
+    layers = [torch.nn.Linear(3, 3).double(), torch.nn.Tanh()]
+    with pytest.raises(ValueError, match="param_grads=True needs an rnnflow Transformer or MLP"):
+        gradient_through_depth(layers, np.ones((2, 3)), param_grads=True)

@@ -32,7 +32,7 @@ def _half_sum_of_squares(y):
 
 def gradient_through_depth(model, x, loss_fn=None, *, params=None, backend: str | None = None,
                            batch_axis: int | None = None, jacobians: bool = False,
-                           label: str = "") -> DepthProfile:
+                           param_grads: bool = False, label: str = "") -> DepthProfile:
     """Per-layer ``log ||dL/dx_l||`` through a stack ``x_{l+1} = f_l(x_l)``, ``l = 0..L-1``.
 
     Args:
@@ -51,6 +51,10 @@ def gradient_through_depth(model, x, loss_fn=None, *, params=None, backend: str 
       jacobians: add per-example ``log ||dx_{l+1}/dx_l||_2`` and ``_F`` (full Jacobians:
              small sizes only; needs layers that treat examples independently, so no
              train-mode BatchNorm).
+      param_grads: add ``log ||dL/dW_l||_F`` for every parameter of every block, from the
+             same backward pass (``log_param_grad_norm``: the block's own names, e.g.
+             ``fc2.weight``, each ``(L,)``; the gradient of the whole batch's loss).
+             rnnflow models only (their ``param_blocks``).
 
     All ``L+1`` gradients come from one backward pass, layer by layer, with the cotangent
     rescaled by a power of two after each layer (:mod:`rnnflow.analysis.rescaled`), so the
@@ -69,7 +73,14 @@ def gradient_through_depth(model, x, loss_fn=None, *, params=None, backend: str 
 
     def loss(h):
         return loss_fn(h if readout is None else readout(h))
-    sq, log_scale = _rescaled_gradients(bk, layers, x0, loss, axis)   # (B, L+1), (L+1,)
+    links, params = layers, None
+    if param_grads:
+        if isinstance(model, OwnStack) or not hasattr(model, "param_blocks"):
+            raise ValueError("param_grads=True needs an rnnflow Transformer or MLP (their param_blocks); for "
+                             f"{type(model).__name__} use param_grads=False")
+        links, params = zip(*model.param_blocks())
+        params = list(params) + [None]                                # the loss link has none
+    sq, log_scale, log_params = _rescaled_gradients(bk, links, x0, loss, axis, params)
     spec = frob = None
     if jacobians:
         jacs = bk.autodiff.layer_jacobians(layers, x0, batch_axis=axis)
@@ -78,33 +89,44 @@ def gradient_through_depth(model, x, loss_fn=None, *, params=None, backend: str 
             frob = np.stack([np.log(np.linalg.norm(j, axis=(1, 2))) for j in jacs], axis=1)
     return DepthProfile(layer=np.arange(sq.shape[1]), log_grad_norm=log_norm(log_scale, sq),
                         log_grad_norm_total=log_norm(log_scale, sq.sum(0)), log_jacobian_spectral=spec,
-                        log_jacobian_frobenius=frob, label=label)
+                        log_jacobian_frobenius=frob, log_param_grad_norm=log_params, label=label)
 
 
-def _rescaled_gradients(bk: Backend, layers, x0, loss, axis: int):
-    """Per-example squared norms ``sq`` ``(B, L+1)`` of ``dL/dx_l`` in units ``exp(2 log_scale[l])``.
+def _rescaled_gradients(bk: Backend, layers, x0, loss, axis: int, params=None):
+    """Per-example squared norms ``sq`` ``(B, L+1)`` of ``dL/dx_l`` in units ``exp(2 log_scale[l])``,
+    and with ``params`` (a tree per layer, None for the loss) ``{name: (L,) log ||dL/dW_l||_F}``
+    (else None).
 
     Runs ``x_{l+1} = layers[l](x_l)`` and ``L = loss(x_L)`` forward, then pulls the
     cotangent back link by link, rescaling it by ``2^-e`` (``e`` the exponent of its largest entry)
-    after each one.
+    after each one; a layer's parameter cotangent carries the same ``2^-k`` as the cotangent
+    that entered it.
     """
-    values, pulls = bk.autodiff.pullbacks(list(layers) + [loss], x0)
+    fns = list(layers) + [loss]
+    values, pulls = bk.autodiff.pullbacks(fns, x0, params=params)
     if values[-1].size != 1:
         raise ValueError(f"loss_fn must return a scalar, got shape {tuple(values[-1].shape)}")
     check_forward(values[:-1])
     dtype = values[-2].dtype
     n = len(values) - 1                              # L+1 gradients dL/dx_0..dL/dx_L
     sq, log_scale, k = np.empty((values[0].shape[axis], n)), np.empty(n), 0
+    log_params: dict[str, np.ndarray] | None = None if params is None else {}
     g = np.ones(values[-1].shape)
     for l in range(n - 1, -1, -1):
         g = pulls[l](g)                              # dL/dx_l * 2^-k
+        if params is not None:
+            g, gp = g
+            with np.errstate(divide="ignore"):
+                for name, v in gp.items():           # dL/dW_l * 2^-k (l < L: a layer link)
+                    log_params.setdefault(name, np.full(n - 1, -np.inf))[l] = (
+                        0.5 * np.log((v * v).sum()) + k * LN2)
         m = np.abs(g).max(initial=0.0)
         check_finite_backward(m, "the loss (dL/dx_L)" if l == n - 1 else f"layer {l}", dtype)
         e = int(exponent(m))
         g, k = np.ldexp(g, -e), k + e
         sq[:, l] = (np.moveaxis(g, axis, 0).reshape(g.shape[axis], -1) ** 2).sum(1)
         log_scale[l] = k * LN2
-    return sq, log_scale
+    return sq, log_scale, log_params
 
 
 def check_forward(values) -> None:

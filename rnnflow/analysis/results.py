@@ -122,6 +122,9 @@ class DepthProfile:
       log_grad_norm_total:    ``(L+1,)`` ``log ||dL/dx_l||_F`` over the whole batch
       log_jacobian_spectral:  ``(B, L)`` ``log ||dx_{l+1}/dx_l||_2`` per example, or ``None``
       log_jacobian_frobenius: ``(B, L)`` ``log ||dx_{l+1}/dx_l||_F`` per example, or ``None``
+      log_param_grad_norm:    ``{name: (L,)}`` ``log ||dL/dW_l||_F`` of each block parameter
+                              (the block's own names, e.g. ``fc2.weight``; ``l = 0..L-1``), or
+                              ``None`` (``param_grads=False``)
       label:                  a name for plots
     """
 
@@ -130,6 +133,7 @@ class DepthProfile:
     log_grad_norm_total: np.ndarray
     log_jacobian_spectral: np.ndarray | None = None
     log_jacobian_frobenius: np.ndarray | None = None
+    log_param_grad_norm: dict | None = None
     label: str = ""
 
 

@@ -14,6 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..analysis.trace import check_directions, check_sequence_output, outputs, pack, parts
+from ..params import flatten, is_buffer
 from .arrays import asarray, numpy
 
 __all__ = ["step_jacobians", "step_vjp", "output_input_grads", "pullbacks", "layer_jacobians"]
@@ -70,7 +71,7 @@ def output_input_grads(model, xs, directions=None) -> np.ndarray:
     return numpy((g * g).sum(-1)).astype(np.float64)
 
 
-def pullbacks(fns, x) -> tuple[list, list]:
+def pullbacks(fns, x, params=None) -> tuple[list, list]:
     """The chain ``x_{l+1} = fns[l](x_l)`` run forward, each link with its own ``jax.vjp``.
 
     Returns ``(values, pulls)``: ``values`` the ``len(fns)+1`` NumPy arrays ``x_0..x_n``
@@ -78,14 +79,32 @@ def pullbacks(fns, x) -> tuple[list, list]:
     (``g`` a NumPy array shaped like ``x_{l+1}``, cast to its dtype; float64 out). Runs
     eagerly (no ``jit``): the links are fresh closures on every call, so a jit would
     recompile each time, while eager primitives stay cached across calls.
+
+    With ``params`` (one parameter tree or None per link) link ``l`` is called
+    ``fns[l](params[l], x_l)`` and ``pulls[l](g)`` returns ``(g . dx_{l+1}/dx_l,
+    {name: g . dx_{l+1}/dp})`` over the tree's flat names (:func:`rnnflow.params.flatten`),
+    buffers (BatchNorm running statistics) left out; a link whose entry is None is called
+    ``fns[l](x_l)`` and gives ``{}``.
     """
     values, pulls = [asarray(x)], []
-    for f in fns:
-        y, vjp = jax.vjp(f, values[-1])
+    for l, f in enumerate(fns):
+        p = None if params is None else params[l]
+        if p is None:
+            y, vjp = jax.vjp(f, values[-1])
+        else:
+            y, vjp = jax.vjp(f, p, values[-1])
         values.append(y)
-        pulls.append(lambda g, y=y, vjp=vjp: numpy(vjp(jnp.asarray(g, y.dtype).reshape(y.shape))[0])
-                     .astype(np.float64))
+        pulls.append(partial(_pull, y, vjp, params is not None, p is not None))
     return [numpy(v) for v in values], pulls
+
+
+def _pull(y, vjp, with_params: bool, has_params: bool, g):
+    out = vjp(jnp.asarray(g, y.dtype).reshape(y.shape))
+    gx = numpy(out[-1]).astype(np.float64)
+    if not with_params:
+        return gx
+    grads = flatten(out[0]) if has_params else {}
+    return gx, {k: numpy(v).astype(np.float64) for k, v in grads.items() if not is_buffer(k)}
 
 
 @partial(jax.jit, static_argnames=("step",))

@@ -118,6 +118,12 @@ class MLP:
         """The stack ``x_{l+1} = blocks[l](x_l)``, one callable per hidden layer."""
         return [partial(self.step, l) for l in range(self.config.depth)]
 
+    def param_blocks(self) -> list:
+        """``[(f, p)]`` per hidden layer: ``f(p, h) = blocks()[l](h)`` with layer ``l``'s parameter
+        tree ``p`` an argument (the per-layer parameter gradients of ``gradient_through_depth``)."""
+        return [(partial(_layer_of, config=self.config, layer=l), self.params["layers"][l])
+                for l in range(self.config.depth)]
+
     def stack_input(self, x):
         """``x_0``: the input itself, (B, I)."""
         return x
@@ -135,3 +141,7 @@ class MLP:
             self.params = {**self.params, "layers": [
                 {**p, "bn": {**p["bn"], **stats}} for p, stats in zip(self.params["layers"], out.bn_stats)]}
         return out
+
+
+def _layer_of(p, h, *, config, layer: int):
+    return mlp_layer(p, h, config, layer, train=True)[0]

@@ -121,6 +121,14 @@ def transformer_layer(p, x, config, *, mask=None, train: bool = False, key=None)
 
 
 # ---------------------------------------------------------------- sequence function
+def stream_input(params, x, config):
+    """The residual stream entering block 0: ``embed(x) + positions``, x (T, B, I) -> (T, B, D)."""
+    validation.check_length(x.shape[0], config)
+    h = linear(params["embed"], x)
+    pe = positional_encoding(params.get("pos"), x.shape[0], config, h.dtype)
+    return h if pe is None else h + pe[:, None, :]
+
+
 @partial(jax.jit, static_argnames=("config", "train"))
 def transformer_forward(params, x, config, *, train: bool = False, key=None) -> SequenceOutput:
     """Embed -> + positions -> blocks -> [final LN] -> [head]; x (T, B, I).
@@ -129,12 +137,8 @@ def transformer_forward(params, x, config, *, train: bool = False, key=None) -> 
     head), hidden ``(L+1, T, B, D)``. ``key`` is required when ``train`` and dropout > 0.
     """
     T = x.shape[0]
-    validation.check_length(T, config)
     validation.check_dropout_key(config, train, key)
-    h = linear(params["embed"], x)  # (T, B, D)
-    pe = positional_encoding(params.get("pos"), T, config, h.dtype)
-    if pe is not None:
-        h = h + pe[:, None, :]
+    h = stream_input(params, x, config)  # (T, B, D)
     mask = causal_mask(T) if config.causal else None
     # lax.scan over the layers' stacked parameters: one compiled block whatever the depth
     # (a Python loop unrolls L blocks into the program; compile time then grows with L).
@@ -187,9 +191,17 @@ class Transformer:
         """The stack ``x_{l+1} = blocks[l](x_l)``, one callable per block."""
         return [partial(self.step, l) for l in range(self.config.num_layers)]
 
+    def param_blocks(self) -> list:
+        """``[(f, p)]`` per block: ``f(p, x) = blocks()[l](x)`` with block ``l``'s parameter tree
+        ``p`` an argument (the per-layer parameter gradients of ``gradient_through_depth``)."""
+        f = partial(_block_of, config=self.config)
+        return [(f, self.params["layers"][l]) for l in range(self.config.num_layers)]
+
     def stack_input(self, x):
-        """``x_0``: the residual stream entering block 0 (embedding + positions), (T, B, D)."""
-        return self(x).hidden[0]
+        """``x_0``: the residual stream entering block 0 (embedding + positions), (T, B, D);
+        eager, so no program is compiled for the whole model."""
+        validation.check_model_input(arrays, x, self.config, self.dtype, rank=3)
+        return stream_input(self.params, x, self.config)
 
     def readout(self, h):
         """The final LayerNorm (if any) and the head on the stream leaving the last block."""
@@ -201,3 +213,7 @@ class Transformer:
         if validate:
             validation.check_model_input(arrays, x, self.config, self.dtype, rank=3)
         return transformer_forward(self.params, x, self.config, train=train, key=key)
+
+
+def _block_of(p, x, *, config):
+    return transformer_layer(p, x, config)

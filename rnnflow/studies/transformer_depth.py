@@ -6,8 +6,9 @@ residual connections, residual with no LayerNorm. At initialisation, for a rando
 * ``||dL/dx_l||`` on the residual stream entering every layer ``l``
   (rnnflow.analysis.gradient_through_depth, ``L = ||y||^2 / 2`` on a linear head);
 * ``||dL/dW_l||`` for each layer's second MLP weight ``layers.l.fc2.weight`` (the quantity
-  of Xiong et al. 2020, Fig. 3), read from the trainer's per-parameter gradient norms at
-  step 0 (one SGD step, ``mse_last`` loss against random targets, float64).
+  of Xiong et al. 2020, Fig. 3) for the ``mse_last`` loss against random targets (what the
+  first training step sees), from the same analyzer's per-layer parameter gradients
+  (``param_grads=True``, float64).
 
 Xiong et al. (2020) report post-LN weight gradients growing toward the last layers
 (hence its need for warm-up) and pre-LN staying flat; for pre-LN they derive a last-layer
@@ -21,11 +22,11 @@ import numpy as np
 
 from .. import analysis
 from ..analysis import LOG10E
+from ..analysis.backends import backend_modules
 from ..config import TransformerConfig
 from ..models import build
 from ..params import init_params
 from ..plotting import plot_depth_profile, plot_depth_ratio, plot_depth_scaling, plot_weight_grad_profile
-from ..training import TrainConfig, train
 from ..validation import check_int, fail
 from ._common import check_tuple
 
@@ -88,7 +89,7 @@ def run(ctx) -> dict:
             "log10_grad_first_layer": float(g[0]), "log10_grad_last_layer": float(g[-2]),
             "log10_ratio_first_over_last": float(g[0] - g[-2]),
         }
-        w = _weight_grad_norms(config, ctx, xs)
+        w = _weight_grad_norms(model, config, ctx, xs)
         results[f"{label}, L={depth}"].update(
             log10_weight_grad_first=float(np.log10(w[0])), log10_weight_grad_last=float(np.log10(w[-1])))
         ctx.save_arrays(**{f"{label}/L{depth}/log_grad_norm_total": prof.log_grad_norm_total,
@@ -122,14 +123,15 @@ def run(ctx) -> dict:
     return results
 
 
-def _weight_grad_norms(config, ctx, xs) -> np.ndarray:
-    """``||dL/dW||`` of every layer's ``fc2.weight`` at init: step 0 of one SGD step."""
-    rng = np.random.default_rng(ctx.seed + 1)
-    y = rng.normal(size=(xs.shape[1], config.output_size))
-    tc = TrainConfig(optimizer="sgd", lr=1e-3, batch_size=xs.shape[1], steps=1, loss="mse_last",
-                     dtype="float64", seed=ctx.seed)
-    result = train(config, init_params(config, seed=ctx.seed, dtype=np.float64), lambda step, r: (xs, y), tc,
-                   backend=ctx.backend, progress=False)
-    ctx.record_training(result)
-    g = result.metrics.group_norms
-    return np.array([g[f"layers.{l}.fc2.weight"][0] for l in range(config.num_layers)])
+def _weight_grad_norms(model, config, ctx, xs) -> np.ndarray:
+    """``||dL/dW||`` of every layer's ``fc2.weight`` at init for the loss ``mse_last`` against a
+    random target (what a first training step would see), from the depth analyzer's per-layer
+    parameter gradients (one rescaled backward pass; no trainer, so JAX compiles nothing)."""
+    y = np.random.default_rng(ctx.seed + 1).normal(size=(xs.shape[1], config.output_size))
+    target = backend_modules(ctx.backend).ops.asarray(y)
+
+    def mse_last(out):                         # (T, B, O) -> mean over (B, O) of (y_T - target)^2
+        d = out[-1] - target
+        return (d * d).mean()
+    prof = analysis.gradient_through_depth(model, xs, mse_last, param_grads=True)
+    return np.exp(prof.log_param_grad_norm["fc2.weight"])

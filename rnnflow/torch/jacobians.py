@@ -12,6 +12,7 @@ import torch
 from torch.func import jacrev, vmap
 
 from ..analysis.trace import check_directions, check_sequence_output, outputs, pack, parts
+from ..params import flatten, is_buffer
 from .arrays import asarray, numpy
 
 __all__ = ["step_jacobians", "step_vjp", "output_input_grads", "pullbacks", "layer_jacobians"]
@@ -60,27 +61,42 @@ def output_input_grads(model, xs, directions=None) -> np.ndarray:
     return np.stack(sq).astype(np.float64)
 
 
-def pullbacks(fns, x) -> tuple[list, list]:
+def pullbacks(fns, x, params=None) -> tuple[list, list]:
     """The chain ``x_{l+1} = fns[l](x_l)`` run forward, each link with its own backward graph.
 
     Returns ``(values, pulls)``: ``values`` the ``len(fns)+1`` NumPy arrays ``x_0..x_n``
     (model dtype) and ``pulls[l](g)``, the VJP ``g -> g . dx_{l+1}/dx_l`` of link ``l``
     (``g`` a NumPy array shaped like ``x_{l+1}``, cast to its dtype; float64 out). The
     analyzers call each pull once, top down, rescaling ``g`` in between.
+
+    With ``params`` (one parameter tree or None per link) link ``l`` is called
+    ``fns[l](params[l], x_l)`` and ``pulls[l](g)`` returns ``(g . dx_{l+1}/dx_l,
+    {name: g . dx_{l+1}/dp})`` over the tree's flat names (:func:`rnnflow.params.flatten`)
+    that require grad, buffers left out; a link whose entry is None is called ``fns[l](x_l)``
+    and gives ``{}``.
     """
     values, pulls, h = [asarray(x).detach()], [], asarray(x).detach()
-    for f in fns:
+    for l, f in enumerate(fns):
         h_in = h.detach().requires_grad_(True)
-        h = f(h_in)
+        p = None if params is None else params[l]
+        leaves = None if params is None else {} if p is None else {
+            k: t for k, t in flatten(p).items() if not is_buffer(k) and t.requires_grad}
+        h = f(h_in) if p is None else f(p, h_in)
         values.append(h.detach())
-        pulls.append(lambda g, h_in=h_in, h_out=h: _pull(h_out, h_in, g))
+        pulls.append(lambda g, h_in=h_in, h_out=h, leaves=leaves: _pull(h_out, h_in, g, leaves))
     return [numpy(v) for v in values], pulls
 
 
-def _pull(h_out, h_in, g):
-    (gi,) = torch.autograd.grad(h_out, h_in, grad_outputs=torch.as_tensor(np.asarray(g), dtype=h_out.dtype)
-                                .reshape(h_out.shape), allow_unused=True)
-    return np.zeros(h_in.shape) if gi is None else numpy(gi).astype(np.float64)
+def _pull(h_out, h_in, g, leaves=None):
+    names = [] if leaves is None else list(leaves)
+    grads = torch.autograd.grad(h_out, [h_in] + [leaves[k] for k in names],
+                                grad_outputs=torch.as_tensor(np.asarray(g), dtype=h_out.dtype).reshape(h_out.shape),
+                                allow_unused=True)
+    gi = np.zeros(h_in.shape) if grads[0] is None else numpy(grads[0]).astype(np.float64)
+    if leaves is None:
+        return gi
+    return gi, {k: np.zeros(tuple(leaves[k].shape)) if gr is None else numpy(gr).astype(np.float64)
+                for k, gr in zip(names, grads[1:])}
 
 
 def step_vjp(step, params, state, x, cot) -> tuple[tuple, np.ndarray]:

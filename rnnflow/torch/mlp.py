@@ -121,6 +121,12 @@ class MLP(nn.Module):
         """The stack ``x_{l+1} = blocks[l](x_l)``, one callable per hidden layer."""
         return [functools.partial(self.step, l) for l in range(self.config.depth)]
 
+    def param_blocks(self) -> list:
+        """``[(f, p)]`` per hidden layer: ``f(p, h) = blocks()[l](h)`` with layer ``l``'s parameter
+        tree ``p`` an argument (the per-layer parameter gradients of ``gradient_through_depth``)."""
+        return [(functools.partial(_layer_of, config=self.config, layer=l, train=self.training),
+                 as_tree(self.layers[l])) for l in range(self.config.depth)]
+
     def stack_input(self, x):
         """``x_0``: the input itself, (B, I)."""
         return x
@@ -145,3 +151,7 @@ class MLP(nn.Module):
         bn_stats = ([{name: getattr(layer.bn, name).detach().clone() for name in ("running_mean", "running_var")}
                      for layer in self.layers] if cfg.batchnorm else None)
         return MLPOutput(y, torch.stack(hs), bn_stats)
+
+
+def _layer_of(p, h, *, config, layer: int, train: bool):
+    return mlp_layer(p, h, config, layer, train=train)[0]

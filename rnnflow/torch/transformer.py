@@ -143,6 +143,14 @@ class _Block(nn.Module):
             self.norm2 = nn.LayerNorm(d, eps=config.layer_norm_eps, dtype=dtype)
 
 
+def stream_input(params, x, config):
+    """The residual stream entering block 0: ``embed(x) + positions``, x (T, B, I) -> (T, B, D)."""
+    validation.check_length(x.shape[0], config)
+    h = linear(params["embed"], x)
+    pe = positional_encoding(params.get("pos"), x.shape[0], config, h.dtype)
+    return h if pe is None else h + pe[:, None, :]
+
+
 class Transformer(nn.Module):
     """Transformer encoder: embed -> + positions -> blocks -> [final LN] -> [head].
 
@@ -180,10 +188,20 @@ class Transformer(nn.Module):
         """The stack ``x_{l+1} = blocks[l](x_l)``, one callable per block."""
         return [functools.partial(self.step, l) for l in range(self.config.num_layers)]
 
+    def param_blocks(self) -> list:
+        """``[(f, p)]`` per block: ``f(p, x) = blocks()[l](x)`` with block ``l``'s parameter tree
+        ``p`` an argument (the per-layer parameter gradients of ``gradient_through_depth``)."""
+        f = functools.partial(_block_of, config=self.config, train=self.training)
+        return [(f, as_tree(self.layers[l])) for l in range(self.config.num_layers)]
+
     def stack_input(self, x):
         """``x_0``: the residual stream entering block 0 (embedding + positions), (T, B, D)."""
+        validation.check_model_input(arrays, x, self.config, self.dtype, rank=3)
         with torch.no_grad():
-            return self(x).hidden[0]
+            return stream_input(self._stream_params(), x, self.config)
+
+    def _stream_params(self) -> dict:
+        return {"embed": as_tree(self.embed), **({} if self.pos is None else {"pos": as_tree(self.pos)})}
 
     def readout(self, h):
         """The final LayerNorm (if any) and the head on the stream leaving the last block."""
@@ -196,14 +214,14 @@ class Transformer(nn.Module):
         if validate:
             validation.check_model_input(arrays, x, cfg, self.dtype, rank=3)
         T = x.shape[0]
-        validation.check_length(T, cfg)
-        h = linear(as_tree(self.embed), x)  # (T, B, D)
-        pe = positional_encoding(None if self.pos is None else as_tree(self.pos), T, cfg, h.dtype)
-        if pe is not None:
-            h = h + pe[:, None, :]
+        h = stream_input(self._stream_params(), x, cfg)  # (T, B, D)
         mask = causal_mask(T) if cfg.causal else None
         hs = [h]
         for layer in self.layers:
             h = transformer_layer(as_tree(layer), h, cfg, mask=mask, train=self.training)
             hs.append(h)
         return SequenceOutput(self.readout(h), torch.stack(hs), None)
+
+
+def _block_of(p, x, *, config, train: bool):
+    return transformer_layer(p, x, config, train=train)
