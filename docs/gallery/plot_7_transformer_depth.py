@@ -8,10 +8,9 @@ residual connections without LayerNorm?
 
 **Method.** :func:`rnnflow.analysis.gradient_through_depth` gives
 :math:`\|\partial L/\partial x_l\|` on the residual stream entering every layer, for
-:math:`L = \|y\|^2/2` on a linear head, with 6 to 48 layers; the same analyzer with
-``param_grads=True`` gives :math:`\|\partial L/\partial W_l\|` for each layer's second MLP
-weight, for the loss of a first training step (``mse_last`` against random targets), the
-quantity Xiong et al. (2020) study.
+:math:`L = \|y\|^2/2` on a linear head, with 6 to 48 layers; the same backward pass
+(``param_grads=True``) gives :math:`\|\partial L/\partial W_l\|` for each layer's second MLP
+weight, the quantity Xiong et al. (2020) study.
 
 **Regenerate**::
 

@@ -6,8 +6,7 @@ residual connections, residual with no LayerNorm. At initialisation, for a rando
 * ``||dL/dx_l||`` on the residual stream entering every layer ``l``
   (rnnflow.analysis.gradient_through_depth, ``L = ||y||^2 / 2`` on a linear head);
 * ``||dL/dW_l||`` for each layer's second MLP weight ``layers.l.fc2.weight`` (the quantity
-  of Xiong et al. 2020, Fig. 3) for the ``mse_last`` loss against random targets (what the
-  first training step sees), from the same analyzer's per-layer parameter gradients
+  of Xiong et al. 2020, Fig. 3) for the same loss, from the same backward pass
   (``param_grads=True``, float64).
 
 Xiong et al. (2020) report post-LN weight gradients growing toward the last layers
@@ -22,7 +21,6 @@ import numpy as np
 
 from .. import analysis
 from ..analysis import LOG10E
-from ..analysis.backends import backend_modules
 from ..config import TransformerConfig
 from ..models import build
 from ..params import init_params
@@ -83,13 +81,13 @@ def run(ctx) -> dict:
         config = TransformerConfig(INPUT_SIZE, d_model=s.d_model, num_heads=s.heads, num_layers=depth,
                                    norm=norm, residual=residual, output_size=INPUT_SIZE)
         model = build(config, init_params(config, seed=ctx.seed, dtype=np.float64), backend=ctx.backend)
-        prof = analysis.gradient_through_depth(model, xs, _loss, label=label)
+        prof = analysis.gradient_through_depth(model, xs, _loss, param_grads=True, label=label)
         g = prof.log_grad_norm_total * LOG10E   # (L+1,)
         results[f"{label}, L={depth}"] = {
             "log10_grad_first_layer": float(g[0]), "log10_grad_last_layer": float(g[-2]),
             "log10_ratio_first_over_last": float(g[0] - g[-2]),
         }
-        w = _weight_grad_norms(model, config, ctx, xs)
+        w = np.exp(prof.log_param_grad_norm["fc2.weight"])   # (L,) the same loss and pass
         results[f"{label}, L={depth}"].update(
             log10_weight_grad_first=float(np.log10(w[0])), log10_weight_grad_last=float(np.log10(w[-1])))
         ctx.save_arrays(**{f"{label}/L{depth}/log_grad_norm_total": prof.log_grad_norm_total,
@@ -121,17 +119,3 @@ def run(ctx) -> dict:
         title=f"Last layer's weight gradient at init vs depth ({ctx.backend})")
     ctx.save_figure(fig, "last_layer_vs_depth")
     return results
-
-
-def _weight_grad_norms(model, config, ctx, xs) -> np.ndarray:
-    """``||dL/dW||`` of every layer's ``fc2.weight`` at init for the loss ``mse_last`` against a
-    random target (what a first training step would see), from the depth analyzer's per-layer
-    parameter gradients (one rescaled backward pass; no trainer, so JAX compiles nothing)."""
-    y = np.random.default_rng(ctx.seed + 1).normal(size=(xs.shape[1], config.output_size))
-    target = backend_modules(ctx.backend).ops.asarray(y)
-
-    def mse_last(out):                         # (T, B, O) -> mean over (B, O) of (y_T - target)^2
-        d = out[-1] - target
-        return (d * d).mean()
-    prof = analysis.gradient_through_depth(model, xs, mse_last, param_grads=True)
-    return np.exp(prof.log_param_grad_norm["fc2.weight"])
