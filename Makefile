@@ -42,7 +42,7 @@ docs: install  ## regenerate every figure at docs scale (both backends) and buil
 	RNNFLOW_SCALE=docs RNNFLOW_DOCS_REUSE=1 $(PY) -m sphinx -W --keep-going -b html docs docs/_build/html && \
 	echo "docs built in $$(( $$(date +%s) - start )) s: open docs/_build/html/index.html"
 
-docs-smoke: install  ## the same build at smoke scale (seconds per study; the test suite does this too)
+docs-smoke: install  ## the same build at smoke scale (167 s measured on 2 shared cores; the test suite does this too)
 	rm -rf results/docs-smoke; $(PY) docs/_ext/precompute.py --scale smoke --out results/docs-smoke; \
 	RNNFLOW_SCALE=smoke RNNFLOW_DOCS_OUT=results/docs-smoke RNNFLOW_DOCS_REUSE=1 $(PY) -m sphinx -W --keep-going -q -b html docs docs/_build/smoke
 
