@@ -13,6 +13,7 @@ from matplotlib import colormaps
 from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 
 from ._common import band
 
@@ -103,13 +104,19 @@ def plot_spectrum_trace(history, matrices=None, *, title: str | None = None):
             band(ax_lam, h.epoch, h.lyapunov[:, layer, :, 0].T, label=name, color=first.get(id(h), f"C{i % 10}"),
                  marker="o", ms=3,
                  ls="-" if layer == 0 else "--")
+    probes = sorted({h.lyapunov.shape[2] for _, h in _runs(history) if h.lyapunov.shape[-1]})
     for ax, ylabel, ref in ((ax_rho, r"spectral radius $\max|\lambda|$", 1.0),
                             (ax_sig, r"largest singular value $\sigma_{\max}$", 1.0),
                             (ax_lam, r"largest Lyapunov exponent $\lambda_{\max}$ (per step)", 0.0)):
         ax.axhline(ref, color="0.3", ls=":", lw=1)
         ax.set_xlabel("monitor epoch (0: before training)")
         ax.set_ylabel(ylabel)
-        ax.legend(loc="best", fontsize="x-small")
+        handles, labels = ax.get_legend_handles_labels()
+        if ax is ax_lam and probes:             # say what the band is
+            handles.append(Patch(color="0.8"))
+            labels.append(f"shaded: min-max over the {'/'.join(map(str, probes))} probe sequences (line: their mean)")
+        if handles:
+            ax.legend(handles, labels, loc="best", fontsize="x-small")
     ax_rho.set_title("spectral radius", fontsize="medium")
     ax_sig.set_title(r"$\sigma_{\max}$", fontsize="medium")
     ax_lam.set_title("Lyapunov exponent on the probe batch", fontsize="medium")
