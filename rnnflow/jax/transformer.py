@@ -8,6 +8,7 @@ same computation as :mod:`rnnflow.torch.transformer`.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from functools import partial
 from typing import Any
@@ -184,8 +185,11 @@ class Transformer:
     batch_axis = 1   # the stack's x_l are (T, B, D)
 
     def step(self, layer: int, x, *, train: bool = False, key=None):
-        """Block ``layer`` alone: x (T, B, D) -> (T, B, D) (causal mask from the config)."""
-        return transformer_layer(self.params["layers"][layer], x, self.config, train=train, key=key)
+        """Block ``layer`` alone: x (T, B, D) -> (T, B, D) (causal mask from the config); in
+        eval mode one compiled program shared by every block of this shape (:func:`compiled_block`)."""
+        if train:
+            return transformer_layer(self.params["layers"][layer], x, self.config, train=True, key=key)
+        return compiled_block(self.config)(self.params["layers"][layer], x)
 
     def blocks(self) -> list:
         """The stack ``x_{l+1} = blocks[l](x_l)``, one callable per block."""
@@ -194,7 +198,7 @@ class Transformer:
     def param_blocks(self) -> list:
         """``[(f, p)]`` per block: ``f(p, x) = blocks()[l](x)`` with block ``l``'s parameter tree
         ``p`` an argument (the per-layer parameter gradients of ``gradient_through_depth``)."""
-        f = partial(_block_of, config=self.config)
+        f = compiled_block(self.config)
         return [(f, self.params["layers"][l]) for l in range(self.config.num_layers)]
 
     def stack_input(self, x):
@@ -215,5 +219,14 @@ class Transformer:
         return transformer_forward(self.params, x, self.config, train=train, key=key)
 
 
-def _block_of(p, x, *, config):
-    return transformer_layer(p, x, config)
+def compiled_block(config):
+    """``jit(p, x -> transformer_layer(p, x, config))`` in eval mode, one per block shape: the
+    analyzers pull back block by block, and eager dispatch of a block's ~100 operations costs
+    more than the block's arithmetic. The config's ``num_layers`` does not shape a block, so
+    stacks of any depth share the program."""
+    return _compiled_block(dataclasses.replace(config, num_layers=1))
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled_block(config):
+    return jax.jit(partial(transformer_layer, config=config))

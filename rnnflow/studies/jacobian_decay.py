@@ -21,6 +21,7 @@ from ..params import init_params
 from ..plotting import plot_decay_family
 from ..validation import check_int, check_real
 from ._common import check_tuple
+from ._training import one_thread
 
 NAME = "jacobian_decay"
 QUESTION = "How does ||dh_T/dh_t|| decay or grow with T - t, for tanh RNNs of spectral radius rho, LSTM and GRU?"
@@ -74,6 +75,11 @@ def models(hidden: int, rhos) -> dict:
 
 
 def run(ctx) -> dict:
+    with one_thread(ctx.backend):   # small models: one thread is fastest, more spin on a busy machine
+        return _run(ctx)
+
+
+def _run(ctx) -> dict:
     s = ctx.settings
     rng = np.random.default_rng(ctx.seed)
     xs = rng.normal(size=(s.steps, s.batch, INPUT_SIZE))

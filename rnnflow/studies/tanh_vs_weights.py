@@ -22,6 +22,7 @@ from ..models import build
 from ..params import init_params
 from ..plotting import plot_elman_decomposition_panels
 from ..validation import check_int
+from ._training import one_thread
 
 NAME = "tanh_vs_weights"
 QUESTION = "Is vanishing caused by tanh' and exploding by the repeated W_hh?"
@@ -53,6 +54,11 @@ SCALES = {
 
 
 def run(ctx) -> dict:
+    with one_thread(ctx.backend):   # small models: one thread is fastest, more spin on a busy machine
+        return _run(ctx)
+
+
+def _run(ctx) -> dict:
     s = ctx.settings
     arrays = load(ctx.backend).arrays
     panels, results = {}, {}

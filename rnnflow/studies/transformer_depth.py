@@ -27,6 +27,7 @@ from ..params import init_params
 from ..plotting import plot_depth_profile, plot_depth_ratio, plot_depth_scaling, plot_weight_grad_profile
 from ..validation import check_int, fail
 from ._common import check_tuple
+from ._training import one_thread
 
 NAME = "transformer_depth"
 QUESTION = "How does the per-layer gradient norm at init change with depth for post-LN, pre-LN, no residual, no LayerNorm?"
@@ -72,6 +73,11 @@ def _loss(y):
 
 
 def run(ctx) -> dict:
+    with one_thread(ctx.backend):   # small models: one thread is fastest, more spin on a busy machine
+        return _run(ctx)
+
+
+def _run(ctx) -> dict:
     s = ctx.settings
     xs = np.random.default_rng(ctx.seed).normal(size=(s.steps, s.batch, INPUT_SIZE))
     profiles, results, weight_norms = {}, {}, {}
