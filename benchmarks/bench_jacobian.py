@@ -192,7 +192,7 @@ def main(argv=None):
     _timing.limit_pools(args.threads)
 
     Ts = (32, 128) if args.quick else (128, 512, 2048)
-    lstm_Ts = Ts[:1] if args.quick else (128,)  # T=512 would add ~25 s for the same ratios
+    lstm_Ts = Ts[:1] if args.quick else (128,)  # T=512 adds ~25 s to the run
     rounds = 1 if args.quick else args.rounds
     n_naive = 2 if args.quick else 3
     B = args.batch
