@@ -9,9 +9,9 @@ Rows (B=32, T=128, I=32, H=128, O=1, MSE at the last step, Adam lr 1e-3, float32
 * train: ``rnnflow.train()`` end to end (torch and JAX, SGD lr 0.05, norm clipping) vs a
   hand-written torch loop, at the clipping study's docs size (tanh RNN, H 32, T 20, batch 32).
 
-Interleaved (A, B, A, B, ...) for ``--rounds`` rounds of ``--steps`` steps; the table gives
-the min and median time per step over rounds and ``ours/theirs`` on the minima (>1: rnnflow
-is slower). ``--tree DIR`` benchmarks the rnnflow in DIR (e.g. an old checkout made with
+Interleaved (A B, B A, ...: ``_timing.interleave``) for ``--rounds`` rounds of ``--steps``
+steps; the table gives the min and median time per step over rounds and ``ours/theirs`` on the
+minima (>1: rnnflow is slower). ``--tree DIR`` benchmarks the rnnflow in DIR (e.g. an old checkout made with
 ``git worktree add /tmp/old <rev>``); default: this tree. Prints ``rnnflow.__file__`` and the
 load average. Usage: ``python benchmarks/bench_train.py [--rounds 5] [--steps 20] [--tree DIR]``.
 """
@@ -41,25 +41,15 @@ from rnnflow.training import TrainConfig  # noqa: E402
 from rnnflow.training.loop import trainable_keys  # noqa: E402
 from rnnflow.params import flatten, init_params  # noqa: E402
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _timing import interleave  # noqa: E402
+
 B, T, I, H, O = 32, 128, 32, 128, 1
 
 
 def batch(seed=0, T=T, I=I, B=B):
     rng = np.random.default_rng(seed)
     return rng.standard_normal((T, B, I)).astype("float32"), rng.standard_normal((B, O)).astype("float32")
-
-
-def interleave(fns: dict, rounds: int, steps: int) -> dict:
-    """{name: per-step seconds per round}, the functions run in turn each round."""
-    times = {k: [] for k in fns}
-    for f in fns.values():  # warm-up (compiles)
-        f(2)
-    for _ in range(rounds):
-        for k, f in fns.items():
-            t0 = time.perf_counter()
-            f(steps)
-            times[k].append((time.perf_counter() - t0) / steps)
-    return times
 
 
 def table(title, times, ours, theirs):
@@ -177,8 +167,8 @@ def main():
     for kind, Cfg in (("lstm", LSTMConfig), ("rnn", RNNConfig)):
         model = Cfg(I, H, output_size=O) if kind == "lstm" else Cfg(I, H, activation="tanh", output_size=O)
         if "torch" in only:
-            t = interleave({f"rnnflow torch {kind}": stepper_loop("torch", model, cfg),
-                            f"torch.nn {kind} + Adam": torch_loop(kind)}, args.rounds, args.steps)
+            t, _ = interleave({f"rnnflow torch {kind}": stepper_loop("torch", model, cfg),
+                               f"torch.nn {kind} + Adam": torch_loop(kind)}, args.rounds, args.steps)
             table(f"torch step, {kind}", t, f"rnnflow torch {kind}", f"torch.nn {kind} + Adam")
         if "jax" in only:
             t0 = time.perf_counter()
@@ -190,13 +180,13 @@ def main():
             theirs(1)
             c_theirs = time.perf_counter() - t0
             print(f"\nfirst step (compile) {kind}: rnnflow jax {c_ours:.2f} s, flax+optax {c_theirs:.2f} s")
-            t = interleave({f"rnnflow jax {kind}": ours, f"flax {kind} + optax": theirs}, args.rounds, args.steps)
+            t, _ = interleave({f"rnnflow jax {kind}": ours, f"flax {kind} + optax": theirs}, args.rounds, args.steps)
             table(f"jax step, {kind}", t, f"rnnflow jax {kind}", f"flax {kind} + optax")
     if "train" in only:
         n = 10 * args.steps
-        t = interleave({"rnnflow.train torch": train_end_to_end("torch", n),
-                        "rnnflow.train jax": train_end_to_end("jax", n),
-                        "hand torch loop": torch_hand_end_to_end()}, args.rounds, n)
+        t, _ = interleave({"rnnflow.train torch": train_end_to_end("torch", n),
+                           "rnnflow.train jax": train_end_to_end("jax", n),
+                           "hand torch loop": torch_hand_end_to_end()}, args.rounds, n)
         table(f"train() end to end, clipping-study docs size ({n} steps)", t, "rnnflow.train torch", "hand torch loop")
         print(f"  jax/hand torch (min): {min(t['rnnflow.train jax']) / min(t['hand torch loop']):.2f}x")
 
