@@ -12,6 +12,7 @@ import sys
 from typing import NamedTuple
 
 from .. import _backend
+from ..devices import check_device
 from ..config import DIAGONAL_CONFIGS, RECURRENT_CONFIGS, MLPConfig, TransformerConfig
 from .own_models import (
     OwnModel, OwnStack, ParamStep, first_leaf, describe, lay_out, module_backend, param_step, recurrence,
@@ -110,8 +111,21 @@ class Prepared(NamedTuple):
     h0: object       # the analyzers' h0 (see rnnflow.analysis.own_models.STATE_MAPS)
 
 
+def place(bk: Backend, model, device, owner: str = "device"):
+    """``model`` on ``device`` (a :mod:`rnnflow.devices` spelling; None: where it is): an
+    rnnflow model or a torch module is copied there when it lives elsewhere (the caller's
+    object is never moved); a step function stays as it is and runs where its inputs are."""
+    dev = bk.ops.device(check_device(owner, device))
+    if dev is None:
+        return model
+    if isinstance(model, OwnStack):
+        return OwnStack(model.what, tuple(bk.ops.place(f, dev) for f in model.layers),
+                        None if model.readout is None else bk.ops.place(model.readout, dev), model.batch_axis)
+    return bk.ops.place(model, dev)
+
+
 def prepare(model, xs=None, h0=None, *, params=None, backend: str | None = None,
-            role: str = "step", sequence: bool = True) -> Prepared:
+            role: str = "step", sequence: bool = True, device=None) -> Prepared:
     """``model`` built from a config or adapted from a user's module, its inputs laid out
     time-major, and its backend loaded.
 
@@ -119,6 +133,7 @@ def prepare(model, xs=None, h0=None, *, params=None, backend: str | None = None,
           ``"sequence"`` (``gradient_reach``: ``model(x)``; a torch module it does not know
           is called as it is).
     sequence: ``xs`` must be ``(T, B, I)`` (or a batch-major module's ``(B, T, I)``).
+    device:   where the model runs (:func:`place`); its inputs follow it there.
     """
     if role not in ("step", "sequence"):
         raise ValueError(f"role={role!r} is invalid: expected 'step' or 'sequence'")
@@ -133,14 +148,17 @@ def prepare(model, xs=None, h0=None, *, params=None, backend: str | None = None,
         xs, h0 = lay_out(own, xs, h0, sequence=sequence)
         backend = backend or own.backend
     arrays = (xs, h0) + ((first_leaf(model.params),) if isinstance(model, ParamStep) else ())
-    return Prepared(model, backend_modules(resolve_backend(model, *arrays, backend=backend)), xs, h0)
+    bk = backend_modules(resolve_backend(model, *arrays, backend=backend))
+    return Prepared(place(bk, model, device), bk, xs, h0)
 
 
-def prepare_stack(model, x, *, params=None, backend: str | None = None, batch_axis: int | None = None):
+def prepare_stack(model, x, *, params=None, backend: str | None = None, batch_axis: int | None = None,
+                  device=None):
     """``(stack, Backend)`` for ``gradient_through_depth``: an :class:`OwnStack` for a list of
     layers or a user's module the backend's ``adapters.adapt_stack`` knows (torch
     ``nn.TransformerEncoder``/``nn.TransformerEncoderLayer``/``nn.Sequential``/``nn.ModuleList``,
-    ``flax.nnx.Sequential``), else the rnnflow model (built from a config if need be)."""
+    ``flax.nnx.Sequential``), else the rnnflow model (built from a config if need be), on
+    ``device`` (:func:`place`)."""
     if isinstance(model, (list, tuple)):
         if params is not None:
             raise ValueError("params= goes with a config; a list of layers carries its own parameters")
@@ -159,9 +177,9 @@ def prepare_stack(model, x, *, params=None, backend: str | None = None, batch_ax
             probe = model
     bk = backend_modules(resolve_backend(probe, x, backend=backend))
     if stack is None:
-        return model, bk
+        return place(bk, model, device), bk
     if batch_axis is not None and stack.batch_axis is not None and batch_axis != stack.batch_axis:
         raise ValueError(f"batch_axis={batch_axis} was given for {stack.what}, whose batch axis is "
                          f"{stack.batch_axis}")
     axis = stack.batch_axis if stack.batch_axis is not None else (0 if batch_axis is None else batch_axis)
-    return OwnStack(stack.what, stack.layers, stack.readout, axis), bk
+    return place(bk, OwnStack(stack.what, stack.layers, stack.readout, axis), device), bk

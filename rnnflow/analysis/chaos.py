@@ -132,9 +132,9 @@ def _model_map(model, h0, params, backend):
     H, I = model.config.hidden_size, model.config.input_size
 
     def f(z):
-        x = ops.asarray(np.zeros((z.shape[0], I)), model.dtype)
-        s = (ops.asarray(z[:, :H], model.dtype), ops.asarray(z[:, H:], model.dtype)) if lstm \
-            else ops.asarray(z, model.dtype)
+        x = ops.asarray(np.zeros((z.shape[0], I)), model.dtype, ops.device_of(model))
+        s = (ops.asarray(z[:, :H], model.dtype, ops.device_of(model)), ops.asarray(z[:, H:], model.dtype, ops.device_of(model))) if lstm \
+            else ops.asarray(z, model.dtype, ops.device_of(model))
         with ops.no_grad():
             out = step(p, s, x)
         return np.concatenate([ops.numpy(o) for o in out], axis=-1) if lstm else ops.numpy(out)

@@ -22,7 +22,7 @@ def depth_stack(bk: Backend, model, x):
     """
     if not all(hasattr(model, a) for a in ("stack_input", "blocks", "readout", "batch_axis")):
         raise TypeError(f"depth_stack needs an rnnflow Transformer or MLP, got {type(model).__name__}")
-    x0 = model.stack_input(bk.ops.asarray(x, model.dtype))
+    x0 = model.stack_input(bk.ops.asarray(x, model.dtype, bk.ops.device_of(model)))
     return x0, model.blocks(), model.readout, model.batch_axis
 
 
@@ -32,7 +32,7 @@ def _half_sum_of_squares(y):
 
 def gradient_through_depth(model, x, loss_fn=None, *, params=None, backend: str | None = None,
                            batch_axis: int | None = None, jacobians: bool = False,
-                           param_grads: bool = False, label: str = "") -> DepthProfile:
+                           param_grads: bool = False, label: str = "", device=None) -> DepthProfile:
     """Per-layer ``log ||dL/dx_l||`` through a stack ``x_{l+1} = f_l(x_l)``, ``l = 0..L-1``.
 
     Args:
@@ -55,6 +55,8 @@ def gradient_through_depth(model, x, loss_fn=None, *, params=None, backend: str 
              same backward pass (``log_param_grad_norm``: the block's own names, e.g.
              ``fc2.weight``, each ``(L,)``; the gradient of the whole batch's loss).
              rnnflow models only (their ``param_blocks``).
+      device: where the stack runs (:mod:`rnnflow.devices`; default: where it is); a model or
+             torch layer elsewhere is copied there, ``x`` follows it.
 
     All ``L+1`` gradients come from one backward pass, layer by layer, with the cotangent
     rescaled by a power of two after each layer (:mod:`rnnflow.analysis.rescaled`), so the
@@ -65,9 +67,11 @@ def gradient_through_depth(model, x, loss_fn=None, *, params=None, backend: str 
     interact (train-mode BatchNorm).
     """
     loss_fn = loss_fn or _half_sum_of_squares
-    model, bk = prepare_stack(model, x, params=params, backend=backend, batch_axis=batch_axis)
+    model, bk = prepare_stack(model, x, params=params, backend=backend, batch_axis=batch_axis, device=device)
     if isinstance(model, OwnStack):   # a list of layers, nn.Sequential, nn.TransformerEncoder, ...
-        x0, layers, readout, axis = x, list(model.layers), model.readout, model.batch_axis
+        dev = bk.ops.device(device)
+        x0 = x if dev is None else bk.ops.asarray(x, None, dev)
+        layers, readout, axis = list(model.layers), model.readout, model.batch_axis
     else:
         x0, layers, readout, axis = depth_stack(bk, model, x)
 

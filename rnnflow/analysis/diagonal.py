@@ -51,9 +51,9 @@ def log_decay(bk, model, xs, h0=None, layer: int = 0) -> np.ndarray:
     """``log|a_t|`` ``(T, B, S)`` float64 of layer ``layer`` (an index the caller checked),
     ``xs`` ``(T, B, I)``; checked finite."""
     ops = bk.ops
-    x = ops.asarray(xs, model.dtype)
+    x = ops.asarray(xs, model.dtype, ops.device_of(model))
     if h0 is not None:
-        h0 = ops.asarray(h0, model.dtype)
+        h0 = ops.asarray(h0, model.dtype, ops.device_of(model))
     with ops.no_grad():
         ld = ops.numpy(model.log_decay(x, layer, h0)).astype(np.float64)
     if np.isnan(ld).any() or np.isposinf(ld).any():
@@ -143,7 +143,7 @@ def _running_sum(v: np.ndarray, R: np.ndarray) -> None:
 
 
 def chunked_log_spectral(model, xs, h0=None, *, params=None, layer: int = 0, backend: str | None = None,
-                         chunk: int = CHUNK) -> np.ndarray:
+                         chunk: int = CHUNK, device=None) -> np.ndarray:
     """``log ||dh_T/dh_t||_2`` ``(B, T)`` of a diagonal model's layer, the same numbers as
     ``jacobians_over_time(model, xs, h0, layer=layer).log_spectral``, computed ``chunk`` steps
     at a time, so that no ``(T, B, S)`` array is ever held (T = 10^6 at S = 256 in a few
@@ -171,14 +171,14 @@ def chunked_log_spectral(model, xs, h0=None, *, params=None, layer: int = 0, bac
     such step (the chunks run backwards).
 
     Args: as :func:`rnnflow.analysis.jacobians_over_time` (a diagonal model or its config with
-    ``params`` and ``backend``; ``h0`` its ``state0`` ``(L, B, S)``); ``chunk``: steps per chunk.
+    ``params`` and ``backend``; ``h0`` its ``state0`` ``(L, B, S)``; ``device``); ``chunk``: steps per chunk.
     """
     from .backends import prepare
     from ..validation import check_layer, check_sequence
 
     if isinstance(chunk, bool) or not isinstance(chunk, (int, np.integer)) or chunk < 1:
         raise ValueError(f"chunk={chunk!r} is invalid: expected a positive integer")
-    model, bk, xs, h0 = prepare(model, xs, h0, params=params, backend=backend)
+    model, bk, xs, h0 = prepare(model, xs, h0, params=params, backend=backend, device=device)
     if not is_diagonal_model(model):
         raise ValueError(f"chunked_log_spectral needs a diagonal model (LRU, minGRU, minLSTM, selective SSM), "
                          f"got a {type(model).__name__}: use jacobians_over_time")
@@ -196,12 +196,12 @@ def chunked_log_spectral(model, xs, h0=None, *, params=None, layer: int = 0, bac
     # the state entering each chunk (layer 0: not needed; its log|a_t| reads xs only)
     states = [h0] + [None] * (len(starts) - 1)
     if layer > 0:
-        h = None if h0 is None else ops.asarray(h0, model.dtype)
+        h = None if h0 is None else ops.asarray(h0, model.dtype, ops.device_of(model))
         with ops.no_grad():
             for i, s in enumerate(starts[:-1]):
-                hid = model(ops.asarray(xs[s:s + chunk], model.dtype), h, validate=False).hidden
+                hid = model(ops.asarray(xs[s:s + chunk], model.dtype, ops.device_of(model)), h, validate=False).hidden
                 states[i + 1] = ops.numpy(hid[:, -1]).copy()            # (L, B, S), not a view of hid
-                h = ops.asarray(states[i + 1], model.dtype)
+                h = ops.asarray(states[i + 1], model.dtype, ops.device_of(model))
                 del hid
     lead = cfg.d_conv - 1 if conv else 0
     seg = min(SEGMENT, int(chunk))
@@ -212,8 +212,8 @@ def chunked_log_spectral(model, xs, h0=None, *, params=None, layer: int = 0, bac
         e = min(s + chunk, T)
         a = max(s - lead, 0)                                            # SSM layer 0: the conv's lead-in
         with ops.no_grad():
-            x = ops.asarray(xs[a:e], model.dtype)
-            ld = ops.numpy(model.log_decay(x, layer, None if st is None else ops.asarray(st, model.dtype)))
+            x = ops.asarray(xs[a:e], model.dtype, ops.device_of(model))
+            ld = ops.numpy(model.log_decay(x, layer, None if st is None else ops.asarray(st, model.dtype, ops.device_of(model))))
         n = e - s
         k = -(-n // seg)
         buf[:n] = ld[s - a:][::-1]                                      # float64, reversed in time

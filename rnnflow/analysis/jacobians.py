@@ -60,7 +60,7 @@ def topk_route(steps: StepJacobians, topk: int, sizes: tuple) -> dict:
 
 def jacobians_over_time(model, xs, h0=None, *, params=None, layer: int = 0, backend: str | None = None,
                         topk: int = 0, spectral: str = "exact", analytic: bool = True,
-                        power_iters: int = 2, route: str = "auto") -> JacobianNorms:
+                        power_iters: int = 2, route: str = "auto", device=None) -> JacobianNorms:
     """``log ||dh_T/dh_t||`` for every ``t`` and example, from one backward sweep.
 
     ``J(T) = I``, ``J(t-1) = J(t) A_t`` with step Jacobians ``A_t = dh_t/dh_{t-1}``:
@@ -116,12 +116,17 @@ def jacobians_over_time(model, xs, h0=None, *, params=None, layer: int = 0, back
                 (:mod:`rnnflow.analysis.diagonal`) is exact in O(T N): ``log ||J(t)||_2 =
                 max_i sum_{k>t} log|a_{k,i}|`` (``spectral`` and ``power_iters`` do not apply);
                 a complex state's norm is over its real ``[re, im]`` coordinates.
+      device:   where the model runs (:mod:`rnnflow.devices`: ``"cpu"``, ``"cuda[:N]"``,
+                ``"auto"``; default: where it is). A model elsewhere is copied there (yours
+                is not moved); its inputs follow it. The per-step work (the forward trace,
+                autodiff step Jacobians) runs there; the float64 log-space product runs on
+                the host on the per-step results.
 
     Raises ``ValueError`` naming the first step ``t`` where the hidden state is NaN/Inf.
     """
     if spectral not in SPECTRAL + ("topk",):
         raise ValueError(f"spectral={spectral!r} is invalid: expected one of {SPECTRAL + ('topk',)}")
-    model, bk, xs, h0 = prepare(model, xs, h0, params=params, backend=backend)
+    model, bk, xs, h0 = prepare(model, xs, h0, params=params, backend=backend, device=device)
     if diagonal.check_route(route, model):
         check_sequence(np.shape(xs))
         return diagonal.jacobian_norms(bk, model, xs, h0, check_layer(layer, model.config.num_layers), topk)

@@ -145,7 +145,7 @@ def lyapunov_spectrum(model, xs=None, h0=None, *, params=None, steps: int | None
                       k: int | None = None, layer: int = 0, batch: int = 1,
                       input_size: int | None = None, backend: str | None = None,
                       analytic: bool = True, seed: int = 0, route: str = "auto", reortho: int = 1,
-                      trace: bool = False) -> LyapunovSpectrum:
+                      trace: bool = False, device=None) -> LyapunovSpectrum:
     """Lyapunov exponents of a recurrent cell (QR/Benettin method), sorted descending.
 
     Driving: ``xs=None``: autonomous, ``x_t = 0``; ``xs`` of shape ``(I,)`` or ``(B, I)``:
@@ -165,12 +165,15 @@ def lyapunov_spectrum(model, xs=None, h0=None, *, params=None, steps: int | None
 
     ``reortho``, ``trace``: as in :func:`lyapunov_exponents` (QR every ``reortho`` steps after
     warmup; the local exponents and the running estimate).
+
+    ``device``: as in :func:`jacobians_over_time` (the trace and autodiff step Jacobians run
+    there; the float64 QR iteration runs on the host).
     """
     if steps is not None and (isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1):
         raise ValueError(f"steps={steps!r} is invalid: expected an integer >= 1")
     if isinstance(warmup, bool) or not isinstance(warmup, (int, np.integer)) or warmup < 0:
         raise ValueError(f"warmup={warmup!r} is invalid: expected an integer >= 0")
-    model, bk, xs, h0 = prepare(model, xs, h0, params=params, backend=backend, sequence=False)
+    model, bk, xs, h0 = prepare(model, xs, h0, params=params, backend=backend, sequence=False, device=device)
     if input_size is None and hasattr(model, "config"):
         input_size = model.config.input_size
     if h0 is not None:  # the batch is fixed by h0: (B, H) for a step, (L, B, H) for a model

@@ -14,7 +14,7 @@ from .trace import check_directions, check_sequence, is_recurrent_model
 
 
 def gradient_reach(model, xs, *, params=None, backend: str | None = None, directions=None,
-                   label: str = "") -> ReachProfile:
+                   label: str = "", device=None) -> ReachProfile:
     """``log ||dy_T/dx_t||_F`` for every input position ``t``, per example.
 
     ``y_T`` is the output at the last position; one backward pass per output
@@ -37,8 +37,11 @@ def gradient_reach(model, xs, *, params=None, backend: str | None = None, direct
     callable) get one backward pass in their dtype: there is no long product to rescale.
     A diagonal model (LRU, minGRU, minLSTM) takes that one-pass route too (not rescaled yet):
     where its gradient falls below the dtype's range, ``log_norm`` is ``-inf``.
+
+    ``device``: where the model runs (:mod:`rnnflow.devices`; default: where it is); a model
+    elsewhere is copied there, ``xs`` and the cotangents follow it.
     """
-    model, bk, xs, _ = prepare(model, xs, params=params, backend=backend, role="sequence")
+    model, bk, xs, _ = prepare(model, xs, params=params, backend=backend, role="sequence", device=device)
     check_sequence(np.shape(xs))
     if is_recurrent_model(model):
         sq_log = _recurrent_reach(bk, model, xs, directions)                # (K, B, T) log-norms
@@ -65,7 +68,7 @@ def _recurrent_reach(bk, model, xs, directions) -> np.ndarray:
     cotangent of layer ``l`` joining layer ``l-1``'s state cotangent.
     """
     ops, cfg = bk.ops, model.config
-    x = ops.asarray(xs, model.dtype)
+    x = ops.asarray(xs, model.dtype, ops.device_of(model))
     with ops.no_grad():
         out = model(x)
         s0 = model.initial_state(x.shape[1])

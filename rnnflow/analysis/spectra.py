@@ -93,30 +93,33 @@ def product_log_singular(factors, what: str) -> SingularSpectrum:
 
 
 def singular_spectrum_through_depth(model, x, *, params=None, backend: str | None = None,
-                                    batch_axis: int | None = None) -> SingularSpectrum:
+                                    batch_axis: int | None = None, device=None) -> SingularSpectrum:
     """All singular values of ``dx_L/dx_0`` per example, ``log`` and descending: ``x_0`` and the
     layers as :func:`rnnflow.analysis.gradient_through_depth` defines them (an MLP: from its input
     through every hidden layer; a Transformer: the residual stream, per token's own Jacobian
     ``(T D, T D)``). The per-layer Jacobians come from the backend's autodiff (one per example),
-    so this is for moderate widths (a few hundred)."""
+    so this is for moderate widths (a few hundred). ``device``: as in
+    :func:`rnnflow.analysis.gradient_through_depth`."""
     from .backends import prepare_stack
     from .depth import OwnStack, depth_stack
-    model, bk = prepare_stack(model, x, params=params, backend=backend, batch_axis=batch_axis)
+    model, bk = prepare_stack(model, x, params=params, backend=backend, batch_axis=batch_axis, device=device)
     if isinstance(model, OwnStack):
-        x0, layers, axis = x, list(model.layers), model.batch_axis
+        dev = bk.ops.device(device)
+        x0, layers, axis = x if dev is None else bk.ops.asarray(x, None, dev), list(model.layers), model.batch_axis
     else:
         x0, layers, _, axis = depth_stack(bk, model, x)
     return product_log_singular(bk.autodiff.layer_jacobians(layers, x0, batch_axis=axis), "depth")
 
 
 def singular_spectrum_over_time(model, xs, t: int = 0, h0=None, *, params=None, layer: int = 0,
-                                backend: str | None = None) -> SingularSpectrum:
+                                backend: str | None = None, device=None) -> SingularSpectrum:
     """All singular values of ``dh_T/dh_t = A_T ... A_{t+1}`` per example for one ``t`` in
     ``0..T-1`` (``xs``: ``(T, B, I)``; the model and state as
-    :func:`rnnflow.analysis.jacobians_over_time` takes them; an LSTM's state is ``(h, c)``)."""
+    :func:`rnnflow.analysis.jacobians_over_time` takes them, ``device`` too; an LSTM's state is
+    ``(h, c)``)."""
     from .backends import prepare
     from .jacobians import run_trace, trace_step_jacobians
-    model, bk, xs, h0 = prepare(model, xs, h0, params=params, backend=backend)
+    model, bk, xs, h0 = prepare(model, xs, h0, params=params, backend=backend, device=device)
     tr = run_trace(bk, model, xs, h0, layer=layer)
     if isinstance(t, bool) or not isinstance(t, (int, np.integer)) or not 0 <= t < tr.T:
         raise ValueError(f"t={t!r} is invalid: expected an integer in [0, T-1={tr.T - 1}]")

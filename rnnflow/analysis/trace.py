@@ -53,7 +53,7 @@ def trace(ops, model, xs, h0=None, *, layer: int = 0) -> Trace:
     if h0 is None:
         raise ValueError(f"h0 is required for a step function: {ops.ARRAY_KIND} (B, H) or a tuple of them")
     state = tuple(ops.asarray(p) for p in parts(h0))
-    x = ops.asarray(xs, state[0].dtype)
+    x = ops.asarray(xs, state[0].dtype, ops.device_of(state[0]))
     check_state_shapes([p.shape for p in state], x.shape[1])
     with ops.no_grad():
         first = parts(model(pack(state), x[0]))
@@ -67,10 +67,10 @@ def trace(ops, model, xs, h0=None, *, layer: int = 0) -> Trace:
 def _trace_model(ops, model, xs, h0, layer: int) -> Trace:
     cfg = model.config
     layer = check_layer(layer, cfg.num_layers)
-    x = ops.asarray(xs, model.dtype)
+    x = ops.asarray(xs, model.dtype, ops.device_of(model))
     lstm = isinstance(cfg, LSTMConfig)
     if h0 is not None:  # NumPy states are welcome: cast them like xs
-        h0 = tuple(ops.asarray(p, model.dtype) for p in h0) if lstm else ops.asarray(h0, model.dtype)
+        h0 = tuple(ops.asarray(p, model.dtype, ops.device_of(model)) for p in h0) if lstm else ops.asarray(h0, model.dtype, ops.device_of(model))
     with ops.no_grad():
         out = model(x, h0)
         inputs = x if layer == 0 else out.hidden[layer - 1]
@@ -79,7 +79,7 @@ def _trace_model(ops, model, xs, h0, layer: int) -> Trace:
         seqs = (out.hidden[layer], out.cell[layer]) if lstm else (out.hidden[layer],)
         states = tuple(np.concatenate([ops.numpy(f)[None], ops.numpy(s)]) for f, s in zip(first, seqs))
         p = model.layer_params(layer)
-        h_prev = ops.asarray(states[0][:-1])
+        h_prev = ops.asarray(states[0][:-1], None, ops.device_of(model))
         xw = ops.numpy(inputs @ p["weight_ih"].T + p["bias_ih"])      # (T, B, G): x_t W_ih^T + b_ih
         hw = ops.numpy(h_prev @ p["weight_hh"].T + p["bias_hh"])      # (T, B, G): h_{t-1} W_hh^T + b_hh
         w_hh = ops.numpy(p["weight_hh"])
@@ -101,9 +101,9 @@ def _trace_diagonal(ops, model, xs, h0, layer: int) -> Trace:
     ``(T, B, D)`` (what ``model.step_function()`` takes), cell = the config's cell name."""
     cfg = model.config
     layer = check_layer(layer, cfg.num_layers)
-    x = ops.asarray(xs, model.dtype)
+    x = ops.asarray(xs, model.dtype, ops.device_of(model))
     if h0 is not None:
-        h0 = ops.asarray(h0, model.dtype)
+        h0 = ops.asarray(h0, model.dtype, ops.device_of(model))
     with ops.no_grad():
         out = model(x, h0)
         s0 = model.initial_state(x.shape[1]) if h0 is None else h0

@@ -115,7 +115,7 @@ def make_loss(loss_fn, targets, bk, dtype):
         return loss_fn, getattr(loss_fn, "__name__", "loss_fn")
     if targets is not None:
         t = bk.ops.asarray(_as_numpy(bk, targets), dtype)
-        return (lambda y: ((y - t) ** 2).mean()), "mse"
+        return (lambda y: ((y - bk.ops.asarray(t, None, bk.ops.device_of(y))) ** 2).mean()), "mse"
     return (lambda y: (y * y).sum() / 2), "sum(y^2)/2"
 
 
@@ -195,7 +195,7 @@ def _recurrent(model, bk, xn, loss, loss_name, targets, thr, layer) -> Diagnosis
     layer = check_layer(layer, model.config.num_layers)
     cfg = model.config
     base = dict(model=describe(model, "recurrent"), kind="recurrent", backend=bk.name, thresholds=thr)
-    xb = bk.ops.asarray(xn, model.dtype)
+    xb = bk.ops.asarray(xn, model.dtype, bk.ops.device_of(model))
     with bk.ops.no_grad():
         y = outputs(model(xb))
         value = evaluate_loss(loss, y, loss_name, targets)
@@ -241,7 +241,7 @@ def _stack(kind, model, bk, xn, loss, loss_name, targets, thr) -> Diagnosis:
     layers = list(model) if isinstance(model, (list, tuple)) else model.blocks()
     dtype = getattr(model, "dtype", None)
     with bk.ops.no_grad():
-        h = bk.ops.asarray(xn, dtype) if dtype is not None else bk.ops.asarray(xn)
+        h = bk.ops.asarray(xn, dtype, bk.ops.device_of(model))
         h = h if isinstance(model, (list, tuple)) else model.stack_input(h)
         acts = [_as_numpy(bk, h)]
         for f in layers:

@@ -15,7 +15,7 @@ from ..analysis.trace import parts
 
 def sequence_layers(model, ops, T: int) -> list:
     """``[f_0, ..., f_{L-1}]`` with ``f_l(x^(l)) = h^(l)``; the last is followed by ``model.readout``."""
-    eye = ops.asarray(np.eye(T), model.dtype)
+    eye = ops.asarray(np.eye(T), model.dtype, ops.device_of(model))
 
     def layer(l):
         def f(x):

@@ -7,12 +7,14 @@ so it is written once.
 from __future__ import annotations
 
 import contextlib
+import copy
 from functools import partial
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .. import devices
 from ..models import model_kind
 
 ARRAY_KIND = "a jax or numpy array"   # what the error messages ask for
@@ -35,13 +37,58 @@ def all_finite(a) -> bool | None:
     return bool(np.isfinite(np.asarray(a)).all())
 
 
-def asarray(a, dtype=None) -> jax.Array:
-    """A jax array as is, or a NumPy array (or nested lists) as a jax array of ``dtype``
-    (default: the array's own)."""
+def asarray(a, dtype=None, device=None) -> jax.Array:
+    """A jax array as is (moved to ``device`` if given), or a NumPy array (or nested lists) as
+    a jax array of ``dtype`` (default: the array's own) on ``device`` (a ``jax.Device``, e.g.
+    :func:`device_of` a model; default: JAX's default device)."""
     if isinstance(a, jax.Array):
-        return a
+        return a if device is None or isinstance(a, jax.core.Tracer) else jax.device_put(a, device)
     a = np.asarray(a)
-    return jnp.asarray(a, dtype=dtype if dtype is not None else a.dtype)
+    out = jnp.asarray(a, dtype=dtype if dtype is not None else a.dtype)
+    return out if device is None else jax.device_put(out, device)
+
+
+def device(spec: str | None):
+    """JAX's device for a checked ``device=`` spelling (:func:`rnnflow.devices.check_device`):
+    None stays None; ``"auto"`` is JAX's first GPU when it has one, else its first CPU; a GPU
+    JAX cannot see raises ``ValueError`` naming the platforms it does see."""
+    if spec is None:
+        return None
+    kind, index = devices.split(spec)
+    if kind == "cpu":
+        return jax.devices("cpu")[0]
+    try:
+        gpus = jax.devices("gpu")
+    except RuntimeError:   # no GPU backend in this jaxlib
+        gpus = []
+    if kind == "auto":
+        return gpus[0] if gpus else jax.devices("cpu")[0]
+    if (index or 0) >= len(gpus):
+        seen = ", ".join(sorted({d.platform for d in jax.devices()}))
+        raise devices.unavailable(spec, "jax", f"{len(gpus)} GPU(s) (its devices: {seen})")
+    return gpus[index or 0]
+
+
+def device_of(obj):
+    """The device of a committed jax array, or of an rnnflow model's first parameter; None for
+    anything else (an uncommitted array follows the others, a step function, a NumPy array)."""
+    leaf = obj
+    if hasattr(obj, "params") and hasattr(obj, "config"):
+        leaves = jax.tree_util.tree_leaves(obj.params)
+        leaf = leaves[0] if leaves else None
+    if isinstance(leaf, jax.Array) and not isinstance(leaf, jax.core.Tracer) and leaf.committed:
+        return next(iter(leaf.devices()))
+    return None
+
+
+def place(model, dev):
+    """``model`` on ``dev``: the model itself when ``dev`` is None, else a copy whose parameters
+    are committed to ``dev`` (the caller's model keeps its arrays)."""
+    if dev is None or not (hasattr(model, "params") and hasattr(model, "config")):
+        return model
+    out = copy.copy(model)
+    out.params = jax.device_put(model.params, dev)
+    return out
 
 
 def numpy(a) -> np.ndarray:

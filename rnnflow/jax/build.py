@@ -9,8 +9,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..devices import check_device
 from ..models import float_dtype, model_class, model_params, params_dtype
 from ..params import check_params, map_arrays
+from . import arrays
 from .diagonal import DiagonalNet
 from .mlp import MLP
 from .rnn import RecurrentNet
@@ -32,22 +34,26 @@ def as_dtype(dtype) -> np.dtype:
     return dt
 
 
-def build(config, params=None, *, seed: int = 0, dtype=None):
+def build(config, params=None, *, seed: int = 0, dtype=None, device=None):
     """A JAX model for ``config`` holding ``params`` (NumPy schema dict).
 
     With ``params=None`` the parameters are ``rnnflow.init_params(config, seed, dtype)``.
-    ``dtype`` defaults to the params' dtype (float32 when params is None).
+    ``dtype`` defaults to the params' dtype (float32 when params is None). ``device``: where
+    the model lives (:mod:`rnnflow.devices`: ``"cpu"``, ``"cuda[:N]"``, ``"auto"``; default
+    JAX's default device, uncommitted); the same numbers are loaded whatever the device.
     """
     cls = model_class(config, MODEL_CLASSES)
+    check_device("build", device)
     params, dtype = model_params(config, params, seed=seed, dtype=dtype)
-    return cls(config, to_backend(params, dtype))
+    return cls(config, to_backend(params, dtype, device))
 
 
 def load_params(model, params) -> None:
-    """Replace ``model.params`` with a NumPy parameter set, in the model's dtype (checked
-    against its schema)."""
+    """Replace ``model.params`` with a NumPy parameter set, in the model's dtype and on its
+    device (checked against its schema)."""
     check_params(model.config, params)
-    model.params = to_backend(params, model.dtype)
+    dt, dev = as_dtype(model.dtype), arrays.device_of(model)
+    model.params = map_arrays(lambda a: arrays.asarray(np.asarray(a), dt, dev), params)
 
 
 def export_params(model):
@@ -55,8 +61,10 @@ def export_params(model):
     return map_arrays(lambda a: np.array(a), model.params)
 
 
-def to_backend(params, dtype=None):
+def to_backend(params, dtype=None, device=None):
     """NumPy schema dict -> the same structure of jax arrays in ``dtype`` (default: the
-    params' dtype), for the pure functions."""
+    params' dtype) on ``device`` (:mod:`rnnflow.devices`; default JAX's default device,
+    uncommitted), for the pure functions."""
     dt = as_dtype(params_dtype(params) if dtype is None else dtype)
-    return map_arrays(lambda a: jnp.asarray(np.asarray(a), dtype=dt), params)
+    dev = arrays.device(check_device("to_backend", device))
+    return map_arrays(lambda a: arrays.asarray(np.asarray(a), dt, dev), params)

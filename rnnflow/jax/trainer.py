@@ -33,6 +33,7 @@ from ..training.config import CLIP_NORM_EPS, TrainConfig
 from ..training.loop import trainable_keys
 from ..training.packing import PACKED_PREFIX, Packing, make_packing
 from ..training.padding import can_pad, pad_time
+from . import arrays
 from .build import as_dtype
 from .diagonal import diagonal_forward
 from .mlp import mlp_forward
@@ -231,22 +232,25 @@ def _update_key(cfg: TrainConfig) -> TrainConfig:
 class Stepper:
     """Parameters, optimizer state and the pending gradients (:class:`rnnflow.training.loop.Stepper`)."""
 
-    def __init__(self, model_config, flat, cfg: TrainConfig, opt_state, monitor, max_length=None):
+    def __init__(self, model_config, flat, cfg: TrainConfig, opt_state, monitor, max_length=None, device=None):
         self.cfg, self.keys = cfg, trainable_keys(model_config)
         # variable-length batches padded to one compiled length where that is exact
         self.pad_to = max_length if max_length is not None and can_pad(model_config, cfg.loss) else None
         self.packing = make_packing(model_config, self.keys)  # a Transformer's layers: (L, ...) arrays
         dt = as_dtype(cfg.dtype)  # refuses float64 without JAX's 64-bit mode
         packed = self.packing.pack({k: np.asarray(flat[k]) for k in self.keys})
-        self.trainable = {k: jnp.asarray(v, dt) for k, v in packed.items()}
-        self.buffers = {k: jnp.asarray(v, dt) for k, v in flat.items() if k not in self.keys}
+        # device None: uncommitted arrays on JAX's default device; else committed to it, and the
+        # optimizer state, the key and every batch follow them there
+        self.device = dev = arrays.device(device)
+        self.trainable = {k: arrays.asarray(v, dt, dev) for k, v in packed.items()}
+        self.buffers = {k: arrays.asarray(np.asarray(v), dt, dev) for k, v in flat.items() if k not in self.keys}
         self.opt_state, self.count = make_transformation(cfg).init(self.trainable), 0
         if opt_state is not None:
             self.opt_state, self.count = load_optimizer_state(self.opt_state, self.keys, cfg, opt_state,
                                                               packing=self.packing)
         self._grad = _grad_fn(model_config, cfg.loss)
         self._update = _update_fn(_update_key(cfg), self.packing)
-        self._key = jax.random.key(cfg.seed)
+        self._key = jax.random.key(cfg.seed) if dev is None else jax.device_put(jax.random.key(cfg.seed), dev)
         self.monitor = monitor
         self._pending = None
 
@@ -256,6 +260,8 @@ class Stepper:
         length = None
         if self.pad_to is not None:
             length, x = np.int32(x.shape[0]), pad_time(x, self.pad_to)
+        if self.device is not None:   # one transfer per batch, to the parameters' device
+            x, y = jax.device_put((x, y), self.device)
         value, grads, buffers, norms, norm = self._grad(
             self.trainable, self.buffers, x, y, self._key, np.uint32(step), length)
         # the update is dispatched at once (JAX runs asynchronously) and committed by apply

@@ -7,9 +7,13 @@ so it is written once.
 from __future__ import annotations
 
 import contextlib
+import copy
+import itertools
 
 import numpy as np
 import torch
+
+from .. import devices
 
 ARRAY_KIND = "a torch.Tensor"   # what the error messages ask for
 
@@ -29,13 +33,52 @@ def all_finite(a) -> bool | None:
     return bool(torch.isfinite(a).all())
 
 
-def asarray(a, dtype=None) -> torch.Tensor:
-    """A tensor as is, or a NumPy array (or nested lists) as a tensor of ``dtype``
-    (a ``torch.dtype``; default: the array's own)."""
+def asarray(a, dtype=None, device=None) -> torch.Tensor:
+    """A tensor as is (moved to ``device`` if given and elsewhere), or a NumPy array (or nested
+    lists) as a tensor of ``dtype`` (a ``torch.dtype``; default: the array's own) on ``device``
+    (a ``torch.device``, e.g. :func:`device_of` a model; default: the CPU)."""
     if isinstance(a, torch.Tensor):
-        return a
+        return a if device is None or a.device == device else a.to(device)
     a = np.asarray(a)
-    return torch.as_tensor(a, dtype=dtype if dtype is not None else getattr(torch, a.dtype.name))
+    return torch.as_tensor(a, dtype=dtype if dtype is not None else getattr(torch, a.dtype.name), device=device)
+
+
+def device(spec: str | None) -> torch.device | None:
+    """torch's device for a checked ``device=`` spelling (:func:`rnnflow.devices.check_device`):
+    None stays None; ``"auto"`` is ``cuda`` when torch sees a GPU, else ``cpu``; a GPU torch
+    cannot see raises ``ValueError`` naming the GPUs it does see."""
+    if spec is None:
+        return None
+    kind, index = devices.split(spec)
+    if kind == "cpu" or (kind == "auto" and not torch.cuda.is_available()):
+        return torch.device("cpu")
+    n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if kind == "auto":
+        return torch.device("cuda", 0)
+    if n == 0 or (index or 0) >= n:
+        raise devices.unavailable(spec, "torch", f"{n} CUDA device(s)" + (
+            "" if n else " (torch.cuda.is_available() is False)"))
+    return torch.device("cuda", index or 0)
+
+
+def device_of(obj) -> torch.device | None:
+    """The device of a tensor, or of a module's first parameter or buffer; None for anything
+    else (a step function, a NumPy array)."""
+    if isinstance(obj, torch.Tensor):
+        return obj.device
+    if isinstance(obj, torch.nn.Module):
+        for t in itertools.chain(obj.parameters(), obj.buffers()):
+            return t.device
+        return torch.device("cpu")
+    return None
+
+
+def place(model, dev):
+    """``model`` on ``dev``: the module itself when it is there already (or ``dev`` is None),
+    else a copy moved there (the caller's module is never moved)."""
+    if dev is None or not isinstance(model, torch.nn.Module) or device_of(model) == dev:
+        return model
+    return copy.deepcopy(model).to(dev)
 
 
 def numpy(a) -> np.ndarray:

@@ -8,8 +8,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..devices import check_device
 from ..models import FLOAT_DTYPES, float_dtype, model_class, model_params, params_dtype
 from ..params import check_params, flatten, map_arrays, map_with_path, param_shapes
+from . import arrays
 from .diagonal import DiagonalNet
 from .mlp import MLP
 from .rnn import RecurrentNet
@@ -31,18 +33,21 @@ def as_dtype(dtype) -> torch.dtype:
     return getattr(torch, float_dtype(dtype).name)
 
 
-def build(config, params=None, *, seed: int = 0, dtype=None) -> torch.nn.Module:
+def build(config, params=None, *, seed: int = 0, dtype=None, device=None) -> torch.nn.Module:
     """A torch model for ``config`` holding ``params`` (NumPy schema dict).
 
     With ``params=None`` the parameters are ``rnnflow.init_params(config, seed, dtype)``.
-    ``dtype`` defaults to the params' dtype (float32 when params is None).
+    ``dtype`` defaults to the params' dtype (float32 when params is None). ``device``: where
+    the model lives (:mod:`rnnflow.devices`: ``"cpu"``, ``"cuda[:N]"``, ``"auto"``; default
+    the CPU); the same numbers are loaded whatever the device.
     """
     cls = model_class(config, MODEL_CLASSES)
+    dev = arrays.device(check_device("build", device))
     params, dtype = model_params(config, params, seed=seed, dtype=dtype)
     with torch.random.fork_rng(devices=[]):  # nn.Linear & co. draw a default init we overwrite;
         model = cls(config, dtype=as_dtype(dtype))  # keep the caller's RNG
     load_params(model, params)
-    return model
+    return model if dev is None or dev.type == "cpu" else model.to(dev)
 
 
 def _tensors(model) -> dict[str, torch.Tensor]:
@@ -66,8 +71,10 @@ def export_params(model):
                          param_shapes(model.config))
 
 
-def to_backend(params, dtype=None):
+def to_backend(params, dtype=None, device=None):
     """NumPy schema dict -> the same structure of new torch tensors in ``dtype`` (default:
-    the params' dtype), for the step functions."""
+    the params' dtype) on ``device`` (:mod:`rnnflow.devices`; default the CPU), for the step
+    functions."""
     dt = as_dtype(params_dtype(params) if dtype is None else dtype)
-    return map_arrays(lambda a: torch.tensor(np.asarray(a), dtype=dt), params)
+    dev = arrays.device(check_device("to_backend", device))
+    return map_arrays(lambda a: torch.tensor(np.asarray(a), dtype=dt, device=dev), params)

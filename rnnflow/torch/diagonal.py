@@ -124,7 +124,8 @@ class DiagonalNet(nn.Module):
 
     def initial_state(self, batch: int):
         """The zero state ``(L, B, S)``: every layer's, for ``batch`` sequences."""
-        return torch.zeros(self.config.num_layers, batch, self.config.state_width, dtype=self.dtype)
+        return torch.zeros(self.config.num_layers, batch, self.config.state_width, dtype=self.dtype,
+                           device=self.embed.weight.device)
 
     def step_function(self):
         """``f(p, h (B, S), u_t (B, D)) -> h' (B, S)``: one step of any layer's recurrence given

@@ -13,7 +13,7 @@ from torch.func import jacrev, vmap
 
 from ..analysis.trace import check_directions, check_sequence_output, outputs, pack, parts
 from ..params import flatten, is_buffer
-from .arrays import asarray, numpy
+from .arrays import asarray, device_of, numpy
 
 __all__ = ["step_jacobians", "step_vjp", "output_input_grads", "pullbacks", "layer_jacobians"]
 
@@ -25,12 +25,24 @@ def _model_dtype(model):
         return None
 
 
+def _device(tree):
+    """The device of the first tensor in a parameter tree (nested dicts, lists, tuples, a
+    module); None when it holds none (the CPU then)."""
+    if isinstance(tree, torch.Tensor):
+        return tree.device
+    if isinstance(tree, torch.nn.Module):
+        return next((t.device for t in tree.parameters()), None)
+    items = tree.values() if isinstance(tree, dict) else tree if isinstance(tree, (list, tuple)) else ()
+    return next((d for d in map(_device, items) if d is not None), None)
+
+
 # ---------------------------------------------------------------- recurrences
 def step_jacobians(step, params, z, x, sizes) -> np.ndarray:
     """``d step(params, h, x) / dh`` at each row of ``z`` ``(R, N)`` (the state parts, of
     sizes ``sizes``, concatenated) and ``x`` ``(R, I)``: float64 ``(R, N, N)``, ``jacrev`` of
     ONE step vmapped over the rows. ``step`` acts on batched tensors."""
-    z, x = torch.as_tensor(z), torch.as_tensor(x)
+    dev = _device(params)
+    z, x = torch.as_tensor(z, device=dev), torch.as_tensor(x, device=dev)
     sizes = list(sizes)
 
     def one(z1, x1):  # (N,), (I,) -> (N,)
@@ -48,11 +60,11 @@ def output_input_grads(model, xs, directions=None) -> np.ndarray:
     directions: ``(K, O)`` output directions ``u_k`` (default: the unit basis, ``K = O``).
     Batch elements must not interact (true for every rnnflow sequence model).
     """
-    x = asarray(xs, _model_dtype(model)).detach().clone().requires_grad_(True)
+    x = asarray(xs, _model_dtype(model), device_of(model)).detach().clone().requires_grad_(True)
     y = outputs(model(x))
     check_sequence_output(tuple(y.shape), tuple(x.shape))
     y_last = y[-1]                                               # (B, O)
-    dirs = torch.as_tensor(check_directions(directions, y.shape[-1]), dtype=y.dtype)
+    dirs = torch.as_tensor(check_directions(directions, y.shape[-1]), dtype=y.dtype, device=y.device)
     sq = []
     for k in range(dirs.shape[0]):
         (g,) = torch.autograd.grad(y_last, x, grad_outputs=dirs[k].expand_as(y_last),
@@ -75,7 +87,9 @@ def pullbacks(fns, x, params=None) -> tuple[list, list]:
     that require grad, buffers left out; a link whose entry is None is called ``fns[l](x_l)``
     and gives ``{}``.
     """
-    values, pulls, h = [asarray(x).detach()], [], asarray(x).detach()
+    dev = _device(params) or next((d for f in fns if (d := _device(getattr(f, "__self__", f))) is not None), None)
+    h = asarray(x, None, dev).detach()
+    values, pulls = [h], []
     for l, f in enumerate(fns):
         h_in = h.detach().requires_grad_(True)
         p = None if params is None else params[l]
@@ -90,7 +104,8 @@ def pullbacks(fns, x, params=None) -> tuple[list, list]:
 def _pull(h_out, h_in, g, leaves=None):
     names = [] if leaves is None else list(leaves)
     grads = torch.autograd.grad(h_out, [h_in] + [leaves[k] for k in names],
-                                grad_outputs=torch.as_tensor(np.asarray(g), dtype=h_out.dtype).reshape(h_out.shape),
+                                grad_outputs=torch.as_tensor(np.asarray(g), dtype=h_out.dtype,
+                                                             device=h_out.device).reshape(h_out.shape),
                                 allow_unused=True)
     gi = np.zeros(h_in.shape) if grads[0] is None else numpy(grads[0]).astype(np.float64)
     if leaves is None:
@@ -104,11 +119,12 @@ def step_vjp(step, params, state, x, cot) -> tuple[tuple, np.ndarray]:
     ``(R, H_i)``, model dtype) and ``x`` ``(R, I)`` for the cotangent ``cot`` (a tuple like
     ``state``): float64 ``(cot . dstate'/dstate, cot . dstate'/dx)``."""
     params = {k: v.detach() for k, v in params.items()}
-    dt = next(iter(params.values())).dtype
-    s_in = tuple(torch.as_tensor(p, dtype=dt).requires_grad_(True) for p in state)
-    x_in = torch.as_tensor(x, dtype=dt).requires_grad_(True)
+    dt, dev = next(iter(params.values())).dtype, _device(params)
+    s_in = tuple(torch.as_tensor(p, dtype=dt, device=dev).requires_grad_(True) for p in state)
+    x_in = torch.as_tensor(x, dtype=dt, device=dev).requires_grad_(True)
     out = parts(step(params, pack(s_in), x_in))
-    grads = torch.autograd.grad(out, s_in + (x_in,), grad_outputs=tuple(torch.as_tensor(c, dtype=dt) for c in cot),
+    grads = torch.autograd.grad(out, s_in + (x_in,),
+                                grad_outputs=tuple(torch.as_tensor(c, dtype=dt, device=dev) for c in cot),
                                 allow_unused=True)
     grads = [np.zeros(a.shape) if g is None else numpy(g).astype(np.float64) for g, a in zip(grads, s_in + (x_in,))]
     return tuple(grads[:-1]), grads[-1]

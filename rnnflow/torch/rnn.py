@@ -102,7 +102,8 @@ class RecurrentNet(nn.Module):
         return self.layers[0].weight_hh.dtype
 
     def initial_state(self, batch: int):
-        z = torch.zeros(self.config.num_layers, batch, self.config.hidden_size, dtype=self.dtype)
+        z = torch.zeros(self.config.num_layers, batch, self.config.hidden_size, dtype=self.dtype,
+                        device=self.layers[0].weight_hh.device)
         return (z, z.clone()) if isinstance(self.config, LSTMConfig) else z
 
     def step(self, layer: int, state, x_t):

@@ -193,7 +193,7 @@ class SelectiveSSM(nn.Module):
     def initial_state(self, batch: int):
         """Zeros (L, B, S)."""
         c = self.config
-        return torch.zeros(c.num_layers, batch, c.state_width, dtype=self.dtype)
+        return torch.zeros(c.num_layers, batch, c.state_width, dtype=self.dtype, device=self.embed.weight.device)
 
     def step(self, layer: int, state, x_t):
         """One step of layer ``layer``: state (B, S), x_t (B, E) its scan input."""

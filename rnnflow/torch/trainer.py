@@ -18,6 +18,7 @@ from ..config import LSTMConfig
 from ..params import flatten, unflatten
 from ..training.config import TrainConfig
 from ..training.loop import trainable_keys
+from .arrays import device_of
 from .build import build, export_params
 
 # neutral slot name -> torch.optim state name, per optimizer
@@ -117,7 +118,7 @@ def load_optimizer_state_(opt, keys, train_config: TrainConfig, state: dict) -> 
     count = int(state["count"])
     slots = TORCH_SLOTS[train_config.optimizer]
     for k, p in zip(keys, _bound(opt, keys)):
-        st = {name: torch.as_tensor(np.asarray(state[f"{slot}/{k}"])).to(p.dtype).clone()
+        st = {name: torch.as_tensor(np.asarray(state[f"{slot}/{k}"])).to(p.device, p.dtype).clone()
               for slot, name in slots.items()}
         if train_config.optimizer in ("adam", "rmsprop"):
             st["step"] = torch.tensor(float(count), dtype=_step_dtype())
@@ -137,11 +138,12 @@ def _dropout_seed(seed: int, step: int) -> int:
 class Stepper:
     """One model, its optimizer and the pending gradients (:class:`rnnflow.training.loop.Stepper`)."""
 
-    def __init__(self, model_config, flat, cfg: TrainConfig, opt_state, monitor, max_length=None):
+    def __init__(self, model_config, flat, cfg: TrainConfig, opt_state, monitor, max_length=None, device=None):
         del max_length   # torch compiles nothing: each batch runs at its own length
         self.cfg, self.keys = cfg, trainable_keys(model_config)
         with torch.random.fork_rng(devices=[]):  # nn.Linear's default init draws from it
-            self.model = build(model_config, unflatten(flat, model_config), dtype=np.dtype(cfg.dtype))
+            self.model = build(model_config, unflatten(flat, model_config), dtype=np.dtype(cfg.dtype), device=device)
+        self.device = device_of(self.model)
         self.model.train()
         named = dict(self.model.named_parameters())
         self.trainable = {k: named[k] for k in self.keys}
@@ -164,8 +166,13 @@ class Stepper:
         self._saved_buffers = {k: b.clone() for k, b in self.buffers.items()}
         for p in self.trainable.values():
             p.grad = None
-        xt, yt = torch.as_tensor(x), torch.as_tensor(y)
-        if self.dropout:
+        xt, yt = torch.as_tensor(x, device=self.device), torch.as_tensor(y, device=self.device)
+        if self.dropout and self.device.type == "cuda":
+            # on a GPU dropout draws from that device's generator: fork and seed it alone
+            with torch.random.fork_rng(devices=[self.device]):
+                torch.cuda.manual_seed(_dropout_seed(self.cfg.seed, step))
+                out = self.model(xt, **self.call_kw)
+        elif self.dropout:
             # dropout draws from torch's global CPU generator: seed it per step (a resumed run
             # draws the same masks) inside fork_rng, which restores the caller's state after.
             # default_generator.manual_seed, not torch.manual_seed: the latter also queues
@@ -240,7 +247,7 @@ class Stepper:
         # the norms sends us to the exact per-parameter check below
         check = torch.stack(torch._foreach_norm(params)).sum()
         vals = torch.stack([check.to(torch.float64),
-                            (post if post is not None else torch.zeros(())).to(torch.float64)]).tolist()
+                            (post if post is not None else torch.zeros((), device=check.device)).to(torch.float64)]).tolist()
         bad = ()
         if not np.isfinite(vals[0]):
             bad = tuple(k for k, p in zip(self.keys, params) if not bool(torch.isfinite(p).all()))

@@ -88,7 +88,7 @@ def transformer_layer(p, x, config, *, mask=None, train: bool = False):
     sublayer outputs when ``train``.
     """
     if mask is None and config.causal:
-        mask = causal_mask(x.shape[0])
+        mask = causal_mask(x.shape[0]).to(x.device)
     rate, phi = config.dropout, get_activation(config.activation)
 
     def attn(z):
@@ -148,7 +148,7 @@ def stream_input(params, x, config):
     validation.check_length(x.shape[0], config)
     h = linear(params["embed"], x)
     pe = positional_encoding(params.get("pos"), x.shape[0], config, h.dtype)
-    return h if pe is None else h + pe[:, None, :]
+    return h if pe is None else h + pe.to(h.device)[:, None, :]
 
 
 class Transformer(nn.Module):
@@ -215,7 +215,7 @@ class Transformer(nn.Module):
             validation.check_model_input(arrays, x, cfg, self.dtype, rank=3)
         T = x.shape[0]
         h = stream_input(self._stream_params(), x, cfg)  # (T, B, D)
-        mask = causal_mask(T) if cfg.causal else None
+        mask = causal_mask(T).to(h.device) if cfg.causal else None
         hs = [h]
         for layer in self.layers:
             h = transformer_layer(as_tree(layer), h, cfg, mask=mask, train=self.training)

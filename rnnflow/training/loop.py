@@ -23,6 +23,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ..config import MLPConfig
+from ..devices import check_device
 from .._backend import load
 from ..params import check_params, flatten, init_params, is_buffer, map_with_path, param_shapes, unflatten
 from ..validation import check_folder
@@ -37,8 +38,10 @@ from .results import Checkpoint, ResultsDir, run_meta
 class Stepper(Protocol):
     """What a backend implements for :func:`run` (``rnnflow/{torch,jax}/trainer.py``), built as
     ``Stepper(model_config, flat_params, train_config, optimizer_state_or_None, monitor,
-    max_length=None)``; ``max_length``: the data function's bound on a batch's length
-    (:mod:`rnnflow.training.padding`), which a compiling backend may pad batches to."""
+    max_length=None, device=None)``; ``max_length``: the data function's bound on a batch's
+    length (:mod:`rnnflow.training.padding`), which a compiling backend may pad batches to;
+    ``device``: a checked :mod:`rnnflow.devices` spelling, where the parameters, the optimizer
+    state and each batch live (None: the CPU / JAX's default device)."""
 
     keys: tuple[str, ...]   # trainable flat schema keys: the gradient groups, in schema order
 
@@ -118,7 +121,7 @@ def check_batch(train_config: TrainConfig, model_config, x, y, step: int):
 
 
 def train(model_config, params, data_fn, train_config: TrainConfig, *, backend: str, out_dir=None,
-          progress: bool = True, monitor=None) -> TrainResult:
+          progress: bool = True, monitor=None, device=None) -> TrainResult:
     """Train a model of ``model_config`` from ``params`` in ``backend`` (``"torch"`` or ``"jax"``):
     the same config, parameters and data give the same losses in both.
 
@@ -143,6 +146,13 @@ def train(model_config, params, data_fn, train_config: TrainConfig, *, backend: 
         With ``spectrum=...`` it also records the recurrent matrices' eigenvalues, sigma_max and
         Lyapunov exponents (:mod:`rnnflow.training.spectrum`) on a probe batch from ``data_fn``
         before the first step and after every ``SpectrumSettings.every``-th epoch.
+      device: where the step runs (:mod:`rnnflow.devices`: ``"cpu"``, ``"cuda[:N]"``,
+        ``"auto"``; default the CPU / JAX's default device). Parameters, optimizer state and
+        each batch live there; each step brings back only its loss, norms and finiteness flags
+        (one transfer), the monitor's per-parameter statistics are reduced there. Not part of
+        the run's identity: a run started on one device resumes on another (the numbers then
+        differ from an uninterrupted run's by the devices' rounding); ``summary.json`` records
+        it.
 
     Returns:
       :class:`~rnnflow.training.TrainResult`: status "finished", "stopped" (policy "stop"),
@@ -157,7 +167,7 @@ def train(model_config, params, data_fn, train_config: TrainConfig, *, backend: 
     adapter = load(backend)
     monitor = check_monitor(monitor, train_config, backend, adapter.GradientMonitor)
     return run(backend, adapter.Stepper, model_config, params, data_fn, train_config,
-               out_dir=out_dir, progress=progress, monitor=monitor)
+               out_dir=out_dir, progress=progress, monitor=monitor, device=device)
 
 
 def check_monitor(monitor, train_config: TrainConfig, backend: str, monitor_class):
@@ -180,24 +190,26 @@ def _check_train_config(cfg) -> None:
 
 
 def run(backend: str, make_stepper: Callable, model_config, params, data_fn, train_config: TrainConfig,
-        *, out_dir=None, progress: bool = True, monitor=None) -> TrainResult:
+        *, out_dir=None, progress: bool = True, monitor=None, device=None) -> TrainResult:
     """The loop of :func:`train`, over ``make_stepper(model_config, flat_params, train_config,
     optimizer_state_or_None, monitor) -> Stepper`` (a backend's ``Stepper`` class).
 
     With ``out_dir``, the run holds the folder's lock throughout: a second process training
     into the same folder fails with ``rnnflow.lock.FolderLockedError`` (see :mod:`rnnflow.lock`)."""
+    device = check_device("train", device)
+    load(backend).arrays.device(device)   # a GPU the backend cannot see: refused before any folder is written
     args = (backend, make_stepper, model_config, params, data_fn, train_config)
     if out_dir is None:
-        return _run(*args, out_dir=None, progress=progress, monitor=monitor)
+        return _run(*args, out_dir=None, progress=progress, monitor=monitor, device=device)
     out_dir = check_folder("out_dir", out_dir)        # before the lock creates the folder,
     _check_train_config(train_config)                 # so bad input leaves nothing behind
     check_loss_for_model(train_config, model_config)
     with ResultsDir(out_dir).lock():
-        return _run(*args, out_dir=out_dir, progress=progress, monitor=monitor)
+        return _run(*args, out_dir=out_dir, progress=progress, monitor=monitor, device=device)
 
 
 def _run(backend: str, make_stepper: Callable, model_config, params, data_fn, train_config: TrainConfig,
-         *, out_dir, progress: bool, monitor) -> TrainResult:
+         *, out_dir, progress: bool, monitor, device=None) -> TrainResult:
     cfg = train_config
     _check_train_config(cfg)
     check_loss_for_model(cfg, model_config)
@@ -226,10 +238,11 @@ def _run(backend: str, make_stepper: Callable, model_config, params, data_fn, tr
             log.extend(ckpt.metrics)
             events = list(ckpt.events)
         folder.write_meta(meta)
-        folder.write_summary("running", cfg.steps, log.freeze(), events, backend=backend)
+        folder.write_summary("running", cfg.steps, log.freeze(), events, backend=backend,
+                             device=device or "default")
 
     max_length = data_max_length(data_fn)
-    stepper = make_stepper(model_config, flat, cfg, opt_state, monitor, max_length=max_length)
+    stepper = make_stepper(model_config, flat, cfg, opt_state, monitor, max_length=max_length, device=device)
     if recorder is not None and mon_state is not None:
         recorder.load_state_dict(mon_state)
     if recorder is not None and recorder.spectrum is not None:
@@ -271,7 +284,8 @@ def _run(backend: str, make_stepper: Callable, model_config, params, data_fn, tr
                 events.append(event)
                 if cfg.nonfinite == "raise":
                     if folder is not None:
-                        folder.write_summary("raised", cfg.steps, log.freeze(), events, backend=backend)
+                        folder.write_summary("raised", cfg.steps, log.freeze(), events, backend=backend,
+                                             device=device or "default")
                     raise FloatingPointError(
                         f"{event.describe()} (TrainConfig.nonfinite='raise'); the parameters were not "
                         "updated at this step. Lower lr, clip gradients, or use nonfinite='skip'/'stop'.")
@@ -298,7 +312,7 @@ def _run(backend: str, make_stepper: Callable, model_config, params, data_fn, tr
         tqdm.write(f"rnnflow.train: status {result.describe()}")
     if folder is not None:
         folder.save_checkpoint(checkpoint(len(metrics), status), cfg.keep_checkpoints)
-        folder.write_results(result)   # summary.json: lifecycle "status" + honest "outcome"
+        folder.write_results(result, device=device or "default")   # summary.json: lifecycle "status" + honest "outcome"
     return result
 
 

@@ -257,7 +257,7 @@ class ResultsDir:
             raise CheckpointError(f"{path} is unreadable ({type(e).__name__}: {e})") from e
 
     # final results
-    def write_results(self, result: TrainResult) -> None:
+    def write_results(self, result: TrainResult, **extra) -> None:
         m = result.metrics
         save_npz(self.file("metrics.npz"), m.to_arrays())
         atomic_write_text(self.file("metrics.csv"), m.csv_text())
@@ -268,7 +268,7 @@ class ResultsDir:
         # one ("non-finite", "diverged") is "outcome", next to the first bad steps
         lifecycle = "stopped" if result.status == "stopped" else "finished"
         self.write_summary(lifecycle, result.train_config.steps, m, result.events,
-                           backend=result.backend, **result.status_summary())
+                           backend=result.backend, **result.status_summary(), **extra)
         names = [n for n in RESULT_FILES if os.path.exists(self.file(n))]
         grads = [] if result.gradients is None else list(GRADIENT_FILES) + (
             [SPECTRUM_CSV] if result.gradients.spectrum is not None else [])
