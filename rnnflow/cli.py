@@ -97,7 +97,8 @@ def _run(args) -> int:
                       flush=True)
             t0 = time.perf_counter()
             r = studies.run(name, backend=backend, seed=args.seed, scale=args.scale, out=args.out,
-                            progress=not args.no_progress, force=args.force, settings=settings[name])
+                            progress=not args.no_progress, force=args.force, settings=settings[name],
+                            device=args.device)
             results.append(r)
             if args.json:
                 print(json.dumps({"study": name, "backend": backend, "seed": r.seed, "scale": r.scale,
@@ -126,7 +127,8 @@ def _sweep(args) -> int:
     sweep = sweep_from(args.name, args.grid, args.seeds, args.backend, args.scale, data, args.sample, args.random,
                        args.sample_seed)
     folder, rows = run_sweep(sweep, out=args.out, workers=args.workers, engine=args.engine,
-                             address=args.address, progress=not args.no_progress)
+                             address=args.address, progress=not args.no_progress, device=args.device,
+                             gpus_per_cell=args.gpus_per_cell)
     from .sweep.cell import STATUSES
     counts = {s: sum(r["status"] == s for r in rows) for s in STATUSES}
     reused = sum(bool(r.get("reused")) for r in rows)
@@ -180,6 +182,10 @@ def _add_sweep(sub) -> None:
                    help="local processes (default: the core count; 1: in this process)")
     p.add_argument("--engine", choices=("local", "ray"), default="local", help="local pool or Ray core tasks")
     p.add_argument("--address", default=None, help="Ray cluster: auto, ray://host:port or host:port")
+    p.add_argument("--device", default=None, metavar="DEVICE",
+                   help="where each cell runs: cpu, cuda, cuda:N or auto (default: cpu)")
+    p.add_argument("--gpus-per-cell", type=float, default=0, metavar="G",
+                   help="--engine ray: GPUs Ray reserves per cell (0.5: two cells share one); cells then run on cuda")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--plot", default=None, metavar="X,Y[,FACET]",
                    help="also draw sweep.png: --metric as heat maps over X and Y, a panel per FACET value")
@@ -401,6 +407,9 @@ def main(argv=None) -> int:
     run.add_argument("--out", type=_folder, default="results", help="results root folder (default: ./results)")
     run.add_argument("--force", action="store_true", help="recompute even if a complete folder exists")
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
+    run.add_argument("--device", default=None, metavar="DEVICE",
+                     help="where the study's models train and are analysed: cpu, cuda, cuda:N or auto "
+                          "(default: cpu; a complete folder is reused whatever device computed it)")
     run.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                      help="change one of the study's settings (repeatable): --set hidden=64 --set lr=0.01; "
                           "the run gets a folder of its own (see --show-settings)")

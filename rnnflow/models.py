@@ -82,13 +82,14 @@ def model_params(config, params=None, *, seed: int = 0, dtype=None) -> tuple[dic
     return params, shared
 
 
-def build(config, params=None, *, backend: str, seed: int = 0, dtype=None):
+def build(config, params=None, *, backend: str, seed: int = 0, dtype=None, device=None):
     """Build a model for ``config`` in ``backend`` (``"torch"`` or ``"jax"``).
 
     ``params`` is a NumPy schema dict (default: ``init_params(config, seed)``);
-    the same dict gives the same model in both backends.
+    the same dict gives the same model in both backends. ``device``: where it lives
+    (:mod:`rnnflow.devices`; default the CPU / JAX's default device).
     """
-    return load(backend).build(config, params, seed=seed, dtype=dtype)
+    return load(backend).build(config, params, seed=seed, dtype=dtype, device=device)
 
 
 def export_params(model, backend: str | None = None):

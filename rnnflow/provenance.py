@@ -68,9 +68,10 @@ def provenance() -> dict:
     }
 
 
-def run_provenance(about: dict, overrides: dict, start: float, end: float) -> dict:
+def run_provenance(about: dict, overrides: dict, start: float, end: float, device: str = "default") -> dict:
     """``about`` (:func:`provenance`) with what one run adds: ``overrides`` (the settings fields
     that differ from the scale's, ``{}`` if none), ``start``/``end`` (UTC, ISO 8601, from
-    ``time.time()`` values) and ``wall_seconds`` (``end - start``)."""
+    ``time.time()`` values), ``wall_seconds`` (``end - start``) and ``device`` (the ``device=``
+    it ran with: ``"default"`` when none was given)."""
     return {**about, "overrides": overrides, "start": utc_time(start), "end": utc_time(end),
-            "wall_seconds": float(end - start)}
+            "wall_seconds": float(end - start), "device": device}

@@ -177,3 +177,37 @@ def test_jax_analyzers_and_trainer_follow_the_model_to_a_second_device():
     out = eval(r.stdout.split("RESULT", 1)[1])
     assert set(out) >= {"LSTMConfig.jacobians_over_time", "LRUConfig.gradient_reach", "depth", "train"}
     assert max(out.values()) == 0.0, out
+
+
+def test_a_study_on_an_explicit_device_gives_the_same_numbers_and_says_where_it_ran(tmp_path):
+    from rnnflow import studies
+    base = studies.run("jacobian_decay", backend="torch", out=str(tmp_path / "a"), progress=False)
+    on = studies.run("jacobian_decay", backend="torch", out=str(tmp_path / "b"), progress=False, device="cpu")
+    assert on.summary == base.summary
+    with open(os.path.join(on.folder, "provenance.json")) as f:
+        assert json.load(f)["device"] == "cpu"
+    with open(os.path.join(base.folder, "provenance.json")) as f:
+        assert json.load(f)["device"] == "default"
+    if not CUDA:
+        with pytest.raises(ValueError, match="unavailable"):
+            studies.run("jacobian_decay", backend="torch", out=str(tmp_path / "c"), progress=False, device="cuda")
+        assert not (tmp_path / "c").exists()
+
+
+def test_the_cli_and_the_sweep_refuse_bad_device_requests_in_one_line(tmp_path, capsys):
+    from rnnflow.cli import main
+    from rnnflow.sweep import run_sweep
+    from rnnflow.sweep.grid import sweep_from
+    assert main(["run", "jacobian_decay", "--device", "tpu", "--out", str(tmp_path), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "device='tpu' is invalid" in err
+    sweep = sweep_from("jacobian_decay", ["steps=8"], None, None, None)
+    with pytest.raises(ValueError, match="gpus_per_cell=1 needs engine='ray'"):
+        run_sweep(sweep, out=str(tmp_path), gpus_per_cell=1, progress=False)
+    with pytest.raises(ValueError, match="reserves GPUs no cell uses"):
+        run_sweep(sweep, out=str(tmp_path), engine="ray", device="cpu", gpus_per_cell=1, progress=False)
+    with pytest.raises(ValueError, match="gpus_per_cell=-1 is invalid"):
+        run_sweep(sweep, out=str(tmp_path), gpus_per_cell=-1, progress=False)
+    if not CUDA:
+        with pytest.raises(ValueError, match="unavailable"):
+            run_sweep(sweep, out=str(tmp_path), workers=2, device="cuda", progress=False)

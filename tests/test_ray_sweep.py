@@ -45,7 +45,8 @@ def head(tmp_path_factory):
            "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
     try:
         subprocess.run([RAY, "start", "--head", "--port", str(port), "--temp-dir", str(tmp),
-                        "--num-cpus", "2", "--include-dashboard", "false", "--disable-usage-stats"],
+                        "--num-cpus", "2", "--num-gpus", "1",   # a declared GPU this machine lacks
+                        "--include-dashboard", "false", "--disable-usage-stats"],
                        check=True, capture_output=True, env=env, timeout=120)
         yield f"127.0.0.1:{port}", env
     finally:
@@ -106,3 +107,20 @@ def test_a_killed_ray_worker_loses_only_its_cell(head, tmp_path):
     assert run.returncode == 0, run.stderr[-2000:]
     rows = _table(tmp_path)
     assert len(rows) == 4 and {r["status"] for r in rows} == {"finished"}
+
+
+def test_gpus_per_cell_reserves_ray_gpus_and_runs_each_cell_on_cuda(head, tmp_path):
+    """The head declares one GPU this machine does not have: half a GPU per cell is scheduled,
+    each cell runs its study on device 'cuda', which torch cannot see, so every row fails with
+    that error (on a real GPU node the same cells train there); asking for more GPUs per cell
+    than the cluster has is refused before any cell is queued."""
+    address, env = head
+    argv = ["sweep", "jacobian_decay", "--grid", "steps=8,12", "--out", str(tmp_path / "g"), "--no-progress",
+            "--engine", "ray", "--address", address]
+    too_many = _sweep(argv + ["--gpus-per-cell", "2"], env)
+    assert too_many.returncode == 2 and "gpus_per_cell=2 but the Ray cluster has 1 GPU(s)" in too_many.stderr
+    half = _sweep(argv + ["--gpus-per-cell", "0.5"], env)
+    assert half.returncode == 0, half.stderr[-2000:]
+    rows = _table(tmp_path / "g")
+    assert len(rows) == 2 and {r["status"] for r in rows} == {"failed"}
+    assert all("device='cuda' is unavailable" in r["error"] for r in rows), [r["error"] for r in rows]

@@ -387,7 +387,7 @@ class GradientSlope:
 
 def measure_slope(activation: str, sigma_w: float, sigma_b: float, *, width: int = 512, depth: int = 24,
                   batch: int = 8, nets: int = 1, input_size: int | None = None, backend: str = "torch",
-                  seed: int = 0) -> GradientSlope:
+                  seed: int = 0, device=None) -> GradientSlope:
     """Per-layer slope of ``log ||dL/dy^l||`` on ``nets`` draws of :func:`random_mlp` (seeds
     ``seed, seed+1, ...``), by :func:`~rnnflow.analysis.gradient_through_depth` (float64;
     ``L = sum(r * y)``, ``r`` a fixed standard normal ``(B, width)``).
@@ -396,7 +396,8 @@ def measure_slope(activation: str, sigma_w: float, sigma_b: float, *, width: int
     (``mean(x^2) = (q* - sigma_b^2) / sigma_w^2``, at least ``1e-4 / sigma_w^2`` so a tanh net at
     ``q* = 0`` still carries a signal; 1 where there is no ``q*``), so no transient is fitted.
     One network's slope scatters by ~0.005 per layer at width 512, depth 32 (the weights' draw):
-    ``nets`` averages that out. JAX needs ``jax_enable_x64``.
+    ``nets`` averages that out. JAX needs ``jax_enable_x64``. ``device``: where the nets run
+    (:mod:`rnnflow.devices`).
     """
     import importlib
 
@@ -423,8 +424,9 @@ def measure_slope(activation: str, sigma_w: float, sigma_b: float, *, width: int
         # L = sum(r * y), r ~ N(0, 1) per example: the cotangent W_out^T r is independent of the
         # forward pass, as the mean-field backward pass assumes (sum(y^2) / 2 would align it with
         # y^L), and independent across examples, so the batch total averages B draws
-        r = arrays.asarray(rng.standard_normal((batch, cfg.output_size)))
-        prof = gradient_through_depth(build(cfg, params, backend=backend), x, lambda y: (r * y).sum())
+        model = build(cfg, params, backend=backend, device=device)
+        r = arrays.asarray(rng.standard_normal((batch, cfg.output_size)), None, arrays.device_of(model))
+        prof = gradient_through_depth(model, x, lambda y: (r * y).sum())
         g = np.asarray(prof.log_grad_norm_total)                      # (L+1,)
         curves.append(g)
         slopes.append(-np.polyfit(layers, g[1:], 1)[0])
@@ -458,11 +460,11 @@ class Trainability:
 
 def trainability(activation: str, sigma_w2, depths, *, sigma_b2: float = 0.05, width: int = 64,
                  steps: int = 100, batch: int = 64, lr: float = 1e-3, backend: str = "torch",
-                 seed: int = 0) -> Trainability:
+                 seed: int = 0, device=None) -> Trainability:
     """Train :func:`random_mlp` nets (fan-in 64) on the 8x8 digits (standardised pixels, 10-way
     cross-entropy, RMSProp as in Schoenholz et al. 2017 section 5, float32) for ``steps`` steps
     at every ``(depth, sigma_w^2)``; Schoenholz et al. find nets trainable where
-    ``depth < 6 xi_c``."""
+    ``depth < 6 xi_c``. ``device``: where they train (:mod:`rnnflow.devices`)."""
     from ..tasks import load_digits_split
     from ..params import map_arrays
     from ..training import TrainConfig, train
@@ -487,7 +489,7 @@ def trainability(activation: str, sigma_w2, depths, *, sigma_b2: float = 0.05, w
             cfg, params = random_mlp(act, math.sqrt(a), math.sqrt(sigma_b2), width=width, depth=int(d),
                                      input_size=x.shape[1], output_size=10, seed=seed)
             params = map_arrays(lambda v: np.asarray(v, dtype=np.float32), params)
-            r = train(cfg, params, data_fn, tc, backend=backend, progress=False)
+            r = train(cfg, params, data_fn, tc, backend=backend, progress=False, device=device)
             tail = r.metrics.loss[-max(1, steps // 10):]
             if np.all(np.isfinite(tail)):
                 loss[i, j] = float(np.mean(tail))

@@ -34,7 +34,7 @@ def get(name: str):
 
 
 def run(name: str, *, backend: str = "torch", seed: int = 0, scale: str = "smoke", out: str = "results",
-        progress=True, force: bool = False, settings=None) -> StudyResult:
+        progress=True, force: bool = False, settings=None, device=None) -> StudyResult:
     """Run study ``name`` in ``backend`` and write its folder under ``out`` (resumable:
     a complete folder with the same settings is loaded, not recomputed, unless ``force``).
     ``progress``: False, True (bars on stderr) or a text stream for the bars.
@@ -46,6 +46,9 @@ def run(name: str, *, backend: str = "torch", seed: int = 0, scale: str = "smoke
 
     A study runs inside its backend's ``arrays.allow_float64()`` (JAX: ``jax.enable_x64(True)``),
     so its float64 analyses work whatever the caller chose; the process's x64 setting is the same
-    afterwards."""
+    afterwards.
+
+    ``device``: where the study's models train and are analysed (:mod:`rnnflow.devices`:
+    ``"cpu"``, ``"cuda[:N]"``, ``"auto"``); not a setting (see :func:`run_study`)."""
     return run_study(get(name), dict.fromkeys(STUDIES), backend=backend, seed=seed, scale=scale,
-                     out=out, progress=progress, force=force, settings=settings)
+                     out=out, progress=progress, force=force, settings=settings, device=device)

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .._backend import load
+from ..devices import check_device
 from ..integrity import check_manifest, manifest_files, notice, remove_manifest, write_manifest
 from ..io import atomic_write_bytes, json_safe, read_json, save_npz, write_json
 from ..lock import LOCK, FolderLock
@@ -62,6 +63,7 @@ class StudyContext:
     arrays: dict = field(default_factory=dict)
     files: list = field(default_factory=list)   # names written into folder (for the manifest)
     training: list = field(default_factory=list)   # {"outcome", "detail"} of each training run
+    device: str | None = None         # where models, training and analyses run (rnnflow.devices)
 
     def record_training(self, result) -> None:
         """Note a :class:`~rnnflow.training.TrainResult`'s outcome for ``summary.json``'s
@@ -122,15 +124,21 @@ def _check(name, backend, seed, scale, registry):
 
 
 def run_study(module, registry, *, backend: str, seed: int = 0, scale: str = "smoke",
-              out: str = DEFAULT_OUT, progress=True, force: bool = False, settings=None) -> StudyResult:
+              out: str = DEFAULT_OUT, progress=True, force: bool = False, settings=None,
+              device=None) -> StudyResult:
     """Run one study (or load it if its folder is complete, holds the same settings and
     ``force`` is False).
 
     progress: False, True (bars on stderr) or a text stream to draw the bars on.
     settings: the study's ``Settings`` (default: ``module.SCALES[scale]``); other settings than
     the scale's own go to a folder of their own (:func:`folder_name`).
+    device: where the study's models train and are analysed (:mod:`rnnflow.devices`; default
+    the CPU / JAX's default device). Not a setting: a complete folder is reused whatever device
+    computed it (its ``provenance.json`` says which); ``force`` recomputes it.
     """
     _check(module.NAME, backend, seed, scale, registry)
+    device = check_device("run", device)
+    load(backend).arrays.device(device)   # a GPU the backend cannot see: refused before the folder
     out = check_folder("out", out)
     if not isinstance(progress, bool) and not callable(getattr(progress, "write", None)):
         raise TypeError(f"progress={progress!r} is invalid: expected True, False or a text stream")
@@ -146,7 +154,7 @@ def run_study(module, registry, *, backend: str, seed: int = 0, scale: str = "sm
             if reused is not None:
                 return reused
         remove_manifest(folder)   # from here until the new manifest, the folder is incomplete
-        ctx = StudyContext(module.NAME, backend, int(seed), scale, folder, settings, progress)
+        ctx = StudyContext(module.NAME, backend, int(seed), scale, folder, settings, progress, device=device)
         about, start = provenance(), time.time()
         t0 = time.perf_counter()
         with load(backend).arrays.allow_float64():   # float64 analyses whatever the caller chose
@@ -154,7 +162,8 @@ def run_study(module, registry, *, backend: str, seed: int = 0, scale: str = "sm
         seconds = time.perf_counter() - t0
         files = ["summary.json", "provenance.json", *ctx.files]
         overrides = json_safe(changed_settings(default, settings))
-        write_json(os.path.join(folder, "provenance.json"), run_provenance(about, overrides, start, time.time()))
+        write_json(os.path.join(folder, "provenance.json"), run_provenance(about, overrides, start, time.time(),
+                                                                                device=device or "default"))
         if ctx.arrays:
             save_npz(os.path.join(folder, "data.npz"), ctx.arrays)
             files.append("data.npz")

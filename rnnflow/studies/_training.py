@@ -20,7 +20,7 @@ def fit(ctx, model_config, params, data_fn, train_config, monitor=None):
     recorded in the study's ``summary.json`` (``ctx.record_training``)."""
     with one_thread(ctx.backend):
         result = train(model_config, params, data_fn, train_config, backend=ctx.backend, progress=False,
-                       monitor=monitor)
+                       monitor=monitor, device=ctx.device)
     ctx.record_training(result)
     return result
 

@@ -125,11 +125,11 @@ def chaotic_from(gains, lam, se, z: float = 3.0) -> float | None:
 
 def _measure(ctx, N: int, g: float, direct: bool) -> dict:
     s = ctx.settings
-    model = build(config(N, g), init_params(config(N, g), seed=ctx.seed, dtype=np.float64), backend=ctx.backend)
+    model = build(config(N, g), init_params(config(N, g), seed=ctx.seed, dtype=np.float64), backend=ctx.backend, device=ctx.device)
     h0 = 0.5 * np.random.default_rng([ctx.seed, N]).standard_normal((1, 1, N))   # (L, B, H)
     with one_thread(ctx.backend):
         sp = lyapunov_spectrum(model, h0=h0, steps=s.steps, warmup=s.warmup, reortho=s.reortho, trace=True,
-                               backend=ctx.backend)
+                               backend=ctx.backend, device=ctx.device)
         d = largest_exponent_direct(model, h0, steps=s.steps, warmup=s.warmup, blocks=s.blocks) \
             if direct else None
     e = sp.exponents[0]

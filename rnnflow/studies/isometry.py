@@ -94,7 +94,7 @@ def run(ctx) -> dict:
         x = rng.normal(size=(s.examples, s.width))
         with one_thread(ctx.backend):
             sp = singular_spectrum_through_depth(build(cfg, init_params(cfg, seed=ctx.seed, dtype=np.float64),
-                                                       backend=ctx.backend), x)
+                                                       backend=ctx.backend, device=ctx.device), x)
         log10_sq = 2 * sp.log_singular / math.log(10)                      # (B, N)
         ok = sp.resolved
         # unresolved values lie far below the largest (rnnflow.analysis.spectra): drawn as "outside"

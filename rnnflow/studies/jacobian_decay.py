@@ -86,7 +86,7 @@ def _run(ctx) -> dict:
     curves, bounds, results = {}, {}, {}
     for i, (label, config) in enumerate(ctx.tqdm(models(s.hidden, s.rhos).items(), desc=NAME)):
         params = init_params(config, seed=ctx.seed + i, dtype=np.float64)
-        model = build(config, params, backend=ctx.backend)
+        model = build(config, params, backend=ctx.backend, device=ctx.device)
         norms = analysis.jacobians_over_time(model, xs)
         curves[label] = norms
         row = {"slope_log10_per_step": slope_per_step(norms),

@@ -80,7 +80,7 @@ def run(ctx) -> dict:
     slopes, results = [], {}
     for act, w2, b2 in ctx.tqdm(POINTS, desc=f"{NAME} slopes"):
         r = measure_slope(act, math.sqrt(w2), math.sqrt(b2), width=s.width, depth=s.depth, batch=s.batch,
-                          nets=s.nets, backend=ctx.backend, seed=ctx.seed)
+                          nets=s.nets, backend=ctx.backend, seed=ctx.seed, device=ctx.device)
         slopes.append(r)
         results[f"{act} sigma_w^2={w2:g} sigma_b^2={b2:g}"] = {
             "measured": r.measured, "predicted": r.predicted, "error": r.error,
@@ -99,7 +99,7 @@ def run(ctx) -> dict:
     ctx.save_figure(fig, "phase_diagram")
     with one_thread(ctx.backend):
         tr = trainability("tanh", s.train_sigma_w2, s.train_depths, sigma_b2=SIGMA_B2_TRAIN, width=s.train_width,
-                          steps=s.train_steps, backend=ctx.backend, seed=ctx.seed)
+                          steps=s.train_steps, backend=ctx.backend, seed=ctx.seed, device=ctx.device)
     ctx.save_arrays(**{"train/loss": tr.loss, "train/xi_c": tr.xi_c, "train/depths": tr.depths,
                        "train/sigma_w2": tr.sigma_w2})
     ctx.save_figure(plot_trainability(tr), "trainability")

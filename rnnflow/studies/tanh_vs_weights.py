@@ -66,7 +66,7 @@ def _run(ctx) -> dict:
         scale = scale if scale is not None else 0.01 * rho ** -s.steps
         config = RNNConfig(INPUT_SIZE, s.hidden, activation="tanh",
                            init_hh=Init("normal", std=1.0 / np.sqrt(s.hidden), spectral_radius=rho))
-        model = build(config, init_params(config, seed=ctx.seed, dtype=np.float64), backend=ctx.backend)
+        model = build(config, init_params(config, seed=ctx.seed, dtype=np.float64), backend=ctx.backend, device=ctx.device)
         xs = scale * np.random.default_rng(ctx.seed).normal(size=(s.steps, s.batch, INPUT_SIZE))
         dec = analysis.elman_decomposition(model, xs)
         max_h = float(np.max(np.abs(arrays.numpy(model(arrays.asarray(xs)).hidden))))

@@ -86,7 +86,7 @@ def _run(ctx) -> dict:
         norm, residual = VARIANTS[label]
         config = TransformerConfig(INPUT_SIZE, d_model=s.d_model, num_heads=s.heads, num_layers=depth,
                                    norm=norm, residual=residual, output_size=INPUT_SIZE)
-        model = build(config, init_params(config, seed=ctx.seed, dtype=np.float64), backend=ctx.backend)
+        model = build(config, init_params(config, seed=ctx.seed, dtype=np.float64), backend=ctx.backend, device=ctx.device)
         prof = analysis.gradient_through_depth(model, xs, _loss, param_grads=True, label=label)
         g = prof.log_grad_norm_total * LOG10E   # (L+1,)
         results[f"{label}, L={depth}"] = {

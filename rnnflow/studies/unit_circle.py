@@ -141,7 +141,7 @@ def reach(ctx, config, T: int):
     params = init_params(config, seed=ctx.seed, dtype=np.float64)
     x, _ = fixed_length_adding(T, REACH_EXAMPLES, dtype=np.float64)(0, np.random.default_rng([ctx.seed, 7, T]))
     with one_thread(ctx.backend):
-        r = jacobians_over_time(build(config, params, backend=ctx.backend), x)
+        r = jacobians_over_time(build(config, params, backend=ctx.backend, device=ctx.device), x)
     return np.asarray(r.gap), np.asarray(r.log_spectral)
 
 
@@ -215,7 +215,7 @@ def run(ctx) -> dict:
     # 4. the trained selective SSM's per-token decay over one sequence
     cfg = archs["selective SSM"]
     x, _ = fixed_length_adding(T, 1)(0, np.random.default_rng([ctx.seed, 11, T]))
-    model = build(cfg, trained["selective SSM"][1], backend=ctx.backend)
+    model = build(cfg, trained["selective SSM"][1], backend=ctx.backend, device=ctx.device)
     arrays = load(ctx.backend).arrays
     with one_thread(ctx.backend):
         ld = arrays.numpy(model.log_decay(arrays.asarray(x.astype(np.float32)), 0)).astype(np.float64)

@@ -50,14 +50,15 @@ def flatten(summary, prefix: str = "") -> dict:
     return out
 
 
-def run_cell(cell, out: str) -> dict:
+def run_cell(cell, out: str, device=None) -> dict:
     """Run ``cell`` (:class:`~rnnflow.sweep.grid.Cell`) with :func:`rnnflow.studies.run` under
     ``out`` (resumable: a complete folder is loaded) and return its row: the overrides, seed,
     backend, ``status`` (finished / diverged / non-finite, the rule of :func:`row_status`, with
     its ``detail``; failed: the run raised, ``error`` says what), ``training_runs`` and how many
     of them diverged (``runs_diverged``) and went non-finite (``runs_non_finite``), the headline
     numbers (``m:<flattened key>``), ``folder``, ``wall_seconds``, ``reused`` and the provenance
-    (``host``, ``start``, ``end``, ``git``, versions)."""
+    (``host``, ``start``, ``end``, ``git``, ``device``, versions). ``device``: where the cell's
+    study runs (:mod:`rnnflow.devices`)."""
     from .. import studies
     from ..overrides import apply_overrides
     row = {"cell": cell.id, **{k: v for k, v in cell.overrides}, "seed": cell.seed, "backend": cell.backend,
@@ -67,7 +68,7 @@ def run_cell(cell, out: str) -> dict:
         settings = apply_overrides(studies.get(cell.study).SCALES[cell.scale],
                                    [f"{k}={v}" for k, v in cell.overrides], owner=f"{cell.study}.Settings")
         r = studies.run(cell.study, backend=cell.backend, seed=cell.seed, scale=cell.scale, out=out,
-                        progress=False, settings=settings)
+                        progress=False, settings=settings, device=device)
     except Exception as e:   # a cell's failure is its row, not the sweep's end
         return {**row, "status": "failed", "error": " ".join(f"{type(e).__name__}: {e}".split()),
                 "wall_seconds": time.time() - t0}
@@ -81,5 +82,5 @@ def run_cell(cell, out: str) -> dict:
             "runs_non_finite": outcomes.count("non-finite") + outcomes.count("stopped"), **metrics,
             "folder": os.path.abspath(r.folder), "wall_seconds": about.get("wall_seconds", r.seconds),
             "reused": r.reused, "host": about.get("host"), "start": about.get("start"), "end": about.get("end"),
-            "git": (about.get("git") or {}).get("commit"),
+            "git": (about.get("git") or {}).get("commit"), "device": about.get("device", "default"),
             **{f"version:{k}": v for k, v in about.get("versions", {}).items()}}

@@ -38,32 +38,53 @@ def _bar(total: int, progress):
 
 
 def run_sweep(sweep, *, out: str = "results", workers: int | None = None, engine: str = "local",
-              address: str | None = None, progress=True, max_retries: int = 3) -> tuple[str, list[dict]]:
+              address: str | None = None, progress=True, max_retries: int = 3, device=None,
+              gpus_per_cell: float = 0) -> tuple[str, list[dict]]:
     """Run every cell of ``sweep`` (:class:`~rnnflow.sweep.grid.Sweep`) and write its table;
     return ``(sweep folder, rows)``, rows in the cells' order. ``engine``: ``local`` (``workers``
     processes, default ``os.cpu_count()``; 1: in this process) or ``ray`` (``address``: ``auto``,
     ``ray://host:port`` or ``host:port``; None starts a local Ray). Completed cells are loaded
     from their folders, not recomputed (the study runs' own resume). A sweep with random
     settings records them in its folder (``samples.json``) before any cell runs, and a re-run
-    takes them from there (:func:`recorded_draws`): the same cells, whatever the sampler."""
-    from ..validation import check_choice, check_folder
+    takes them from there (:func:`recorded_draws`): the same cells, whatever the sampler.
+
+    ``device``: where every cell's study runs (:mod:`rnnflow.devices`; default the CPU).
+    ``gpus_per_cell`` (Ray only): the GPUs Ray reserves for each cell (fractions share one:
+    0.5 runs two cells per GPU); the cell then runs on ``device="cuda"`` (Ray's
+    ``CUDA_VISIBLE_DEVICES`` makes its GPU the first), and a cluster with fewer GPUs than one
+    cell asks for is refused before any cell is queued (Ray would wait for them forever)."""
+    from ..devices import check_device
+    from ..validation import check_choice, check_folder, check_real
     check_choice("run_sweep", "engine", engine, ("local", "ray"))
+    device = check_device("run_sweep", device)
+    check_real("run_sweep", "gpus_per_cell", gpus_per_cell, lo=0.0)
+    if gpus_per_cell and engine != "ray":
+        raise ValueError(f"run_sweep: gpus_per_cell={gpus_per_cell!r} needs engine='ray' (Ray reserves the GPUs); "
+                         "on one machine pass device='cuda' (every cell shares its GPUs) instead")
+    if gpus_per_cell and device == "cpu":
+        raise ValueError(f"run_sweep: gpus_per_cell={gpus_per_cell!r} with device='cpu' reserves GPUs no cell uses: "
+                         "leave device unset (the cells run on their GPU) or drop gpus_per_cell")
+    if gpus_per_cell and device is None:
+        device = "cuda"
     out = check_folder("out", out)
     sweep = recorded_draws(sweep, sweep.folder(out))
     cells = sweep.cells()
     workers = os.cpu_count() or 1 if workers is None else int(workers)
     if workers < 1:
         raise ValueError(f"run_sweep(workers={workers}) is invalid: expected an integer >= 1")
+    if device is not None and engine == "local":
+        from .._backend import load
+        load(sweep.backend).arrays.device(device)   # a GPU this machine cannot see: refused before any cell
     rows = [None] * len(cells)
     with _bar(len(cells), progress) as bar:
         if engine == "ray":
-            _ray(cells, out, rows, bar, address, max_retries)
+            _ray(cells, out, rows, bar, address, max_retries, device, gpus_per_cell)
         elif workers == 1:
             for i, cell in enumerate(cells):
-                rows[i] = run_cell(cell, out)
+                rows[i] = run_cell(cell, out, device)
                 bar.update()
         else:
-            _pool(cells, out, rows, bar, workers)
+            _pool(cells, out, rows, bar, workers, device)
     folder = sweep.folder(out)
     write_table(folder, sweep, rows)
     return folder, rows
@@ -89,19 +110,19 @@ def recorded_draws(sweep, folder: str):
     return sweep
 
 
-def _pool(cells, out, rows, bar, workers) -> None:
+def _pool(cells, out, rows, bar, workers, device=None) -> None:
     import concurrent.futures as cf
     import multiprocessing
     threads = max(1, (os.cpu_count() or 1) // workers)
     with cf.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
                                 initializer=_init_worker, initargs=(threads,)) as pool:
-        futures = {pool.submit(run_cell, cell, out): i for i, cell in enumerate(cells)}
+        futures = {pool.submit(run_cell, cell, out, device): i for i, cell in enumerate(cells)}
         for fut in cf.as_completed(futures):
             rows[futures[fut]] = fut.result()
             bar.update()
 
 
-def _ray(cells, out, rows, bar, address, max_retries) -> None:
+def _ray(cells, out, rows, bar, address, max_retries, device=None, gpus_per_cell: float = 0) -> None:
     try:
         import ray
     except ImportError:
@@ -116,8 +137,14 @@ def _ray(cells, out, rows, bar, address, max_retries) -> None:
                              "2.59), give this process its token: RAY_AUTH_MODE=token "
                              "RAY_AUTH_TOKEN=... (or `ray get-auth-token`)") from None
     try:
-        task = ray.remote(num_cpus=1, max_retries=max_retries, retry_exceptions=False)(run_cell)
-        refs = {task.remote(cell, os.path.abspath(out)): i for i, cell in enumerate(cells)}
+        if gpus_per_cell:
+            have = float(ray.cluster_resources().get("GPU", 0))
+            if have < gpus_per_cell:
+                raise ValueError(f"run_sweep: gpus_per_cell={gpus_per_cell:g} but the Ray cluster has {have:g} GPU(s): "
+                                 "start its nodes with GPUs (ray start --num-gpus N) or lower gpus_per_cell")
+        task = ray.remote(num_cpus=1, num_gpus=gpus_per_cell, max_retries=max_retries,
+                          retry_exceptions=False)(run_cell)
+        refs = {task.remote(cell, os.path.abspath(out), device): i for i, cell in enumerate(cells)}
         pending = list(refs)
         while pending:
             done, pending = ray.wait(pending, num_returns=1)
