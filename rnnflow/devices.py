@@ -3,12 +3,12 @@
 One spelling for both backends, checked here at the boundary; each backend's ``arrays``
 module turns it into its own device (``torch.device`` / ``jax.Device``):
 
-    None       where the arrays already are (an analyzer: the model's device; a new model,
-               a trainer: the CPU) - the behaviour without the argument
-    "cpu"      the host
-    "cuda"     the first GPU ("gpu" is the same; JAX's platform is named "gpu")
-    "cuda:N"   GPU number N ("gpu:N")
-    "auto"     the first GPU when the backend sees one, else the CPU
+- ``None``: where the arrays already are (an analyzer: the model's device; a new model, a
+  trainer: the CPU), the behaviour without the argument;
+- ``"cpu"``: the host;
+- ``"cuda"``: the first GPU (``"gpu"`` is the same; JAX's platform is named "gpu");
+- ``"cuda:N"``: GPU number N (``"gpu:N"``);
+- ``"auto"``: the first GPU when the backend sees one, else the CPU.
 
 A GPU that the backend cannot see is an error naming what it does see, never a silent
 fallback to the CPU (``"auto"`` is the one that falls back, by request). Only the per-step

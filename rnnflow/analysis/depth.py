@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from .backends import Backend, prepare_stack
+from .threads import analysis_threads, check_threads, choose_threads, state_size
 from .own_models import OwnStack
 from .rescaled import LN2, check_finite_backward, exponent, log_norm
 from .results import DepthProfile
@@ -32,7 +33,8 @@ def _half_sum_of_squares(y):
 
 def gradient_through_depth(model, x, loss_fn=None, *, params=None, backend: str | None = None,
                            batch_axis: int | None = None, jacobians: bool = False,
-                           param_grads: bool = False, label: str = "", device=None) -> DepthProfile:
+                           param_grads: bool = False, label: str = "", device=None,
+                           threads: int | None = None) -> DepthProfile:
     """Per-layer ``log ||dL/dx_l||`` through a stack ``x_{l+1} = f_l(x_l)``, ``l = 0..L-1``.
 
     Args:
@@ -57,6 +59,8 @@ def gradient_through_depth(model, x, loss_fn=None, *, params=None, backend: str 
              rnnflow models only (their ``param_blocks``).
       device: where the stack runs (:mod:`rnnflow.devices`; default: where it is); a model or
              torch layer elsewhere is copied there, ``x`` follows it.
+      threads: CPU threads (:mod:`rnnflow.analysis.threads`; None: chosen by the width, ``n``:
+             exactly ``n``; restored on return).
 
     All ``L+1`` gradients come from one backward pass, layer by layer, with the cotangent
     rescaled by a power of two after each layer (:mod:`rnnflow.analysis.rescaled`), so the
@@ -67,33 +71,35 @@ def gradient_through_depth(model, x, loss_fn=None, *, params=None, backend: str 
     interact (train-mode BatchNorm).
     """
     loss_fn = loss_fn or _half_sum_of_squares
+    threads = check_threads("gradient_through_depth", threads)
     model, bk = prepare_stack(model, x, params=params, backend=backend, batch_axis=batch_axis, device=device)
-    if isinstance(model, OwnStack):   # a list of layers, nn.Sequential, nn.TransformerEncoder, ...
-        dev = bk.ops.device(device)
-        x0 = x if dev is None else bk.ops.asarray(x, None, dev)
-        layers, readout, axis = list(model.layers), model.readout, model.batch_axis
-    else:
-        x0, layers, readout, axis = depth_stack(bk, model, x)
+    with analysis_threads(bk.ops, choose_threads(state_size(model), True, threads)):
+        if isinstance(model, OwnStack):   # a list of layers, nn.Sequential, nn.TransformerEncoder, ...
+            dev = bk.ops.device(device)
+            x0 = x if dev is None else bk.ops.asarray(x, None, dev)
+            layers, readout, axis = list(model.layers), model.readout, model.batch_axis
+        else:
+            x0, layers, readout, axis = depth_stack(bk, model, x)
 
-    def loss(h):
-        return loss_fn(h if readout is None else readout(h))
-    links, params = layers, None
-    if param_grads:
-        if isinstance(model, OwnStack) or not hasattr(model, "param_blocks"):
-            raise ValueError("param_grads=True needs an rnnflow Transformer or MLP (their param_blocks); for "
-                             f"{type(model).__name__} use param_grads=False")
-        links, params = zip(*model.param_blocks())
-        params = list(params) + [None]                                # the loss link has none
-    sq, log_scale, log_params = _rescaled_gradients(bk, links, x0, loss, axis, params)
-    spec = frob = None
-    if jacobians:
-        jacs = bk.autodiff.layer_jacobians(layers, x0, batch_axis=axis)
-        with np.errstate(divide="ignore"):
-            spec = np.stack([np.log(np.linalg.norm(j, 2, axis=(1, 2))) for j in jacs], axis=1)
-            frob = np.stack([np.log(np.linalg.norm(j, axis=(1, 2))) for j in jacs], axis=1)
-    return DepthProfile(layer=np.arange(sq.shape[1]), log_grad_norm=log_norm(log_scale, sq),
-                        log_grad_norm_total=log_norm(log_scale, sq.sum(0)), log_jacobian_spectral=spec,
-                        log_jacobian_frobenius=frob, log_param_grad_norm=log_params, label=label)
+        def loss(h):
+            return loss_fn(h if readout is None else readout(h))
+        links, params = layers, None
+        if param_grads:
+            if isinstance(model, OwnStack) or not hasattr(model, "param_blocks"):
+                raise ValueError("param_grads=True needs an rnnflow Transformer or MLP (their param_blocks); for "
+                                 f"{type(model).__name__} use param_grads=False")
+            links, params = zip(*model.param_blocks())
+            params = list(params) + [None]                                # the loss link has none
+        sq, log_scale, log_params = _rescaled_gradients(bk, links, x0, loss, axis, params)
+        spec = frob = None
+        if jacobians:
+            jacs = bk.autodiff.layer_jacobians(layers, x0, batch_axis=axis)
+            with np.errstate(divide="ignore"):
+                spec = np.stack([np.log(np.linalg.norm(j, 2, axis=(1, 2))) for j in jacs], axis=1)
+                frob = np.stack([np.log(np.linalg.norm(j, axis=(1, 2))) for j in jacs], axis=1)
+        return DepthProfile(layer=np.arange(sq.shape[1]), log_grad_norm=log_norm(log_scale, sq),
+                            log_grad_norm_total=log_norm(log_scale, sq.sum(0)), log_jacobian_spectral=spec,
+                            log_jacobian_frobenius=frob, log_param_grad_norm=log_params, label=label)
 
 
 def _rescaled_gradients(bk: Backend, layers, x0, loss, axis: int, params=None):

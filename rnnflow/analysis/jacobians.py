@@ -16,6 +16,7 @@ from . import diagonal
 from .backends import Backend, prepare
 from .gated_jacobians import GATED, gated_step_jacobians
 from .products import SPECTRAL, product_norms
+from .threads import analysis_threads, check_threads, choose_threads, state_size
 from .results import JacobianNorms
 from .topk import topk_norms
 from .step_jacobians import StepJacobians
@@ -60,7 +61,8 @@ def topk_route(steps: StepJacobians, topk: int, sizes: tuple) -> dict:
 
 def jacobians_over_time(model, xs, h0=None, *, params=None, layer: int = 0, backend: str | None = None,
                         topk: int = 0, spectral: str = "exact", analytic: bool = True,
-                        power_iters: int = 2, route: str = "auto", device=None) -> JacobianNorms:
+                        power_iters: int = 2, route: str = "auto", device=None,
+                        threads: int | None = None) -> JacobianNorms:
     """``log ||dh_T/dh_t||`` for every ``t`` and example, from one backward sweep.
 
     ``J(T) = I``, ``J(t-1) = J(t) A_t`` with step Jacobians ``A_t = dh_t/dh_{t-1}``:
@@ -121,27 +123,32 @@ def jacobians_over_time(model, xs, h0=None, *, params=None, layer: int = 0, back
                 is not moved); its inputs follow it. The per-step work (the forward trace,
                 autodiff step Jacobians) runs there; the float64 log-space product runs on
                 the host on the per-step results.
+      threads:  CPU threads (:mod:`rnnflow.analysis.threads`): None chooses by size (one
+                thread for small or LAPACK-bound work, else the caller's count); ``n``: exactly
+                ``n``. The caller's counts are restored on return.
 
     Raises ``ValueError`` naming the first step ``t`` where the hidden state is NaN/Inf.
     """
     if spectral not in SPECTRAL + ("topk",):
         raise ValueError(f"spectral={spectral!r} is invalid: expected one of {SPECTRAL + ('topk',)}")
+    threads = check_threads("jacobians_over_time", threads)
     model, bk, xs, h0 = prepare(model, xs, h0, params=params, backend=backend, device=device)
-    if diagonal.check_route(route, model):
-        check_sequence(np.shape(xs))
-        return diagonal.jacobian_norms(bk, model, xs, h0, check_layer(layer, model.config.num_layers), topk)
-    tr = run_trace(bk, model, xs, h0, layer)
-    steps = trace_step_jacobians(bk, model, tr, layer, analytic)
-    sizes = tr.sizes
-    if spectral == "topk":
-        res = topk_route(steps, topk, sizes)
-    else:
-        res = product_norms(steps, topk=topk, spectral=spectral, power_iters=power_iters,
-                            h_size=sizes[0] if len(sizes) > 1 else None)
-    t = np.arange(tr.T)
-    return JacobianNorms(
-        t=t, gap=tr.T - t, log_spectral=res["log_spectral"], log_frobenius=res["log_frobenius"],
-        log_spectral_h=res["log_spectral_h"], log_frobenius_h=res["log_frobenius_h"],
-        log_singular=res["log_singular"], state_sizes=sizes, cell=tr.cell, activation=tr.activation,
-        dphi=steps.dphi if steps.is_elman else None,
-        weight_hh=steps.weight if steps.is_elman else None, backend=bk.name)
+    with analysis_threads(bk.ops, choose_threads(state_size(model, h0), spectral in ("none", "topk"), threads)):
+        if diagonal.check_route(route, model):
+            check_sequence(np.shape(xs))
+            return diagonal.jacobian_norms(bk, model, xs, h0, check_layer(layer, model.config.num_layers), topk)
+        tr = run_trace(bk, model, xs, h0, layer)
+        steps = trace_step_jacobians(bk, model, tr, layer, analytic)
+        sizes = tr.sizes
+        if spectral == "topk":
+            res = topk_route(steps, topk, sizes)
+        else:
+            res = product_norms(steps, topk=topk, spectral=spectral, power_iters=power_iters,
+                                h_size=sizes[0] if len(sizes) > 1 else None)
+        t = np.arange(tr.T)
+        return JacobianNorms(
+            t=t, gap=tr.T - t, log_spectral=res["log_spectral"], log_frobenius=res["log_frobenius"],
+            log_spectral_h=res["log_spectral_h"], log_frobenius_h=res["log_frobenius_h"],
+            log_singular=res["log_singular"], state_sizes=sizes, cell=tr.cell, activation=tr.activation,
+            dphi=steps.dphi if steps.is_elman else None,
+            weight_hh=steps.weight if steps.is_elman else None, backend=bk.name)

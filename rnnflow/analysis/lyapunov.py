@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import diagonal
+from .threads import analysis_threads, check_threads, choose_threads, state_size
 from .backends import prepare
 from .jacobians import run_trace, trace_step_jacobians
 from .results import LyapunovSpectrum
@@ -145,7 +146,7 @@ def lyapunov_spectrum(model, xs=None, h0=None, *, params=None, steps: int | None
                       k: int | None = None, layer: int = 0, batch: int = 1,
                       input_size: int | None = None, backend: str | None = None,
                       analytic: bool = True, seed: int = 0, route: str = "auto", reortho: int = 1,
-                      trace: bool = False, device=None) -> LyapunovSpectrum:
+                      trace: bool = False, device=None, threads: int | None = None) -> LyapunovSpectrum:
     """Lyapunov exponents of a recurrent cell (QR/Benettin method), sorted descending.
 
     Driving: ``xs=None``: autonomous, ``x_t = 0``; ``xs`` of shape ``(I,)`` or ``(B, I)``:
@@ -168,29 +169,33 @@ def lyapunov_spectrum(model, xs=None, h0=None, *, params=None, steps: int | None
 
     ``device``: as in :func:`jacobians_over_time` (the trace and autodiff step Jacobians run
     there; the float64 QR iteration runs on the host).
+    ``threads``: CPU threads (:mod:`rnnflow.analysis.threads`; None: chosen by size, ``n``:
+    exactly ``n``; restored on return).
     """
     if steps is not None and (isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1):
         raise ValueError(f"steps={steps!r} is invalid: expected an integer >= 1")
     if isinstance(warmup, bool) or not isinstance(warmup, (int, np.integer)) or warmup < 0:
         raise ValueError(f"warmup={warmup!r} is invalid: expected an integer >= 0")
+    threads = check_threads("lyapunov_spectrum", threads)
     model, bk, xs, h0 = prepare(model, xs, h0, params=params, backend=backend, sequence=False, device=device)
-    if input_size is None and hasattr(model, "config"):
-        input_size = model.config.input_size
-    if h0 is not None:  # the batch is fixed by h0: (B, H) for a step, (L, B, H) for a model
-        first = h0[0] if isinstance(h0, (tuple, list)) else h0
-        batch = int(tuple(first.shape)[1 if hasattr(model, "config") else 0])
-    seq = _driving_inputs(xs, None if steps is None else warmup + steps, batch, input_size)
-    T = int(seq.shape[0])
-    if steps is not None and T != warmup + steps:
-        raise ValueError(f"xs has T={T} steps but warmup + steps = {warmup + steps}")
-    if T <= warmup:
-        raise ValueError(f"warmup={warmup} leaves no steps of the T={T} inputs to average")
-    if diagonal.check_route(route, model):
-        if trace:
-            raise ValueError("trace=True is not available on the diagonal route (its exponents are exact time "
-                             "averages of log|a_t|, no QR blocks): pass route='dense' for the QR method's trace")
-        check_sequence(np.shape(seq))
-        return diagonal.lyapunov(bk, model, seq, h0, check_layer(layer, model.config.num_layers), k, warmup)
-    tr = run_trace(bk, model, seq, h0, layer)
-    return lyapunov_exponents(trace_step_jacobians(bk, model, tr, layer, analytic), k, warmup=warmup, seed=seed,
-                              reortho=reortho, trace=trace)
+    with analysis_threads(bk.ops, choose_threads(state_size(model, h0), False, threads)):
+        if input_size is None and hasattr(model, "config"):
+            input_size = model.config.input_size
+        if h0 is not None:  # the batch is fixed by h0: (B, H) for a step, (L, B, H) for a model
+            first = h0[0] if isinstance(h0, (tuple, list)) else h0
+            batch = int(tuple(first.shape)[1 if hasattr(model, "config") else 0])
+        seq = _driving_inputs(xs, None if steps is None else warmup + steps, batch, input_size)
+        T = int(seq.shape[0])
+        if steps is not None and T != warmup + steps:
+            raise ValueError(f"xs has T={T} steps but warmup + steps = {warmup + steps}")
+        if T <= warmup:
+            raise ValueError(f"warmup={warmup} leaves no steps of the T={T} inputs to average")
+        if diagonal.check_route(route, model):
+            if trace:
+                raise ValueError("trace=True is not available on the diagonal route (its exponents are exact time "
+                                 "averages of log|a_t|, no QR blocks): pass route='dense' for the QR method's trace")
+            check_sequence(np.shape(seq))
+            return diagonal.lyapunov(bk, model, seq, h0, check_layer(layer, model.config.num_layers), k, warmup)
+        tr = run_trace(bk, model, seq, h0, layer)
+        return lyapunov_exponents(trace_step_jacobians(bk, model, tr, layer, analytic), k, warmup=warmup, seed=seed,
+                                  reortho=reortho, trace=trace)

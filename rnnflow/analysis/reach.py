@@ -8,13 +8,14 @@ import numpy as np
 
 from ..config import LSTMConfig
 from .backends import prepare
+from .threads import analysis_threads, check_threads, choose_threads, state_size
 from .rescaled import LN2, check_finite_backward, exponent, log_norm
 from .results import ReachProfile
 from .trace import check_directions, check_sequence, is_recurrent_model
 
 
 def gradient_reach(model, xs, *, params=None, backend: str | None = None, directions=None,
-                   label: str = "", device=None) -> ReachProfile:
+                   label: str = "", device=None, threads: int | None = None) -> ReachProfile:
     """``log ||dy_T/dx_t||_F`` for every input position ``t``, per example.
 
     ``y_T`` is the output at the last position; one backward pass per output
@@ -40,23 +41,27 @@ def gradient_reach(model, xs, *, params=None, backend: str | None = None, direct
 
     ``device``: where the model runs (:mod:`rnnflow.devices`; default: where it is); a model
     elsewhere is copied there, ``xs`` and the cotangents follow it.
+    ``threads``: CPU threads (:mod:`rnnflow.analysis.threads`; None: chosen by size, ``n``:
+    exactly ``n``; restored on return).
     """
+    threads = check_threads("gradient_reach", threads)
     model, bk, xs, _ = prepare(model, xs, params=params, backend=backend, role="sequence", device=device)
-    check_sequence(np.shape(xs))
-    if is_recurrent_model(model):
-        sq_log = _recurrent_reach(bk, model, xs, directions)                # (K, B, T) log-norms
-    else:
-        sq = bk.autodiff.output_input_grads(model, xs, directions)         # (K, T, B)
-        if not np.isfinite(sq).all():
-            t = int(np.argmax(~np.isfinite(sq).all(axis=(0, 2))))
-            raise ValueError(f"the gradient dy_T/dx_t is non-finite (NaN/Inf) first at position t={t}: "
-                             f"the model left its float range; use float64 or a smaller init")
-        sq_log = log_norm(0.0, sq).transpose(0, 2, 1)
-    T = sq_log.shape[-1]
-    t = np.arange(T)
-    total = np.logaddexp.reduce(2 * sq_log, axis=0) / 2                   # log of the norm over k
-    return ReachProfile(t=t, gap=T - 1 - t, log_norm=total,
-                        log_norm_per_direction=None if directions is None else sq_log, label=label)
+    with analysis_threads(bk.ops, choose_threads(state_size(model), True, threads)):
+        check_sequence(np.shape(xs))
+        if is_recurrent_model(model):
+            sq_log = _recurrent_reach(bk, model, xs, directions)                # (K, B, T) log-norms
+        else:
+            sq = bk.autodiff.output_input_grads(model, xs, directions)         # (K, T, B)
+            if not np.isfinite(sq).all():
+                t = int(np.argmax(~np.isfinite(sq).all(axis=(0, 2))))
+                raise ValueError(f"the gradient dy_T/dx_t is non-finite (NaN/Inf) first at position t={t}: "
+                                 f"the model left its float range; use float64 or a smaller init")
+            sq_log = log_norm(0.0, sq).transpose(0, 2, 1)
+        T = sq_log.shape[-1]
+        t = np.arange(T)
+        total = np.logaddexp.reduce(2 * sq_log, axis=0) / 2                   # log of the norm over k
+        return ReachProfile(t=t, gap=T - 1 - t, log_norm=total,
+                            log_norm_per_direction=None if directions is None else sq_log, label=label)
 
 
 def _recurrent_reach(bk, model, xs, directions) -> np.ndarray:
