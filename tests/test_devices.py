@@ -211,3 +211,17 @@ def test_the_cli_and_the_sweep_refuse_bad_device_requests_in_one_line(tmp_path, 
     if not CUDA:
         with pytest.raises(ValueError, match="unavailable"):
             run_sweep(sweep, out=str(tmp_path), workers=2, device="cuda", progress=False)
+
+
+def test_torch_scans_sequentially_on_the_cpu_and_in_parallel_elsewhere_unless_told():
+    from rnnflow.torch.diagonal import linear_scan, use_parallel
+    cpu, meta = torch.zeros(1), torch.zeros(1, device="meta")
+    assert use_parallel(None, cpu) is False and use_parallel(None, meta) is True
+    assert use_parallel(True, cpu) is True and use_parallel(False, meta) is False
+    g = torch.Generator().manual_seed(0)
+    a, b, h0 = torch.rand(37, 2, 3, generator=g), torch.randn(37, 2, 3, generator=g), torch.randn(2, 3, generator=g)
+    h, ref = linear_scan(a, b, h0), [h0]
+    for t in range(37):
+        ref.append(a[t] * ref[-1] + b[t])
+    torch.testing.assert_close(h, torch.stack(ref[1:]))
+    torch.testing.assert_close(linear_scan(a, b, h0, parallel=True), h)

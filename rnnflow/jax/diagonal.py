@@ -47,10 +47,13 @@ def _combine(first, second):
     return a2 * a1, a2 * b1 + b2
 
 
-def use_parallel(parallel: bool | None) -> bool:
+def use_parallel(parallel: bool | None, like=None) -> bool:
     """The scan form: ``parallel`` if given, else ``lax.associative_scan`` on an accelerator and
     ``lax.scan`` on a CPU, where the sequential form compiles 1.5-4x and runs 1.2-2x faster
-    (value and gradient of LRU, minGRU and the selective SSM at T = 20 and 200, one thread)."""
+    (value and gradient of LRU, minGRU and the selective SSM at T = 20 and 200, one thread).
+    ``like`` (an array of the scan, for torch's device test) is unused: under ``jit`` it is a
+    tracer with no device, so JAX's default backend decides."""
+    del like
     return jax.default_backend() != "cpu" if parallel is None else bool(parallel)
 
 
@@ -60,7 +63,7 @@ def linear_scan(a, b, h0, parallel: bool | None = None):
     ``(a2, b2) o (a1, b1) = (a2 a1, a2 b1 + b2)``; ``parallel=False``: ``lax.scan``;
     ``None``: :func:`use_parallel`."""
     b = jnp.concatenate([b[:1] + a[:1] * h0, b[1:]])
-    if use_parallel(parallel):
+    if use_parallel(parallel, a):
         return jax.lax.associative_scan(_combine, (a, b), axis=0)[1]
 
     def body(h, ab):

@@ -123,7 +123,7 @@ def ssm_layer(p, u, h0, *, parallel: bool | None = None):
     T, B = u.shape[:2]
     x, z = scan_inputs(p, u)                          # (T, B, E)
     log_a, bx, c = selection(p, x)                    # (T, B, E, N), (T, B, E, N), (T, B, N)
-    run = scan_parallel if use_parallel(parallel) else scan_sequential
+    run = scan_parallel if use_parallel(parallel, log_a) else scan_sequential
     h = run(log_a, bx, h0.reshape(log_a.shape[1:]))   # (T, B, E, N)
     y = jnp.einsum("tben,tbn->tbe", h, c) + p["D"] * x
     if z is not None:

@@ -44,10 +44,15 @@ def norm(p, x):
     return x / torch.sqrt((x * x).mean(-1, keepdim=True) + DIAGONAL_NORM_EPS) * p["weight"]
 
 
-def use_parallel(parallel: bool | None) -> bool:
-    """The scan form: ``parallel`` if given, else the doubling scan (on any device: the
-    sequential form is a Python loop of T steps in eager torch)."""
-    return True if parallel is None else bool(parallel)
+def use_parallel(parallel: bool | None, like=None) -> bool:
+    """The scan form: ``parallel`` if given, else the doubling scan on an accelerator (``like``,
+    a tensor of the scan, is not on the CPU) and the sequential loop on a CPU, where it ran 2-25x
+    faster with or without autograd (LRU, minGRU, selective SSM; T = 1000 and 10000, batch 8,
+    one thread; ``docs/benchmarks.md``): the doubling scan's log2(T) passes each touch the whole
+    ``(T, B, N)`` array."""
+    if parallel is not None:
+        return bool(parallel)
+    return like is not None and like.device.type != "cpu"
 
 
 def linear_scan(a, b, h0, parallel: bool | None = None):
@@ -59,7 +64,7 @@ def linear_scan(a, b, h0, parallel: bool | None = None):
     sign-indefinite and complex values (no logarithms; products of ``|a_t| < 1`` only underflow
     towards 0). ``parallel=False``: the sequential loop; ``None``: :func:`use_parallel`."""
     b = torch.cat([b[:1] + a[:1] * h0, b[1:]])
-    if not use_parallel(parallel):
+    if not use_parallel(parallel, a):
         # unbind, not a[t]: each index's backward writes a zero-filled (T, B, N) gradient (O(T^2))
         out, h = [], h0
         for t, (a_t, b_t) in enumerate(zip(a.unbind(0), b.unbind(0))):

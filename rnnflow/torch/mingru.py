@@ -8,7 +8,7 @@ One layer, on its normed input u (..., D), N real units::
     o_t = out(h_t)                                  (N -> D)
 
 The gates depend on u only, so the sequence is one linear scan. h~ is the plain linear
-candidate (not the paper's log-space ``g``), so the scan is the sign-exact doubling scan of
+candidate (not the paper's log-space ``g``), so the scan is the sign-exact linear scan of
 :func:`rnnflow.torch.diagonal.linear_scan`; the decays come from their logarithms
 (``log(1 - z) = -softplus(k)``, ``log f' = -softplus(log i - log f)``), as in the paper.
 """
