@@ -124,3 +124,29 @@ def test_copy_spectra_lstm_reaches_the_edge_the_tanh_rnn_stays_below_it(docs_run
     assert rnn["lambda_max_highest"] < 0.01                      # at or below the edge throughout
     assert lstm["copy_accuracy"] > 0.5 and s["chance_accuracy"] < rnn["copy_accuracy"] < 0.4
     assert lstm["final_loss"] < 0.5 * s["baseline_loss"] and rnn["final_loss"] < s["baseline_loss"]
+
+
+def test_unit_circle_reach_training_and_copy_as_the_page_says(docs_run, backend):
+    s = docs_run("unit_circle", backend)
+    gaps = {a: s[a]["gap_below_1e-6"] for a in ("GRU", "tanh RNN", "LSTM", "minGRU", "LRU r_min=0")}
+    assert gaps == {"GRU": 51, "tanh RNN": 223, "LSTM": 282, "minGRU": 35, "LRU r_min=0": 5763}
+    for r in ("0.9", "0.99", "0.999"):
+        assert s[f"LRU r_min={r}"]["gap_below_1e-6"] is None
+        assert -5.5 <= s[f"LRU r_min={r}"]["log10_norm_at_longest_gap"] <= -2.1
+    assert s["selective SSM"]["gap_below_1e-6"] is None
+    assert s["selective SSM"]["log10_norm_at_longest_gap"] == pytest.approx(-4.7, abs=0.05)
+    longest = {a: s[a]["longest_T_solved"] for a in studies.get("unit_circle").LR}
+    assert longest["LRU r_min=0.99"] == longest["LRU r_min=0.999"] == 100
+    assert longest["GRU"] == 50 and longest["LSTM"] == (50 if backend == "jax" else None)
+    for a in ("tanh RNN", "LRU r_min=0", "LRU r_min=0.9", "minGRU", "selective SSM"):
+        assert longest[a] is None, a
+    assert abs(s["ssm_decay"]["mean_rate_at_marks"] - s["ssm_decay"]["mean_rate_elsewhere"]) < 1e-3
+    copy = s["copy"]
+    for a, row in copy.items():
+        if a == "criterion":
+            continue
+        if a.startswith("LRU"):
+            assert row["longest_T_solved"] == 50 and min(row["T=20"]["accuracy"], row["T=50"]["accuracy"]) >= 0.99, a
+        else:
+            assert row["longest_T_solved"] is None and row["T=20"]["accuracy"] < 0.4, a
+    assert copy["LSTM"]["T=50"]["accuracy"] < copy["criterion"]["chance_accuracy"]

@@ -102,3 +102,35 @@ def test_the_monitor_records_every_group_of_a_diagonal_model(backend):
     for g in shared:
         i = h.groups.index(g)
         np.testing.assert_allclose(norms[:, i], r.metrics.group_norms[g], rtol=1e-5, err_msg=g)
+
+
+def test_copy_task_models_take_the_one_hot_input_and_match_the_count():
+    s, K = unit_circle.SCALES["docs"], unit_circle.COPY_SYMBOLS + 2
+    for label, cfg in unit_circle.architectures(s, K, K).items():
+        assert cfg.input_size == K and cfg.output_size == K, label
+        assert abs(unit_circle.count_params(cfg) - s.params) / s.params < 0.1, label
+
+
+def test_copy_settings_are_checked():
+    base = unit_circle.SCALES["smoke"]
+    import dataclasses
+    with pytest.raises(ValueError, match="copy_delays"):
+        dataclasses.replace(base, copy_delays=(10, 5))
+    with pytest.raises(ValueError, match="copy_steps"):
+        dataclasses.replace(base, copy_steps=0)
+    assert dataclasses.replace(base, copy_delays=[]).copy_delays == ()
+
+
+def test_the_copy_part_scores_the_recalled_symbols(tmp_path):
+    """A smoke run's copy rows: one accuracy per model and delay in [0, 1], the longest solved
+    consistent with them, and the figure written."""
+    r = rf.studies.run("unit_circle", backend="torch", out=str(tmp_path), progress=False)
+    copy = r.summary["copy"]
+    for label in unit_circle.LR:
+        row = copy[label]
+        accs = {int(k[2:]): v["accuracy"] for k, v in row.items() if k.startswith("T=")}
+        assert set(accs) == set(unit_circle.SCALES["smoke"].copy_delays)
+        assert all(0.0 <= a <= 1.0 for a in accs.values())
+        solved = [T for T, a in accs.items() if a >= unit_circle.COPY_SOLVED]
+        assert row["longest_T_solved"] == (max(solved) if solved else None)
+    assert any(f.endswith("copy_vs_delay.png") for f in r.figures)

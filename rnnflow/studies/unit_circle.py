@@ -25,10 +25,15 @@ What it measures:
    length, against that length (the task horizon).
 4. **Selectivity**: the trained selective SSM's per-token decay ``-log|lambda_t|`` (token x channel)
    over one adding sequence, the two marked tokens labelled.
+5. **The copy task** (Arjovsky et al. 2016; :mod:`rnnflow.tasks.copy`, :data:`COPY_SYMBOLS` data
+   symbols, :data:`COPY_N` copied) at each delay of ``Settings.copy_delays`` (none: not run),
+   the same models re-sized to the task's one-hot input and logits (parameter counts matched
+   again), per-step cross-entropy, Adam, ``Settings.copy_steps`` steps. Solved: at least
+   :data:`COPY_SOLVED` of the recalled symbols of held-out sequences right (guessing gets
+   ``1 / COPY_SYMBOLS``). Headline: the longest delay solved per model.
 
-The copy task is not run here (see ``long_range`` for the protocol); at ``docs`` scale the
-training budget is far below the papers', so the solved rates show the ordering at these lengths,
-not the architectures' limits.
+At ``docs`` scale the training budget is far below the papers', so the solved rates show the
+ordering at these lengths, not the architectures' limits.
 """
 from __future__ import annotations
 
@@ -46,11 +51,12 @@ from ..params import flatten, init_params
 from ..plotting import plot_success_vs_length
 from ..plotting.ssm import plot_decay_heatmap
 from ..plotting.unit_circle import plot_eigenvalues, plot_state_reach, plot_timescales
-from ..tasks import adding_solved
-from ..training import TrainConfig
+from ..tasks import adding_solved, copy_batch
+from ..training import TrainConfig, copy_data
 from ..validation import check_int
 from ._common import check_tuple
 from ._training import fit, one_thread, predict
+from .copy_spectra import copy_accuracy
 from .long_range import BATCH, CHANCE_RATE, CLIP_NORM, SOLVED_RATE, fixed_length_adding, longest_solved
 
 NAME = "unit_circle"
@@ -62,6 +68,9 @@ LR = {"tanh RNN": 3e-3, "LSTM": 3e-3, "GRU": 1e-2, "minGRU": 3e-3, "selective SS
       **{f"LRU r_min={r:g}": 3e-3 for r in LRU_RINGS}}
 EIGEN_MODEL = "LRU r_min=0.9"
 REACH_EXAMPLES = 2
+COPY_SYMBOLS = 8      # data symbols of the copy task (the paper's); K = 10 categories with blank and marker
+COPY_N = 5            # symbols to recall (the paper copies 10; 5 keeps the sequences, T + 10 steps, short)
+COPY_SOLVED = 0.9     # solved: this fraction of the recalled symbols right (chance: 1 / COPY_SYMBOLS)
 
 
 @dataclass(frozen=True)
@@ -74,6 +83,8 @@ class Settings:
     lengths: tuple[int, ...]    # adding-problem lengths T trained on, increasing
     steps: int                  # Adam steps per training run
     n_eval: int                 # held-out sequences per length for the solved rate
+    copy_delays: tuple[int, ...] = ()   # copy-task delays T trained on, increasing (empty: not run)
+    copy_steps: int = 1                 # Adam steps per copy-task run
 
     def __post_init__(self):
         owner = f"{NAME}.Settings"
@@ -82,14 +93,22 @@ class Settings:
         check_int(owner, "params", self.params, 50)
         check_int(owner, "d_model", self.d_model, 2)
         check_int(owner, "reach_T", self.reach_T, 2)
-        for name in ("steps", "n_eval"):
+        for name in ("steps", "n_eval", "copy_steps"):
             check_int(owner, name, getattr(self, name))
+        if self.copy_delays:
+            object.__setattr__(self, "copy_delays", check_tuple(owner, "copy_delays", self.copy_delays,
+                                                                 partial(check_int, lo=1), increasing=True))
+        else:
+            object.__setattr__(self, "copy_delays", ())
 
 
 SCALES = {
-    "smoke": Settings(params=400, d_model=4, reach_T=300, lengths=(10, 20), steps=30, n_eval=200),
-    "docs": Settings(params=3000, d_model=8, reach_T=10_000, lengths=(50, 100), steps=500, n_eval=1000),
-    "full": Settings(params=20_000, d_model=16, reach_T=10_000, lengths=(50, 200, 1000), steps=5000, n_eval=1000),
+    "smoke": Settings(params=400, d_model=4, reach_T=300, lengths=(10, 20), steps=30, n_eval=200,
+                      copy_delays=(5,), copy_steps=10),
+    "docs": Settings(params=3000, d_model=8, reach_T=10_000, lengths=(50, 100), steps=500, n_eval=1000,
+                     copy_delays=(20, 50), copy_steps=500),
+    "full": Settings(params=20_000, d_model=16, reach_T=10_000, lengths=(50, 200, 1000), steps=5000, n_eval=1000,
+                     copy_delays=(50, 200, 1000), copy_steps=5000),
 }
 
 
@@ -112,18 +131,19 @@ def matched(make, target: int, sizes=range(1, 513)):
     return best
 
 
-def architectures(s: Settings) -> dict:
-    """``{label: model config}``, every count matched to ``s.params``."""
-    D = s.d_model
+def architectures(s: Settings, inputs: int = 2, outputs: int = 1) -> dict:
+    """``{label: model config}``, every count matched to ``s.params``; ``inputs``/``outputs``:
+    the task's (the adding problem's 2 and 1 by default; the copy task's one-hot K and K logits)."""
+    D, I, O = s.d_model, inputs, outputs
     makers = {
-        "tanh RNN": lambda n: RNNConfig(2, n, activation="tanh", output_size=1, init_hh=Init("orthogonal")),
-        "LSTM": lambda n: LSTMConfig(2, n, output_size=1, forget_bias=1.0),
-        "GRU": lambda n: GRUConfig(2, n, output_size=1),
-        **{f"LRU r_min={r:g}": (lambda n, r=r: LRUConfig(2, D, n, output_size=1, r_min=r,
+        "tanh RNN": lambda n: RNNConfig(I, n, activation="tanh", output_size=O, init_hh=Init("orthogonal")),
+        "LSTM": lambda n: LSTMConfig(I, n, output_size=O, forget_bias=1.0),
+        "GRU": lambda n: GRUConfig(I, n, output_size=O),
+        **{f"LRU r_min={r:g}": (lambda n, r=r: LRUConfig(I, D, n, output_size=O, r_min=r,
                                                          r_max=max(0.999, (1 + r) / 2)))
            for r in LRU_RINGS},
-        "minGRU": lambda n: MinGRUConfig(2, D, n, output_size=1),
-        "selective SSM": lambda n: SelectiveSSMConfig(2, n, 4, output_size=1),   # size: d_model, N = 4
+        "minGRU": lambda n: MinGRUConfig(I, D, n, output_size=O),
+        "selective SSM": lambda n: SelectiveSSMConfig(I, n, 4, output_size=O),   # size: d_model, N = 4
     }
     return {label: matched(make, s.params) for label, make in makers.items()}
 
@@ -234,4 +254,47 @@ def run(ctx) -> dict:
     ctx.save_figure(fig, "ssm_decay")
     results["criterion"] = {"solved_rate_at_least": SOLVED_RATE, "constant_prediction_rate": CHANCE_RATE,
                             "reach_threshold": 1e-6, "steps": s.steps, "batch": BATCH}
+    if s.copy_delays:
+        results["copy"] = copy_task(ctx)
     return results
+
+
+def copy_task(ctx) -> dict:
+    """Part 5: the copy task at every ``Settings.copy_delays``; ``{model: {"params", "T=<d>":
+    {"accuracy", "status", "final_loss"}, "longest_T_solved"}, "criterion": ...}``."""
+    s, K = ctx.settings, COPY_SYMBOLS + 2
+    archs = architectures(s, K, K)
+    counts = {a: count_params(c) for a, c in archs.items()}
+    acc, out = {a: {} for a in archs}, {a: {"params": counts[a], "size": size_label(c)} for a, c in archs.items()}
+    jobs = [(T, a) for T in s.copy_delays for a in archs]
+    for T, a in ctx.tqdm(jobs, desc=f"{NAME} copy"):
+        config = archs[a]
+        tc = TrainConfig(optimizer="adam", lr=LR[a], batch_size=BATCH, steps=s.copy_steps, loss="xent_all",
+                         clip="norm", clip_value=CLIP_NORM, seed=ctx.seed)
+        r = fit(ctx, config, init_params(config, seed=ctx.seed, dtype=np.float32),
+                copy_data(T, BATCH, n_symbols=COPY_SYMBOLS, n_copy=COPY_N), tc)
+        x_eval, y_eval = copy_batch(np.random.default_rng([ctx.seed, 10**6 + 1, T]), s.n_eval, T,
+                                    n_symbols=COPY_SYMBOLS, n_copy=COPY_N)
+        with np.errstate(all="ignore"):
+            acc[a][T] = copy_accuracy(predict(ctx.backend, config, r.params, x_eval), y_eval, COPY_N)
+        out[a][f"T={T}"] = {"accuracy": acc[a][T], "status": r.status,
+                            "final_loss": float(np.mean(r.metrics.loss[-max(1, s.copy_steps // 10):]))}
+        ctx.save_arrays(**{f"copy/{a}/T{T}/loss": r.metrics.loss})
+    for a in archs:
+        ok = [T for T, v in acc[a].items() if v >= COPY_SOLVED]
+        out[a]["longest_T_solved"] = max(ok) if ok else None
+    labels = {a: f"{a} ({size_label(c)}, {counts[a]} params)" for a, c in archs.items()}
+    fig = plot_success_vs_length({labels[a]: acc[a] for a in archs}, threshold=COPY_SOLVED, chance=1 / COPY_SYMBOLS,
+                                 chance_label="guessing a symbol")
+    ax = fig.axes[0]
+    ax.set_title(f"Copy task ({COPY_N} symbols of {COPY_SYMBOLS}): recall accuracy against the delay\n"
+                 f"{s.copy_steps} Adam steps, batch {BATCH}, ~{s.params} parameters each ({ctx.backend})",
+                 fontsize="medium")
+    ax.set_xlabel("delay $T$ (steps between the last symbol and the marker)")
+    ax.set_ylabel("recalled symbols right (fraction)")
+    ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize="small")
+    fig.set_size_inches(10.5, 4.6)
+    ctx.save_figure(fig, "copy_vs_delay")
+    out["criterion"] = {"accuracy_at_least": COPY_SOLVED, "chance_accuracy": 1 / COPY_SYMBOLS,
+                        "symbols": COPY_SYMBOLS, "copied": COPY_N, "steps": s.copy_steps, "batch": BATCH}
+    return out
