@@ -32,7 +32,7 @@ bench: install  ## benchmark tables (not tests); flax is the peer of one table
 	$(PY) benchmarks/bench_jacobian.py
 	$(PY) benchmarks/bench_compile.py
 
-docs: install  ## regenerate every figure at docs scale (both backends) and build the site (691 s measured on 2 shared cores)
+docs: install  ## regenerate every figure at docs scale (both backends) and build the site (577 s measured on 2 shared cores)
 	@# fresh: wipe results/docs, so every figure comes from this build; RESUME=1 keeps the
 	@# studies an interrupted build finished and computes only the rest. The studies run first,
 	@# one per core (docs/_ext/precompute.py); the pages then reuse their folders and draw
