@@ -37,7 +37,6 @@ def _batch(I, B=4, T=16):
 def time_rnnflow(config, flat, cfg, x, y) -> float:
     jtrain._grad_fn.cache_clear()
     jtrain._update_fn.cache_clear()
-    jtrain._step_fn.cache_clear()
     t0 = time.perf_counter()
     stepper = jtrain.Stepper(config, flat, cfg, None, None)
     stepper.compute(0, x, y)

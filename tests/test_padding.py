@@ -20,21 +20,9 @@ def _unpadded(data_fn):
     return lambda step, rng: data_fn(step, rng)
 
 
-def _config(steps=12, loss="mse_last"):
-    return TrainConfig(optimizer="adam", lr=3e-3, batch_size=8, steps=steps, loss=loss, dtype="float64", seed=3,
-                       clip="norm", clip_value=1.0)
-
-
-def _program(config):
-    """The jitted training-step program the JAX Stepper compiles for ``config`` under ``_fit``."""
-    from rnnflow.training.loop import trainable_keys
-    from rnnflow.training.packing import make_packing
-    return jax_trainer._step_fn(config, "mse_last", jax_trainer._update_key(_config()),
-                                make_packing(config, trainable_keys(config)), False)
-
-
 def _fit(config, data_fn, backend, loss="mse_last", steps=12):
-    tc = _config(steps, loss)
+    tc = TrainConfig(optimizer="adam", lr=3e-3, batch_size=8, steps=steps, loss=loss, dtype="float64", seed=3,
+                     clip="norm", clip_value=1.0)
     return train(config, rf.init_params(config, seed=1, dtype=np.float64), data_fn, tc, backend=backend,
                  progress=False)
 
@@ -59,7 +47,7 @@ def test_padded_run_equals_unpadded_and_compiles_once(name):
     data = adding_data(T, 8, dtype=np.float64)
     assert data.max_length == T + T // 10
     assert len(_lengths(data)) >= 2            # the premise: several lengths in 12 batches
-    grad = _program(config)
+    grad = jax_trainer._grad_fn(config, "mse_last")
     before = grad._cache_size()
     padded = _fit(config, data, "jax")
     assert grad._cache_size() - before == 1    # one program for every length
@@ -84,7 +72,7 @@ def test_unbounded_rnn_and_per_step_losses_are_not_padded():
     assert not can_pad(TransformerConfig(2, d_model=8, num_heads=2, num_layers=1, output_size=1), "mse_last")
     config = RNNConfig(2, 4, activation="relu", output_size=1)
     data = adding_data(T, 8, dtype=np.float64)
-    grad = _program(config)
+    grad = jax_trainer._grad_fn(config, "mse_last")
     before = grad._cache_size()
     relu = _fit(config, data, "jax", steps=6)
     assert grad._cache_size() - before == len(_lengths(data, 6))   # compiled per length, as before

@@ -164,29 +164,20 @@ def _find(opt_state, cls):
     return next(n for n in nodes if isinstance(n, cls))
 
 
-def _inline(fn):
-    """The Python function under a ``jax.jit`` wrapper: called inside the training step's own
-    program its operations are traced into it. A nested jitted call stays a separate unit
-    under ``grad``, whose forward keeps more residuals: the LSTM's gradient (B=32, T=128,
-    H=128) measured 1.2x slower that way."""
-    return getattr(fn, "__wrapped__", fn)
-
-
 def forward(params, x, config, *, key=None):
     """Train-mode output: ``(y, bn_stats)``; y ``(T, B, O)`` (MLP: ``(B, O)``), bn_stats the
     MLP's updated BatchNorm running stats (None otherwise). Recurrent and diagonal models start
-    from the zero state, as their ``__call__`` does without ``state0``. The models' forward
-    functions are inlined into the caller's program (:func:`_inline`)."""
+    from the zero state, as their ``__call__`` does without ``state0``."""
     kind = model_kind(config)
     if kind == "recurrent":
-        return _inline(recurrent_forward)(params, x, initial_state(config, x.shape[1], x.dtype), config).y, None
+        return recurrent_forward(params, x, initial_state(config, x.shape[1], x.dtype), config).y, None
     if kind == "transformer":
-        return _inline(transformer_forward)(params, x, config, train=True, key=key).y, None
+        return transformer_forward(params, x, config, train=True, key=key).y, None
     if kind == "diagonal":   # LRU, minGRU, minLSTM, selective SSM: from a zero state, parallel scan
         state0 = jnp.zeros((config.num_layers, x.shape[1], config.state_width), x.dtype)
         fwd = ssm_forward if config.cell == "ssm" else diagonal_forward
-        return _inline(fwd)(params, x, state0, config).y, None
-    out = _inline(mlp_forward)(params, x, config, train=True, key=key)
+        return fwd(params, x, state0, config).y, None
+    out = mlp_forward(params, x, config, train=True, key=key)
     return out.y, out.bn_stats
 
 
@@ -231,24 +222,6 @@ def _update_fn(cfg: TrainConfig, packing: Packing):
     return jax.jit(update)
 
 
-@functools.lru_cache(maxsize=32)
-def _step_fn(model_config, loss: str, cfg: TrainConfig, packing: Packing, with_grads: bool):
-    """One jitted program per training step: :func:`_grad_fn`'s gradient and statistics, then
-    :func:`_update_fn`'s clipped update, fused (the update is computed whatever the gradient;
-    the host commits it only when everything is finite). jit(trainable, buffers, opt_state, x,
-    y, key, step, length) -> (loss, grads or None, new buffers, group norms, global norm, new
-    trainable, new state, clipped norm, (G,) finite); ``with_grads``: return the gradients
-    (the monitor reads them), else leave them inside the program."""
-    grad_step = _grad_fn(model_config, loss).__wrapped__
-    update = _update_fn(cfg, packing).__wrapped__
-
-    def step(trainable, buffers, opt_state, x, y, key, step, length=None):
-        value, grads, new_buffers, norms, norm = grad_step(trainable, buffers, x, y, key, step, length)
-        new, state, clipped, finite = update(trainable, opt_state, grads)
-        return value, grads if with_grads else None, new_buffers, norms, norm, new, state, clipped, finite
-    return jax.jit(step)
-
-
 def _update_key(cfg: TrainConfig) -> TrainConfig:
     # only these fields shape the update: share one compiled function between runs
     return TrainConfig(optimizer=cfg.optimizer, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov,
@@ -275,7 +248,8 @@ class Stepper:
         if opt_state is not None:
             self.opt_state, self.count = load_optimizer_state(self.opt_state, self.keys, cfg, opt_state,
                                                               packing=self.packing)
-        self._step = _step_fn(model_config, cfg.loss, _update_key(cfg), self.packing, monitor is not None)
+        self._grad = _grad_fn(model_config, cfg.loss)
+        self._update = _update_fn(_update_key(cfg), self.packing)
         self._key = jax.random.key(cfg.seed) if dev is None else jax.device_put(jax.random.key(cfg.seed), dev)
         self.monitor = monitor
         self._pending = None
@@ -288,10 +262,13 @@ class Stepper:
             length, x = np.int32(x.shape[0]), pad_time(x, self.pad_to)
         if self.device is not None:   # one transfer per batch, to the parameters' device
             x, y = jax.device_put((x, y), self.device)
-        # one program: gradient, statistics, clipping and the update (committed by apply only
-        # when the loop asks for it); the step's statistics come back in one transfer
-        value, grads, buffers, norms, norm, new, opt_state, clipped, finite = self._step(
-            self.trainable, self.buffers, self.opt_state, x, y, self._key, np.uint32(step), length)
+        value, grads, buffers, norms, norm = self._grad(
+            self.trainable, self.buffers, x, y, self._key, np.uint32(step), length)
+        # the update is dispatched at once (JAX runs asynchronously) and committed by apply
+        # only when the loop asks for it; the step's statistics come back in one transfer.
+        # Two programs, not one: fusing them changes XLA's float rounding (the records would
+        # no longer be the earlier releases' bit for bit).
+        new, opt_state, clipped, finite = self._update(self.trainable, self.opt_state, grads)
         value, norms, norm, clipped, finite = jax.device_get((value, norms, norm, clipped, finite))
         if self.monitor is not None:  # in flat names (packed arrays: NumPy views of their layers)
             flat = self.packing.unpack(jax.device_get(grads)) if self.packing.layers else grads
