@@ -40,9 +40,9 @@ torch_result = run_for_docs("unit_circle", "torch")
 # The spectral norm is a best case (it follows one direction); the ring's lower edge decides how
 # many units remember that long, and training shows it matters: in the same budget (500 Adam
 # steps) only the LRUs with :math:`r_{min}\ge 0.99` solve the adding problem at :math:`T=100`
-# (solved rates 0.94 and 0.99 in torch, 0.95 and 0.98 in JAX), the GRU solves :math:`T=50` only,
+# (solved rates 0.94 and 0.99 in both backends), the GRU solves :math:`T=50` only,
 # and the LRU with :math:`r_{min}\le 0.9`, minGRU and the selective SSM solve neither. The LSTM is
-# on the edge at :math:`T=50`: JAX's run solves it (rate 1.0), torch's does not (0.63), from the
+# on the edge at :math:`T=50`: JAX's run solves it (rate 0.999), torch's does not (0.63), from the
 # same initial parameters and batches; float32 rounding sent the two runs different ways. A long
 # reach is necessary, not sufficient: the SSM reaches far but has not learned to select the marked
 # tokens within this budget (its heat map is flat: mean decay rate 0.048 at the marks and
