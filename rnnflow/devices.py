@@ -38,6 +38,16 @@ def check_device(owner: str, value, field: str = "device") -> str | None:
     return kind if m.group(2) is None else f"{kind}:{int(m.group(2))}"
 
 
+def check_visible(owner: str, value, backend: str) -> str | None:
+    """:func:`check_device`, then ask ``backend`` whether it sees that device: a GPU it cannot
+    see raises there, before the caller writes anything. Returns the normal form."""
+    device = check_device(owner, value)
+    if device is not None:
+        from ._backend import load
+        load(backend).arrays.device(device)
+    return device
+
+
 def split(device: str) -> tuple[str, int | None]:
     """``"cuda:1"`` -> ``("cuda", 1)``; ``"cuda"`` -> ``("cuda", None)``; ``"cpu"`` -> ``("cpu", None)``."""
     kind, _, index = device.partition(":")
@@ -50,4 +60,4 @@ def unavailable(device: str, backend: str, seen: str) -> ValueError:
                       f"or device='auto' for a GPU when there is one and the CPU otherwise")
 
 
-__all__ = ["DEVICE_CHOICES", "check_device", "split", "unavailable"]
+__all__ = ["DEVICE_CHOICES", "check_device", "check_visible", "split", "unavailable"]

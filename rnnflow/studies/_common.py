@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .._backend import load
-from ..devices import check_device
+from ..devices import check_visible
 from ..integrity import check_manifest, manifest_files, notice, remove_manifest, write_manifest
 from ..io import atomic_write_bytes, json_safe, read_json, save_npz, write_json
 from ..lock import LOCK, FolderLock
@@ -137,8 +137,7 @@ def run_study(module, registry, *, backend: str, seed: int = 0, scale: str = "sm
     computed it (its ``provenance.json`` says which); ``force`` recomputes it.
     """
     _check(module.NAME, backend, seed, scale, registry)
-    device = check_device("run", device)
-    load(backend).arrays.device(device)   # a GPU the backend cannot see: refused before the folder
+    device = check_visible("run", device, backend)   # before the folder
     out = check_folder("out", out)
     if not isinstance(progress, bool) and not callable(getattr(progress, "write", None)):
         raise TypeError(f"progress={progress!r} is invalid: expected True, False or a text stream")

@@ -53,7 +53,7 @@ def run_sweep(sweep, *, out: str = "results", workers: int | None = None, engine
     0.5 runs two cells per GPU); the cell then runs on ``device="cuda"`` (Ray's
     ``CUDA_VISIBLE_DEVICES`` makes its GPU the first), and a cluster with fewer GPUs than one
     cell asks for is refused before any cell is queued (Ray would wait for them forever)."""
-    from ..devices import check_device
+    from ..devices import check_device, check_visible
     from ..validation import check_choice, check_folder, check_real
     check_choice("run_sweep", "engine", engine, ("local", "ray"))
     device = check_device("run_sweep", device)
@@ -72,9 +72,8 @@ def run_sweep(sweep, *, out: str = "results", workers: int | None = None, engine
     workers = os.cpu_count() or 1 if workers is None else int(workers)
     if workers < 1:
         raise ValueError(f"run_sweep(workers={workers}) is invalid: expected an integer >= 1")
-    if device is not None and engine == "local":
-        from .._backend import load
-        load(sweep.backend).arrays.device(device)   # a GPU this machine cannot see: refused before any cell
+    if engine == "local":
+        check_visible("run_sweep", device, sweep.backend)   # a GPU this machine cannot see: before any cell
     rows = [None] * len(cells)
     with _bar(len(cells), progress) as bar:
         if engine == "ray":

@@ -23,7 +23,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ..config import MLPConfig
-from ..devices import check_device
+from ..devices import check_visible
 from .._backend import load
 from ..params import check_params, flatten, init_params, is_buffer, map_with_path, param_shapes, unflatten
 from ..validation import check_folder
@@ -196,8 +196,7 @@ def run(backend: str, make_stepper: Callable, model_config, params, data_fn, tra
 
     With ``out_dir``, the run holds the folder's lock throughout: a second process training
     into the same folder fails with ``rnnflow.lock.FolderLockedError`` (see :mod:`rnnflow.lock`)."""
-    device = check_device("train", device)
-    load(backend).arrays.device(device)   # a GPU the backend cannot see: refused before any folder is written
+    device = check_visible("train", device, backend)   # before any folder is written
     args = (backend, make_stepper, model_config, params, data_fn, train_config)
     if out_dir is None:
         return _run(*args, out_dir=None, progress=progress, monitor=monitor, device=device)
